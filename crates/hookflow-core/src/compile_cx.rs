@@ -1,0 +1,113 @@
+//! What a node type's compile step works with: its flow's template registry and a diagnostics
+//! sink that knows the file, the node and the node's JSON pointer.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic, Location};
+use crate::expr::escape;
+use crate::path::JsonPath;
+use crate::template::{TemplateId, Templates};
+
+pub struct CompileCx<'a> {
+    file: &'a str,
+    node: Option<String>,
+    base: String,
+    templates: &'a mut Templates,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl<'a> CompileCx<'a> {
+    pub fn new(
+        file: &'a str,
+        templates: &'a mut Templates,
+        diagnostics: &'a mut Vec<Diagnostic>,
+    ) -> Self {
+        CompileCx { file, node: None, base: String::new(), templates, diagnostics }
+    }
+
+    /// Points the context at node `id`, found at JSON pointer `base` (e.g. `/nodes/2`).
+    pub fn enter_node(&mut self, id: &str, base: String) {
+        self.node = Some(id.to_owned());
+        self.base = base;
+    }
+
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The absolute JSON pointer of `rel`, a pointer relative to the current node.
+    pub fn pointer(&self, rel: &str) -> String {
+        format!("{}{rel}", self.base)
+    }
+
+    /// Reports a problem at `rel` and answers it so that a hint can be added.
+    pub fn report(&mut self, code: Code, rel: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let location = Location::new(self.file, self.pointer(rel));
+        let d = Diagnostic::new(code, location, message).with_node(self.node.as_deref());
+        self.diagnostics.push(d);
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// Deserializes a node's configuration, reporting the first field error with its exact
+    /// pointer.
+    pub fn config<T: DeserializeOwned>(&mut self, value: Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(config) => Some(config),
+            Err(err) => {
+                let (code, rel, message) = classify(&err);
+                self.report(code, &rel, message);
+                None
+            }
+        }
+    }
+
+    /// Parses a JSONPath found at `rel`.
+    pub fn path(&mut self, source: &str, rel: &str) -> Option<JsonPath> {
+        match JsonPath::parse(source) {
+            Ok(path) => Some(path),
+            Err(message) => {
+                self.report(Code::InvalidJsonPath, rel, format!("invalid JSONPath `{source}`: {message}"))
+                    .set_help(
+                        "names with `-` need brackets (`$.request.headers['x-api-key']`); a literal string starting with `$` is written {\"value\": \"$...\"}",
+                    );
+                None
+            }
+        }
+    }
+
+    /// Compiles a Handlebars template found at `rel`.
+    pub fn template(&mut self, source: &str, rel: &str) -> Option<TemplateId> {
+        match self.templates.compile(source) {
+            Ok(id) => Some(id),
+            Err(message) => {
+                self.report(Code::InvalidTemplate, rel, format!("invalid template: {message}"));
+                None
+            }
+        }
+    }
+}
+
+/// Turns a serde error into a code, a relative pointer and a message.
+fn classify(err: &serde_path_to_error::Error<serde_json::Error>) -> (Code, String, String) {
+    let mut rel = String::new();
+    for segment in err.path().iter() {
+        use serde_path_to_error::Segment;
+        match segment {
+            Segment::Seq { index } => rel.push_str(&format!("/{index}")),
+            Segment::Map { key } => rel.push_str(&format!("/{}", escape(key))),
+            Segment::Enum { variant } => rel.push_str(&format!("/{}", escape(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    let inner = err.inner().to_string();
+    let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
+    let code = if message.starts_with("unknown field") {
+        Code::UnknownField
+    } else if message.starts_with("missing field") {
+        Code::MissingField
+    } else {
+        Code::InvalidValue
+    };
+    (code, rel, message)
+}

@@ -1,0 +1,96 @@
+//! The execution context every node sees: the trigger request, the execution, and the output of
+//! every node that ran before, by node id.
+
+use std::time::SystemTime;
+
+use handlebars::Context;
+use serde_json::{Map, Value, json};
+
+/// A webhook request as the flow sees it (already authenticated and parsed by the intake).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path as received, e.g. `/hooks/orders/eu`.
+    pub path: String,
+    /// Route parameters by name (`{region}` → `"eu"`).
+    pub params: Map<String, Value>,
+    /// Query parameters; a repeated key is an array of its values.
+    pub query: Map<String, Value>,
+    /// Headers with lower-case names.
+    pub headers: Map<String, Value>,
+    /// The parsed body: JSON, an object for a form, a string for text, `null` when empty.
+    pub body: Value,
+    pub received_at: SystemTime,
+}
+
+/// Who is executing: the ids that land in `execution` in the context.
+#[derive(Debug, Clone)]
+pub struct ExecutionMeta {
+    pub id: String,
+    pub flow_id: String,
+    pub flow_version: String,
+}
+
+/// Builds the context document `{request, execution, nodes}`; the request is moved, not copied.
+pub fn build(request: Request, meta: &ExecutionMeta) -> Context {
+    let received_at = humantime::format_rfc3339_millis(request.received_at).to_string();
+    let mut request_doc = Map::with_capacity(7);
+    request_doc.insert("method".into(), Value::String(request.method));
+    request_doc.insert("path".into(), Value::String(request.path));
+    request_doc.insert("params".into(), Value::Object(request.params));
+    request_doc.insert("query".into(), Value::Object(request.query));
+    request_doc.insert("headers".into(), Value::Object(request.headers));
+    request_doc.insert("body".into(), request.body);
+    request_doc.insert("received_at".into(), Value::String(received_at));
+    Context::from(json!({
+        "request": Value::Object(request_doc),
+        "execution": { "id": meta.id, "flow_id": meta.flow_id, "flow_version": meta.flow_version },
+        "nodes": {},
+    }))
+}
+
+/// Records the output of node `id`.
+pub fn set_output(ctx: &mut Context, id: &str, output: Value) {
+    if let Some(Value::Object(nodes)) = ctx.data_mut().get_mut("nodes") {
+        nodes.insert(id.to_owned(), output);
+    }
+}
+
+/// Adds the failure the error response may render (`error.node`, `error.message`).
+pub fn set_error(ctx: &mut Context, node: &str, message: &str) {
+    if let Value::Object(doc) = ctx.data_mut() {
+        doc.insert("error".into(), json!({ "node": node, "message": message }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn builds_the_documented_shape() {
+        let request = Request {
+            method: "POST".into(),
+            path: "/hooks/x".into(),
+            params: Map::new(),
+            query: Map::new(),
+            headers: Map::new(),
+            body: json!({"a": 1}),
+            received_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        };
+        let meta = ExecutionMeta { id: "e1".into(), flow_id: "f".into(), flow_version: "v".into() };
+        let mut ctx = build(request, &meta);
+        set_output(&mut ctx, "n", json!(2));
+        assert_eq!(
+            ctx.data(),
+            &json!({
+                "request": {"method": "POST", "path": "/hooks/x", "params": {}, "query": {},
+                            "headers": {}, "body": {"a": 1}, "received_at": "2023-11-14T22:13:20.123Z"},
+                "execution": {"id": "e1", "flow_id": "f", "flow_version": "v"},
+                "nodes": {"n": 2}
+            })
+        );
+    }
+}

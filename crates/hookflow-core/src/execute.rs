@@ -1,0 +1,269 @@
+//! Runs a plan on a request: nodes in topological order along the taken edges; the first
+//! `respond` node reached answers and later ones are skipped; a flow that ends without answering
+//! gives the route's default response; a failing node gives the route's error response (default
+//! `500` problem+json with the execution id and no internals).
+
+use std::time::Instant;
+
+use handlebars::Context;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::context::{self, ExecutionMeta, Request};
+use crate::expr::Scope;
+use crate::nodes::{Outcome, Role};
+use crate::plan::Plan;
+use crate::response::{Response, ResponseSpec};
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Succeeded,
+    Failed,
+}
+
+/// Which node failed, and why (the message is for the integrator, not the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub node: String,
+    pub message: String,
+}
+
+/// What happened to one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// A `respond` node reached after another one had answered.
+    Skipped,
+}
+
+/// One node's entry in the trace.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub node: usize,
+    /// The node whose edge activated this one.
+    pub from: Option<usize>,
+    pub status: StepStatus,
+    pub duration_us: u64,
+    /// The output taken, for a branching node.
+    pub output: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A finished execution.
+#[derive(Debug)]
+pub struct Execution {
+    pub meta: ExecutionMeta,
+    pub status: Status,
+    pub response: Response,
+    /// The `respond` node that answered; `None` for a default or error response.
+    pub responded_by: Option<String>,
+    pub failure: Option<Failure>,
+    pub trace: Vec<Step>,
+    /// The final context (`request`, `execution`, `nodes`): node outputs live here.
+    pub context: Value,
+    pub duration_us: u64,
+}
+
+/// Runs `plan` on `request`.
+pub fn execute(plan: &Plan, request: Request, meta: ExecutionMeta) -> Execution {
+    let started = Instant::now();
+    let mut ctx = context::build(request, &meta);
+    let n = plan.nodes.len();
+    let mut reached_from: Vec<Option<usize>> = vec![None; n];
+    reached_from[plan.trigger] = Some(plan.trigger);
+    let mut trace = Vec::with_capacity(n);
+    let mut response: Option<(Response, String)> = None;
+    let mut failure: Option<Failure> = None;
+
+    for &i in &plan.order {
+        let Some(from) = reached_from[i] else { continue };
+        let node = &plan.nodes[i];
+        let from = (from != i).then_some(from);
+        if node.role == Role::Respond && response.is_some() {
+            trace.push(Step {
+                node: i,
+                from,
+                status: StepStatus::Skipped,
+                duration_us: 0,
+                output: None,
+                error: None,
+            });
+            continue;
+        }
+        let t = Instant::now();
+        let outcome = node.node.run(Scope { ctx: &ctx, templates: &plan.templates });
+        let duration_us = micros(t);
+        let mut step = Step {
+            node: i,
+            from,
+            status: StepStatus::Succeeded,
+            duration_us,
+            output: None,
+            error: None,
+        };
+        let fired = match outcome {
+            Ok(Outcome::Value(value)) => {
+                context::set_output(&mut ctx, &node.id, value);
+                None
+            }
+            Ok(Outcome::Branch { output, value }) => {
+                step.output = Some(node.node.outputs()[output].clone());
+                context::set_output(&mut ctx, &node.id, value);
+                Some(output)
+            }
+            Ok(Outcome::Respond(r)) => {
+                context::set_output(&mut ctx, &node.id, json!({ "status": r.status }));
+                response = Some((r, node.id.clone()));
+                None
+            }
+            Err(e) => {
+                step.status = StepStatus::Failed;
+                step.error = Some(e.message.clone());
+                trace.push(step);
+                failure = Some(Failure { node: node.id.clone(), message: e.message });
+                break;
+            }
+        };
+        trace.push(step);
+        for &(output, target) in &plan.next[i] {
+            if output.is_none() || output == fired {
+                reached_from[target].get_or_insert(i);
+            }
+        }
+    }
+
+    let trigger = plan.trigger();
+    let (status, response, responded_by) = match (failure.as_ref(), response) {
+        (None, Some((r, by))) => (Status::Succeeded, r, Some(by)),
+        (None, None) => {
+            let r = match &trigger.default_response {
+                Some(spec) => spec
+                    .render(Scope { ctx: &ctx, templates: &plan.templates })
+                    .unwrap_or_else(|e| {
+                        failure = Some(Failure {
+                            node: plan.nodes[plan.trigger].id.clone(),
+                            message: format!("default response: {}", e.message),
+                        });
+                        error_response(&meta.id)
+                    }),
+                None => ResponseSpec::fixed_json(
+                    200,
+                    json!({ "execution_id": meta.id, "status": "succeeded" }),
+                )
+                .render(Scope { ctx: &ctx, templates: &plan.templates })
+                .unwrap_or_else(|_| error_response(&meta.id)),
+            };
+            let status = if failure.is_some() { Status::Failed } else { Status::Succeeded };
+            (status, r, None)
+        }
+        (Some(f), answered) => {
+            let r = match answered {
+                // The caller already has its answer; the run still counts as failed.
+                Some((r, by)) => {
+                    return finish(meta, Status::Failed, r, Some(by), failure, trace, ctx, started);
+                }
+                None => match &trigger.error_response {
+                    Some(spec) => {
+                        context::set_error(&mut ctx, &f.node, &f.message);
+                        spec.render(Scope { ctx: &ctx, templates: &plan.templates })
+                            .unwrap_or_else(|_| error_response(&meta.id))
+                    }
+                    None => error_response(&meta.id),
+                },
+            };
+            (Status::Failed, r, None)
+        }
+    };
+    finish(meta, status, response, responded_by, failure, trace, ctx, started)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    meta: ExecutionMeta,
+    status: Status,
+    response: Response,
+    responded_by: Option<String>,
+    failure: Option<Failure>,
+    trace: Vec<Step>,
+    mut ctx: Context,
+    started: Instant,
+) -> Execution {
+    let context = std::mem::take(ctx.data_mut());
+    Execution {
+        meta,
+        status,
+        response,
+        responded_by,
+        failure,
+        trace,
+        context,
+        duration_us: micros(started),
+    }
+}
+
+/// The default answer of a failed flow: `500` problem+json naming the execution, no internals.
+pub fn error_response(execution_id: &str) -> Response {
+    Response::problem(
+        500,
+        "Flow failed",
+        "The flow failed while handling this request. Look up the execution for details.",
+        Some(execution_id),
+    )
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Execution {
+    /// The trace as JSON: per node its id, type, status, duration, the node that activated it,
+    /// its input (that node's output, or the request for the node after the trigger), its
+    /// output and its error. Values longer than `max_value_bytes` when serialized are replaced
+    /// by a truncation note.
+    pub fn trace_json(&self, plan: &Plan, max_value_bytes: usize) -> Value {
+        let output_of = |i: usize| -> Value {
+            let node = &plan.nodes[i];
+            if node.role == Role::Trigger {
+                return self.context.get("request").cloned().unwrap_or(Value::Null);
+            }
+            self.context.get("nodes").and_then(|n| n.get(&node.id)).cloned().unwrap_or(Value::Null)
+        };
+        let steps: Vec<Value> = self
+            .trace
+            .iter()
+            .map(|s| {
+                let node = &plan.nodes[s.node];
+                let mut entry = json!({
+                    "node": node.id,
+                    "type": node.type_name,
+                    "status": s.status,
+                    "duration_us": s.duration_us,
+                });
+                if let Some(from) = s.from {
+                    entry["from"] = json!(plan.nodes[from].id);
+                    entry["input"] = truncate(output_of(from), max_value_bytes);
+                }
+                if s.status == StepStatus::Succeeded {
+                    entry["output"] = truncate(output_of(s.node), max_value_bytes);
+                }
+                if let Some(o) = &s.output {
+                    entry["branch"] = json!(o);
+                }
+                if let Some(e) = &s.error {
+                    entry["error"] = json!(e);
+                }
+                entry
+            })
+            .collect();
+        Value::Array(steps)
+    }
+}
+
+fn truncate(value: Value, max: usize) -> Value {
+    let len = serde_json::to_string(&value).map(|s| s.len()).unwrap_or(0);
+    if len <= max { value } else { json!({ "truncated": true, "bytes": len }) }
+}

@@ -1,0 +1,183 @@
+//! Value expressions: the one rule used wherever a flow computes a value.
+//!
+//! - a JSON literal is itself;
+//! - a string starting with `$` is a JSONPath (a singular query gives the value or nothing, any
+//!   other query an array);
+//! - a string containing `{{` is a Handlebars template rendering a string;
+//! - `{"value": X}` is the literal `X` (for strings that start with `$` or contain `{{`);
+//! - `{"from": E, "default": D}` is `E`, or the literal `D` when `E` yields nothing or `null`;
+//! - objects and arrays are evaluated leaf by leaf. A leaf that yields nothing is left out of its
+//!   object, and is `null` in an array.
+
+use handlebars::Context;
+use serde_json::{Map, Value};
+
+use crate::compile_cx::CompileCx;
+use crate::path::JsonPath;
+use crate::template::{TemplateId, Templates};
+
+/// A compiled value expression.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Literal(Value),
+    Path(JsonPath),
+    Template { id: TemplateId, pointer: Box<str> },
+    Object(Vec<(String, Expr)>),
+    Array(Vec<Expr>),
+    Default { from: Box<Expr>, default: Value },
+}
+
+/// What an expression is evaluated against.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub ctx: &'a Context,
+    pub templates: &'a Templates,
+}
+
+/// A run-time evaluation failure, with the JSON pointer of the expression in the flow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl Expr {
+    /// Compiles `value` found at `rel` (a JSON pointer relative to the current node); reports
+    /// problems to `cx` and answers `None` when there was one.
+    pub fn compile(cx: &mut CompileCx<'_>, value: &Value, rel: &str) -> Option<Expr> {
+        match value {
+            Value::String(s) if s.starts_with('$') => cx.path(s, rel).map(Expr::Path),
+            Value::String(s) if s.contains("{{") => {
+                let id = cx.template(s, rel)?;
+                Some(Expr::Template { id, pointer: cx.pointer(rel).into_boxed_str() })
+            }
+            Value::Object(map) if map.len() == 1 && map.contains_key("value") => {
+                Some(Expr::Literal(map["value"].clone()))
+            }
+            Value::Object(map)
+                if map.len() == 2 && map.contains_key("from") && map.contains_key("default") =>
+            {
+                let from = Expr::compile(cx, &map["from"], &format!("{rel}/from"))?;
+                Some(Expr::Default { from: Box::new(from), default: map["default"].clone() })
+            }
+            Value::Object(map) => {
+                let mut fields = Vec::with_capacity(map.len());
+                let mut ok = true;
+                for (key, v) in map {
+                    match Expr::compile(cx, v, &format!("{rel}/{}", escape(key))) {
+                        Some(e) => fields.push((key.clone(), e)),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| fold(Expr::Object(fields), value))
+            }
+            Value::Array(items) => {
+                let mut exprs = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, v) in items.iter().enumerate() {
+                    match Expr::compile(cx, v, &format!("{rel}/{i}")) {
+                        Some(e) => exprs.push(e),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| fold(Expr::Array(exprs), value))
+            }
+            other => Some(Expr::Literal(other.clone())),
+        }
+    }
+
+    /// Evaluates against the execution context; `Ok(None)` means "yields nothing".
+    pub fn eval(&self, scope: Scope<'_>) -> Result<Option<Value>, EvalError> {
+        Ok(match self {
+            Expr::Literal(v) => Some(v.clone()),
+            Expr::Path(path) => path.select(scope.ctx.data()).into_value(),
+            Expr::Template { id, pointer } => {
+                let text = scope
+                    .templates
+                    .render(id, scope.ctx)
+                    .map_err(|message| EvalError { pointer: pointer.to_string(), message })?;
+                Some(Value::String(text))
+            }
+            Expr::Object(fields) => {
+                let mut map = Map::with_capacity(fields.len());
+                for (key, e) in fields {
+                    if let Some(v) = e.eval(scope)? {
+                        map.insert(key.clone(), v);
+                    }
+                }
+                Some(Value::Object(map))
+            }
+            Expr::Array(items) => Some(Value::Array(
+                items
+                    .iter()
+                    .map(|e| e.eval(scope).map(|v| v.unwrap_or(Value::Null)))
+                    .collect::<Result<_, _>>()?,
+            )),
+            Expr::Default { from, default } => match from.eval(scope)? {
+                None | Some(Value::Null) => Some(default.clone()),
+                some => some,
+            },
+        })
+    }
+}
+
+/// An object or array whose leaves are all literals is one literal: the original JSON.
+fn fold(expr: Expr, original: &Value) -> Expr {
+    let all_literal = match &expr {
+        Expr::Object(fields) => fields.iter().all(|(_, e)| matches!(e, Expr::Literal(_))),
+        Expr::Array(items) => items.iter().all(|e| matches!(e, Expr::Literal(_))),
+        _ => false,
+    };
+    if all_literal { Expr::Literal(original.clone()) } else { expr }
+}
+
+/// Escapes one JSON pointer segment (RFC 6901).
+pub fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::diagnostic::Diagnostic;
+
+    fn eval(expr: Value, data: Value) -> Result<Option<Value>, EvalError> {
+        let mut templates = Templates::default();
+        let mut diagnostics: Vec<Diagnostic> = Vec::new();
+        let e = {
+            let mut cx = CompileCx::new("t.json", &mut templates, &mut diagnostics);
+            Expr::compile(&mut cx, &expr, "/x").expect("compiles")
+        };
+        let ctx = Context::from(data);
+        e.eval(Scope { ctx: &ctx, templates: &templates })
+    }
+
+    #[test]
+    fn the_one_rule() {
+        let data = json!({"a": {"b": 2, "list": [1, 2]}, "name": "Ada"});
+        assert_eq!(eval(json!(5), data.clone()).unwrap(), Some(json!(5)));
+        assert_eq!(eval(json!("plain"), data.clone()).unwrap(), Some(json!("plain")));
+        assert_eq!(eval(json!("$.a.b"), data.clone()).unwrap(), Some(json!(2)));
+        assert_eq!(eval(json!("$.a.list[*]"), data.clone()).unwrap(), Some(json!([1, 2])));
+        assert_eq!(eval(json!("Hi {{name}}"), data.clone()).unwrap(), Some(json!("Hi Ada")));
+        assert_eq!(eval(json!({"value": "$.a"}), data.clone()).unwrap(), Some(json!("$.a")));
+        assert_eq!(
+            eval(json!({"from": "$.nope", "default": 0}), data.clone()).unwrap(),
+            Some(json!(0))
+        );
+        assert_eq!(
+            eval(json!({"k": "$.a.b", "gone": "$.nope", "arr": ["$.nope", "$.name"]}), data)
+                .unwrap(),
+            Some(json!({"k": 2, "arr": [null, "Ada"]}))
+        );
+    }
+
+    #[test]
+    fn template_errors_carry_the_pointer() {
+        let err = eval(json!({"m": "{{missing}}"}), json!({})).unwrap_err();
+        assert_eq!(err.pointer, "/x/m");
+        assert!(err.message.contains("`missing`"), "{}", err.message);
+    }
+}

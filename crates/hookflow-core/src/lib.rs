@@ -1,0 +1,29 @@
+//! hookflow's core: the flow model, diagnostics, the compiler, the route table, the node types
+//! and the executor. No sockets and no storage here: the runtime and the server build on it.
+
+pub mod compile_cx;
+pub mod compiler;
+pub mod context;
+pub mod diagnostic;
+pub mod execute;
+pub mod expr;
+pub mod flowset;
+pub mod intake;
+mod locate;
+pub mod nodes;
+pub mod offline;
+pub mod path;
+pub mod plan;
+pub mod response;
+pub mod routes;
+pub mod schema;
+pub mod template;
+
+pub use compiler::{Compiled, Source, compile};
+pub use context::{ExecutionMeta, Request};
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use execute::{Execution, execute};
+pub use flowset::{FlowSet, compile_all, read_sources};
+pub use plan::Plan;
+pub use response::{Body, Response};
+pub use routes::{Lookup, RouteTable};

@@ -1,0 +1,378 @@
+//! The `webhook` node: the flow's trigger. It mounts a URL suffix with its methods, auth, body
+//! limit, response mode and expected data; the server reads these settings, the run step does
+//! nothing (the request is in the context as `request`).
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Node, NodeError, NodeType, Outcome, Role};
+use crate::compile_cx::CompileCx;
+use crate::diagnostic::Code;
+use crate::expr::Scope;
+use crate::response::{ResponseConfig, ResponseSpec};
+
+pub static TYPE: NodeType = NodeType {
+    name: "webhook",
+    role: Role::Trigger,
+    doc: "The trigger. Mounts `suffix` under the public base URL (`/hooks`) for `methods` \
+          (default POST), checks `auth` (explicit `none`, `api_key`, `bearer` or `basic`, each \
+          naming a stored credential), refuses bodies over `max_body_bytes` (default 1 MiB) and \
+          answers according to `response`. `expected` holds sample headers, query and body: the \
+          request `hookflow run` sends when given none, and documentation of the data the flow \
+          reads. The request is in the context as `request`; the node's own output is `null`.",
+    example: r#"{ "id": "incoming", "type": "webhook", "suffix": "/orders/{region}", "methods": ["POST"],
+  "auth": { "type": "api_key", "in": "header", "name": "X-API-Key", "credential": "erp" },
+  "expected": { "body": { "id": "ORD-1" } } }"#,
+    schema: |g| g.root_schema_for::<WebhookConfig>(),
+    compile,
+};
+
+/// The fields of a `webhook` node.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// URL suffix under the public base, e.g. `/orders/{id}`; `{name}` is a route parameter and a
+    /// final `{*name}` takes the rest of the path. No spaces.
+    pub suffix: String,
+    /// Methods served (default `["POST"]`).
+    #[serde(default = "default_methods")]
+    pub methods: Vec<Method>,
+    /// Who may call: `{"type": "none"}` must be said explicitly.
+    pub auth: Auth,
+    /// Largest accepted body in bytes (default 1 MiB); larger bodies get `413`.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// How and when the request is answered.
+    #[serde(default)]
+    pub response: ResponseSettings,
+    /// Sample request data: the default for `hookflow run`, and documentation.
+    #[serde(default)]
+    pub expected: Expected,
+}
+
+fn default_methods() -> Vec<Method> {
+    vec![Method::Post]
+}
+
+fn default_max_body() -> u64 {
+    1024 * 1024
+}
+
+/// An HTTP method a webhook can serve.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Method> {
+        [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Head]
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// How a webhook authenticates its callers. Secrets are never in the flow: `credential` names a
+/// credential that hookflow generated and stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No authentication (must be explicit).
+    None,
+    /// An API key in a header (default `X-API-Key`) or a query parameter (default `api_key`).
+    ApiKey {
+        #[serde(rename = "in", default)]
+        location: KeyLocation,
+        #[serde(default)]
+        name: Option<String>,
+        credential: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer { credential: String },
+    /// HTTP Basic with the credential's username and password.
+    Basic { credential: String },
+}
+
+impl Auth {
+    /// The credential this auth names, if any.
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            Auth::None => None,
+            Auth::ApiKey { credential, .. }
+            | Auth::Bearer { credential }
+            | Auth::Basic { credential } => Some(credential),
+        }
+    }
+}
+
+/// Where an API key travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyLocation {
+    #[default]
+    Header,
+    Query,
+}
+
+/// When and how the request is answered.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSettings {
+    /// `respond_node` (default): the first `respond` node reached answers. `accepted`: `202` at
+    /// once, the flow runs in the background.
+    #[serde(default)]
+    pub mode: ResponseMode,
+    /// How long the caller waits for a response (default 30000 ms).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The answer when the flow ends without reaching a `respond` node (default `200` with the
+    /// execution id).
+    #[serde(default)]
+    pub default: Option<ResponseConfig>,
+    /// The answer when the flow fails (default `500` problem+json with the execution id); it can
+    /// read `error.node` and `error.message`.
+    #[serde(default)]
+    pub error: Option<ResponseConfig>,
+}
+
+impl Default for ResponseSettings {
+    fn default() -> Self {
+        ResponseSettings {
+            mode: ResponseMode::default(),
+            timeout_ms: default_timeout_ms(),
+            default: None,
+            error: None,
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+/// See [`ResponseSettings::mode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    #[default]
+    RespondNode,
+    Accepted,
+}
+
+/// Sample request data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>")]
+    pub headers: Map<String, Value>,
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>")]
+    pub query: Map<String, Value>,
+    /// Sample route parameters (`{region}` → `"eu"`).
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>")]
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub body: Option<Value>,
+}
+
+/// The compiled settings of a flow's trigger.
+#[derive(Debug)]
+pub struct Trigger {
+    /// The suffix, as written (matchit syntax).
+    pub suffix: String,
+    pub methods: Vec<Method>,
+    pub auth: Auth,
+    pub max_body_bytes: u64,
+    pub mode: ResponseMode,
+    pub timeout: Duration,
+    pub default_response: Option<ResponseSpec>,
+    pub error_response: Option<ResponseSpec>,
+    pub expected: Expected,
+}
+
+#[derive(Debug)]
+struct Webhook(Trigger);
+
+impl Node for Webhook {
+    fn trigger(&self) -> Option<&Trigger> {
+        Some(&self.0)
+    }
+
+    fn run(&self, _: Scope<'_>) -> Result<Outcome, NodeError> {
+        Ok(Outcome::Value(Value::Null))
+    }
+}
+
+fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
+    let config: WebhookConfig = cx.config(config)?;
+    let mut ok = true;
+    if let Err((message, help)) = check_suffix(&config.suffix) {
+        cx.report(Code::InvalidSuffix, "/suffix", message).set_help(help);
+        ok = false;
+    }
+    if config.methods.is_empty() {
+        cx.report(Code::InvalidValue, "/methods", "`methods` is empty")
+            .set_help("list at least one method, e.g. [\"POST\"]");
+        ok = false;
+    }
+    let mut methods = config.methods.clone();
+    methods.sort();
+    methods.dedup();
+    if let Auth::ApiKey { name: Some(name), .. } = &config.auth
+        && (name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()))
+    {
+        cx.report(
+            Code::InvalidValue,
+            "/auth/name",
+            format!("`{name}` is not a usable header or query name"),
+        );
+        ok = false;
+    }
+    if config.response.timeout_ms == 0 {
+        cx.report(Code::InvalidValue, "/response/timeout_ms", "`timeout_ms` must be above 0");
+        ok = false;
+    }
+    let default_response = match &config.response.default {
+        Some(r) => {
+            let spec = ResponseSpec::compile(cx, r, "/response/default");
+            ok &= spec.is_some();
+            spec
+        }
+        None => None,
+    };
+    let error_response = match &config.response.error {
+        Some(r) => {
+            let spec = ResponseSpec::compile(cx, r, "/response/error");
+            ok &= spec.is_some();
+            spec
+        }
+        None => None,
+    };
+    ok.then(|| {
+        Box::new(Webhook(Trigger {
+            suffix: config.suffix,
+            methods,
+            auth: config.auth,
+            max_body_bytes: config.max_body_bytes,
+            mode: config.response.mode,
+            timeout: Duration::from_millis(config.response.timeout_ms),
+            default_response,
+            error_response,
+            expected: config.expected,
+        })) as Box<dyn Node>
+    })
+}
+
+/// Checks a URL suffix; on error answers a message and a hint.
+pub fn check_suffix(suffix: &str) -> Result<(), (String, String)> {
+    let fail = |m: String, h: &str| Err((m, h.to_owned()));
+    if suffix.contains(char::is_whitespace) {
+        return fail(
+            format!("suffix `{suffix}` contains a space"),
+            "URLs cannot contain spaces: use `-` or `_` instead, e.g. `/new-order`",
+        );
+    }
+    let Some(rest) = suffix.strip_prefix('/') else {
+        return fail(format!("suffix `{suffix}` must start with `/`"), "write it as `/orders`");
+    };
+    if rest.is_empty() {
+        return fail("suffix `/` names no path".into(), "give the webhook a name, e.g. `/orders`");
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.is_empty() {
+            return fail(
+                format!("suffix `{suffix}` has an empty segment"),
+                "remove the doubled or trailing `/`",
+            );
+        }
+        if let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let (name, wildcard) = match inner.strip_prefix('*') {
+                Some(name) => (name, true),
+                None => (inner, false),
+            };
+            if wildcard && i + 1 != segments.len() {
+                return fail(
+                    format!("wildcard `{segment}` must be the last segment"),
+                    "move it to the end, e.g. `/files/{*path}`",
+                );
+            }
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return fail(
+                    format!("parameter `{segment}` needs a name of letters, digits and `_`"),
+                    "e.g. `/orders/{id}`",
+                );
+            }
+        } else if !segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c))
+        {
+            return fail(
+                format!(
+                    "segment `{segment}` of suffix `{suffix}` has a character that is not allowed in a URL path"
+                ),
+                "use letters, digits, `-`, `_`, `.` and `~`; `{name}` for a parameter",
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes() {
+        assert!(check_suffix("/orders").is_ok());
+        assert!(check_suffix("/orders/{id}/lines").is_ok());
+        assert!(check_suffix("/files/{*path}").is_ok());
+        let (m, h) = check_suffix("/new order").unwrap_err();
+        assert!(m.contains("space") && h.contains("`-` or `_`"));
+        assert!(check_suffix("orders").is_err());
+        assert!(check_suffix("/").is_err());
+        assert!(check_suffix("/a//b").is_err());
+        assert!(check_suffix("/{*rest}/x").is_err());
+        assert!(check_suffix("/{}").is_err());
+        assert!(check_suffix("/a?b").is_err());
+    }
+
+    #[test]
+    fn auth_parses_each_kind() {
+        let a: Auth =
+            serde_json::from_str(r#"{"type":"api_key","in":"query","credential":"k"}"#).unwrap();
+        assert_eq!(
+            a,
+            Auth::ApiKey { location: KeyLocation::Query, name: None, credential: "k".into() }
+        );
+        let a: Auth = serde_json::from_str(r#"{"type":"none"}"#).unwrap();
+        assert_eq!(a.credential(), None);
+        assert!(
+            serde_json::from_str::<Auth>(r#"{"type":"bearer","credential":"k","x":1}"#).is_err()
+        );
+    }
+}

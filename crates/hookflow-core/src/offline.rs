@@ -1,0 +1,124 @@
+//! Runs a flow on a sample request without a server: what `hookflow run` and flow test cases
+//! use. The request goes through the same intake rules as over HTTP (route matching, body
+//! parsing by content type, lower-cased headers); auth is not checked.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use crate::context::{ExecutionMeta, Request};
+use crate::execute::{Execution, execute};
+use crate::intake::{IntakeError, parse_body};
+use crate::nodes::webhook::Method;
+use crate::plan::Plan;
+use crate::routes::{HOOKS_BASE, Lookup, RouteTable};
+
+/// A request to run a flow on. Empty parts fall back to the trigger's `expected` samples.
+#[derive(Debug, Clone, Default)]
+pub struct SampleRequest {
+    pub method: Option<String>,
+    /// The path after `/hooks`, e.g. `/orders/eu`.
+    pub path: Option<String>,
+    pub query: Map<String, Value>,
+    pub headers: Map<String, Value>,
+    pub body: Option<SampleBody>,
+}
+
+/// A sample body: raw bytes (parsed by the `content-type` header, JSON when there is none), or a
+/// JSON value.
+#[derive(Debug, Clone)]
+pub enum SampleBody {
+    Raw(Vec<u8>),
+    Json(Value),
+}
+
+/// Why a sample could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error("flow `{flow}` does not serve {method} (it serves {allowed})")]
+    Method { flow: String, method: String, allowed: String },
+    #[error("path `{path}` does not match the suffix `{suffix}`")]
+    Path { path: String, suffix: String },
+    #[error("{0}")]
+    Body(#[from] IntakeError),
+}
+
+/// Runs `plan` on `sample`.
+pub fn run(
+    plan: &Arc<Plan>,
+    sample: SampleRequest,
+    execution_id: String,
+) -> Result<Execution, OfflineError> {
+    let trigger = plan.trigger();
+    let method = sample
+        .method
+        .unwrap_or_else(|| trigger.methods[0].as_str().to_owned())
+        .to_ascii_uppercase();
+    if !Method::parse(&method).is_some_and(|m| trigger.methods.contains(&m)) {
+        let allowed = trigger.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(OfflineError::Method { flow: plan.id.clone(), method, allowed });
+    }
+    let path =
+        sample.path.unwrap_or_else(|| sample_path(&trigger.suffix, &trigger.expected.params));
+    let (table, _, _) = RouteTable::build(vec![plan.clone()]);
+    let params = match table.lookup(&method, &path) {
+        Lookup::Found { params, .. } => params,
+        _ => return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() }),
+    };
+    let mut headers: Map<String, Value> = Map::new();
+    for (k, v) in trigger.expected.headers.iter().chain(sample.headers.iter()) {
+        headers.insert(k.to_ascii_lowercase(), v.clone());
+    }
+    let mut query = trigger.expected.query.clone();
+    query.extend(sample.query);
+    let body = match sample.body.or_else(|| trigger.expected.body.clone().map(SampleBody::Json)) {
+        None => Value::Null,
+        Some(SampleBody::Json(v)) => {
+            headers
+                .entry("content-type")
+                .or_insert_with(|| Value::String("application/json".into()));
+            v
+        }
+        Some(SampleBody::Raw(bytes)) => {
+            let ct = headers
+                .entry("content-type")
+                .or_insert_with(|| Value::String("application/json".into()));
+            parse_body(ct.as_str(), &bytes)?
+        }
+    };
+    let request = Request {
+        method,
+        path: format!("{HOOKS_BASE}{path}"),
+        params: params.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+        query,
+        headers,
+        body,
+        received_at: SystemTime::now(),
+    };
+    let meta = ExecutionMeta {
+        id: execution_id,
+        flow_id: plan.id.clone(),
+        flow_version: plan.version.clone(),
+    };
+    Ok(execute(plan, request, meta))
+}
+
+/// The suffix with its parameters filled from `params` (or with the parameter's own name).
+pub fn sample_path(suffix: &str, params: &Map<String, Value>) -> String {
+    suffix
+        .split('/')
+        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                let name = name.trim_start_matches('*');
+                match params.get(name) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => name.to_owned(),
+                }
+            }
+            None => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

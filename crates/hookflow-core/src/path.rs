@@ -1,0 +1,166 @@
+//! Compiled JSONPath (RFC 9535) selections: parsed once when a flow compiles, run per request.
+//!
+//! A singular query (only name and index selectors, e.g. `$.request.body.items[0].sku`) is lowered
+//! to a list of steps that are walked directly and yields one value or nothing. Any other query
+//! (wildcards, slices, filters, descendants) runs through `jsonpath-rust` and yields an array.
+
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+use jsonpath_rust::parser::parse_json_path;
+use jsonpath_rust::query::js_path_process;
+use serde_json::Value;
+
+/// A parsed JSONPath, ready to run.
+#[derive(Debug, Clone)]
+pub struct JsonPath {
+    source: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Singular(Vec<Step>),
+    Query(JpQuery),
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(i64),
+}
+
+impl JsonPath {
+    /// Parses `source`, or answers the parser's message.
+    pub fn parse(source: &str) -> Result<JsonPath, String> {
+        let query = parse_json_path(source).map_err(|e| condense(&e.to_string()))?;
+        let steps: Option<Vec<Step>> = query
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Selector(Selector::Name(name)) => Some(Step::Key(name.clone())),
+                Segment::Selector(Selector::Index(i)) => Some(Step::Index(*i)),
+                _ => None,
+            })
+            .collect();
+        let kind = match steps {
+            Some(steps) => Kind::Singular(steps),
+            None => Kind::Query(query),
+        };
+        Ok(JsonPath { source: source.to_owned(), kind })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the path selects at most one value.
+    pub fn is_singular(&self) -> bool {
+        matches!(self.kind, Kind::Singular(_))
+    }
+
+    /// Selects from `root`: a singular path borrows the value (or `None` when absent); any other
+    /// path answers an array of every match (possibly empty).
+    pub fn select<'a>(&self, root: &'a Value) -> Selection<'a> {
+        match &self.kind {
+            Kind::Singular(steps) => {
+                let mut current = root;
+                for step in steps {
+                    let next = match (step, current) {
+                        (Step::Key(key), Value::Object(map)) => map.get(key),
+                        (Step::Index(i), Value::Array(items)) => index(items, *i),
+                        _ => None,
+                    };
+                    match next {
+                        Some(v) => current = v,
+                        None => return Selection::One(None),
+                    }
+                }
+                Selection::One(Some(current))
+            }
+            Kind::Query(query) => {
+                let found = js_path_process(query, root)
+                    .map(|refs| refs.into_iter().map(|r| r.val().clone()).collect())
+                    .unwrap_or_default();
+                Selection::Many(found)
+            }
+        }
+    }
+}
+
+/// Turns the parser's multi-line report into one line: what was expected, and at which column.
+fn condense(report: &str) -> String {
+    let expected = report.lines().find_map(|l| l.trim().strip_prefix("= ")).map(str::trim);
+    let column = report
+        .find("--> ")
+        .and_then(|at| report[at + 4..].lines().next())
+        .and_then(|at| at.split(':').nth(1))
+        .map(str::trim);
+    match (expected, column) {
+        (Some(expected), Some(column)) => format!("{expected} at column {column}"),
+        _ => report.lines().next().unwrap_or(report).to_owned(),
+    }
+}
+
+fn index(items: &[Value], i: i64) -> Option<&Value> {
+    let len = i64::try_from(items.len()).ok()?;
+    let i = if i < 0 { len + i } else { i };
+    usize::try_from(i).ok().and_then(|i| items.get(i))
+}
+
+/// What a path selected.
+#[derive(Debug, PartialEq)]
+pub enum Selection<'a> {
+    One(Option<&'a Value>),
+    Many(Vec<Value>),
+}
+
+impl Selection<'_> {
+    /// The selection as an owned value: the value (or `None`) of a singular path, the array of
+    /// matches of any other.
+    pub fn into_value(self) -> Option<Value> {
+        match self {
+            Selection::One(v) => v.cloned(),
+            Selection::Many(values) => Some(Value::Array(values)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn doc() -> Value {
+        json!({"a": {"b": [ {"sku": "A1", "qty": 2}, {"sku": "B7", "qty": 1} ], "c-d": 3}})
+    }
+
+    #[test]
+    fn singular_paths_walk_directly() {
+        let p = JsonPath::parse("$.a.b[1].sku").unwrap();
+        assert!(p.is_singular());
+        assert_eq!(p.select(&doc()).into_value(), Some(json!("B7")));
+        let p = JsonPath::parse("$.a.b[-1].qty").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), Some(json!(1)));
+        let p = JsonPath::parse("$['a']['c-d']").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), Some(json!(3)));
+        let p = JsonPath::parse("$.a.nope.deeper").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), None);
+    }
+
+    #[test]
+    fn other_paths_give_arrays() {
+        let p = JsonPath::parse("$.a.b[*].sku").unwrap();
+        assert!(!p.is_singular());
+        assert_eq!(p.select(&doc()).into_value(), Some(json!(["A1", "B7"])));
+        let p = JsonPath::parse("$.a.b[?@.qty > 1].sku").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), Some(json!(["A1"])));
+        let p = JsonPath::parse("$.zzz[*]").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), Some(json!([])));
+    }
+
+    #[test]
+    fn parse_errors_are_reported() {
+        assert_eq!(JsonPath::parse("$.a[").unwrap_err(), "expected selector at column 5");
+        assert!(JsonPath::parse("$5 off").is_err());
+    }
+}

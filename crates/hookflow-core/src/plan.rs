@@ -1,0 +1,58 @@
+//! The compiled, immutable form of one flow: nodes in topological order with their outgoing
+//! edges, the trigger's settings and the flow's template registry.
+
+use crate::nodes::webhook::Trigger;
+use crate::nodes::{Node, Role};
+use crate::template::Templates;
+
+/// A compiled flow. Built once by [`crate::compiler::compile`], shared by every request.
+#[derive(Debug)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub active: bool,
+    /// Content hash of the flow file (first 16 hex digits of its SHA-256).
+    pub version: String,
+    /// The file the flow came from.
+    pub file: String,
+    pub(crate) nodes: Vec<PlanNode>,
+    /// Node indexes in topological order.
+    pub(crate) order: Vec<usize>,
+    /// Per node: its outgoing edges as (output index for a branching node, target node).
+    pub(crate) next: Vec<Vec<(Option<usize>, usize)>>,
+    pub(crate) trigger: usize,
+    pub(crate) templates: Templates,
+}
+
+/// One node of a plan.
+#[derive(Debug)]
+pub struct PlanNode {
+    pub id: String,
+    pub type_name: &'static str,
+    pub role: Role,
+    /// JSON pointer of the node in its file.
+    pub pointer: String,
+    pub(crate) node: Box<dyn Node>,
+}
+
+impl Plan {
+    /// The trigger's settings (suffix, methods, auth, limits, response mode, samples).
+    pub fn trigger(&self) -> &Trigger {
+        self.nodes[self.trigger].node.trigger().expect("the trigger node is a webhook")
+    }
+
+    /// The JSON pointer of the trigger node.
+    pub fn trigger_pointer(&self) -> &str {
+        &self.nodes[self.trigger].pointer
+    }
+
+    pub fn nodes(&self) -> &[PlanNode] {
+        &self.nodes
+    }
+
+    /// The node called `id`.
+    pub fn node(&self, id: &str) -> Option<&PlanNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}

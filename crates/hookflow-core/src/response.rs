@@ -1,0 +1,356 @@
+//! HTTP responses a flow produces: the configured shape (`status`, `status_override`, `headers`,
+//! `body`, `content_type`), its compiled form, rendering against the context, and RFC 9457
+//! problem documents.
+//!
+//! Precedence, from strongest: a `status_override` that yields a valid code; the configured
+//! `status`; 200. A `content_type` field beats a `Content-Type` header, which beats the body kind
+//! (`application/json` for an object or array body, `text/plain; charset=utf-8` for a string).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::compile_cx::CompileCx;
+use crate::diagnostic::Code;
+use crate::expr::{EvalError, Expr, Scope, escape};
+use crate::template::TemplateId;
+
+/// A response as it goes out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+/// A response body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum Body {
+    Empty,
+    Json(Value),
+    Text(String),
+}
+
+impl Body {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Body::Empty => Vec::new(),
+            Body::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+            Body::Text(t) => t.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl Response {
+    /// An RFC 9457 `application/problem+json` response. `detail` must not carry internals.
+    pub fn problem(status: u16, title: &str, detail: &str, execution_id: Option<&str>) -> Response {
+        let mut doc =
+            json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+        if let Some(id) = execution_id {
+            doc["execution_id"] = Value::String(id.to_owned());
+        }
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/problem+json".into())],
+            body: Body::Json(doc),
+        }
+    }
+
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether a status code carries no body by definition.
+pub fn is_bodiless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// The configured shape of a response (the `respond` node, and a webhook's `default` and `error`
+/// responses).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseConfig {
+    /// HTTP status, 100–599.
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// A value expression; when it yields a valid status code it replaces `status` (data
+    /// overrides config), when it yields nothing `status` stands, anything else fails the run.
+    #[serde(default)]
+    pub status_override: Option<Value>,
+    /// Header name → value expression (hop-by-hop headers are refused).
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>")]
+    pub headers: Map<String, Value>,
+    /// A string is a text template; an object or array is a JSON body of value expressions.
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// Content-Type, when the one that follows from the body is not wanted.
+    #[serde(default)]
+    pub content_type: Option<String>,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// A compiled [`ResponseConfig`].
+#[derive(Debug, Clone)]
+pub struct ResponseSpec {
+    status: u16,
+    status_override: Option<Expr>,
+    headers: Vec<(String, Expr)>,
+    body: BodySpec,
+    content_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum BodySpec {
+    None,
+    Text(String),
+    TextTemplate(TemplateId, Box<str>),
+    Json(Expr),
+}
+
+impl ResponseSpec {
+    /// Compiles a response found at `rel` (relative to the current node).
+    pub fn compile(cx: &mut CompileCx<'_>, config: &ResponseConfig, rel: &str) -> Option<Self> {
+        let mut ok = true;
+        if !(100..=599).contains(&config.status) {
+            cx.report(
+                Code::InvalidStatus,
+                &format!("{rel}/status"),
+                format!("status {} is not an HTTP status code", config.status),
+            )
+            .set_help("use a code from 100 to 599, e.g. 200, 201, 202 or 204");
+            ok = false;
+        }
+        let status_override = match &config.status_override {
+            Some(v) => {
+                let e = Expr::compile(cx, v, &format!("{rel}/status_override"));
+                ok &= e.is_some();
+                e
+            }
+            None => None,
+        };
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            let at = format!("{rel}/headers/{}", escape(name));
+            let lower = name.to_ascii_lowercase();
+            if !is_token(name) {
+                cx.report(Code::InvalidHeader, &at, format!("`{name}` is not a valid header name"));
+                ok = false;
+            } else if HOP_BY_HOP.contains(&lower.as_str()) {
+                cx.report(
+                    Code::InvalidHeader,
+                    &at,
+                    format!("`{name}` is a hop-by-hop header and cannot be set"),
+                )
+                .set_help("the server manages connection-level headers itself; remove it");
+                ok = false;
+            } else if let Value::String(s) = value
+                && s.chars().any(|c| c.is_control() && c != '\t')
+            {
+                cx.report(
+                    Code::InvalidHeader,
+                    &at,
+                    format!("the value of `{name}` contains a control character"),
+                );
+                ok = false;
+            }
+            match Expr::compile(cx, value, &at) {
+                Some(e) => headers.push((lower, e)),
+                None => ok = false,
+            }
+        }
+        let body = match &config.body {
+            None | Some(Value::Null) => BodySpec::None,
+            Some(Value::String(s)) if s.contains("{{") => match cx
+                .template(s, &format!("{rel}/body"))
+            {
+                Some(id) => {
+                    BodySpec::TextTemplate(id, cx.pointer(&format!("{rel}/body")).into_boxed_str())
+                }
+                None => {
+                    ok = false;
+                    BodySpec::None
+                }
+            },
+            Some(Value::String(s)) => BodySpec::Text(s.clone()),
+            Some(v) => match Expr::compile(cx, v, &format!("{rel}/body")) {
+                Some(e) => BodySpec::Json(e),
+                None => {
+                    ok = false;
+                    BodySpec::None
+                }
+            },
+        };
+        ok.then(|| ResponseSpec {
+            status: config.status,
+            status_override,
+            headers,
+            body,
+            content_type: config.content_type.clone(),
+        })
+    }
+
+    /// A fixed JSON response (no expressions).
+    pub fn fixed_json(status: u16, body: Value) -> Self {
+        ResponseSpec {
+            status,
+            status_override: None,
+            headers: Vec::new(),
+            body: BodySpec::Json(Expr::Literal(body)),
+            content_type: None,
+        }
+    }
+
+    /// Renders the response against the context.
+    pub fn render(&self, scope: Scope<'_>) -> Result<Response, EvalError> {
+        let status = match &self.status_override {
+            Some(e) => match e.eval(scope)? {
+                None | Some(Value::Null) => self.status,
+                Some(v) => status_code(&v).ok_or_else(|| EvalError {
+                    pointer: String::new(),
+                    message: format!(
+                        "status_override yielded {v}, which is not an HTTP status code (100–599)"
+                    ),
+                })?,
+            },
+            None => self.status,
+        };
+        let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        for (name, e) in &self.headers {
+            let value = match e.eval(scope)? {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) => s,
+                Some(other) => other.to_string(),
+            };
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(EvalError {
+                    pointer: String::new(),
+                    message: format!("the value of header `{name}` contains a control character"),
+                });
+            }
+            headers.push((name.clone(), value));
+        }
+        let body = if is_bodiless(status) {
+            Body::Empty
+        } else {
+            match &self.body {
+                BodySpec::None => Body::Empty,
+                BodySpec::Text(t) => Body::Text(t.clone()),
+                BodySpec::TextTemplate(id, pointer) => Body::Text(
+                    scope
+                        .templates
+                        .render(id, scope.ctx)
+                        .map_err(|message| EvalError { pointer: pointer.to_string(), message })?,
+                ),
+                BodySpec::Json(e) => Body::Json(e.eval(scope)?.unwrap_or(Value::Null)),
+            }
+        };
+        let content_type = match (&self.content_type, &body) {
+            (Some(ct), _) => Some(ct.clone()),
+            (None, _) if headers.iter().any(|(k, _)| k == "content-type") => None,
+            (None, Body::Json(_)) => Some("application/json".to_owned()),
+            (None, Body::Text(_)) => Some("text/plain; charset=utf-8".to_owned()),
+            (None, Body::Empty) => None,
+        };
+        if let Some(ct) = content_type {
+            headers.retain(|(k, _)| k != "content-type");
+            headers.push(("content-type".to_owned(), ct));
+        }
+        Ok(Response { status, headers, body })
+    }
+}
+
+fn status_code(v: &Value) -> Option<u16> {
+    let n = match v {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    u16::try_from(n).ok().filter(|n| (100..=599).contains(n))
+}
+
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use handlebars::Context;
+
+    use super::*;
+    use crate::diagnostic::Diagnostic;
+    use crate::template::Templates;
+
+    fn render(config: Value, data: Value) -> Result<Response, String> {
+        let mut templates = Templates::default();
+        let mut diagnostics: Vec<Diagnostic> = Vec::new();
+        let config: ResponseConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
+        let spec = {
+            let mut cx = CompileCx::new("t.json", &mut templates, &mut diagnostics);
+            ResponseSpec::compile(&mut cx, &config, "")
+        };
+        let spec = spec.ok_or_else(|| format!("{diagnostics:?}"))?;
+        let ctx = Context::from(data);
+        spec.render(Scope { ctx: &ctx, templates: &templates }).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn override_wins_when_it_yields_a_code() {
+        let config = json!({"status": 201, "status_override": "$.s", "body": {"a": 1}});
+        assert_eq!(render(config.clone(), json!({"s": 422})).unwrap().status, 422);
+        assert_eq!(render(config.clone(), json!({"s": "202"})).unwrap().status, 202);
+        assert_eq!(render(config.clone(), json!({})).unwrap().status, 201);
+        let err = render(config, json!({"s": "teapot"})).unwrap_err();
+        assert!(err.contains("not an HTTP status code"), "{err}");
+    }
+
+    #[test]
+    fn content_type_follows_body_unless_set() {
+        let r = render(json!({"body": "hi {{n}}"}), json!({"n": 1})).unwrap();
+        assert_eq!(r.body, Body::Text("hi 1".into()));
+        assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+        let r =
+            render(json!({"body": [1], "headers": {"Content-Type": "application/x"}}), json!({}))
+                .unwrap();
+        assert_eq!(r.header("content-type"), Some("application/x"));
+        let r = render(json!({"body": [1], "content_type": "application/y"}), json!({})).unwrap();
+        assert_eq!(r.header("content-type"), Some("application/y"));
+    }
+
+    #[test]
+    fn no_body_for_204() {
+        let r = render(json!({"status": 204, "body": {"a": 1}}), json!({})).unwrap();
+        assert_eq!(r.body, Body::Empty);
+        assert_eq!(r.header("content-type"), None);
+    }
+
+    #[test]
+    fn hop_by_hop_and_bad_status_are_compile_errors() {
+        let err =
+            render(json!({"status": 700, "headers": {"Connection": "x", "a b": "y"}}), json!({}))
+                .unwrap_err();
+        assert!(err.contains("InvalidStatus"), "{err}");
+        assert!(err.contains("hop-by-hop"), "{err}");
+        assert!(err.contains("not a valid header name"), "{err}");
+    }
+}

@@ -1,0 +1,164 @@
+//! The route table: every flow's suffix and methods in one matchit router, built once per deploy
+//! and looked up per request. Conflicts between flows are found while building, never at
+//! request time.
+
+use std::sync::Arc;
+
+use crate::diagnostic::{Code, Diagnostic, Location, Related};
+use crate::nodes::webhook::Method;
+use crate::plan::Plan;
+
+/// Where webhook suffixes are mounted on the public URL.
+pub const HOOKS_BASE: &str = "/hooks";
+
+/// The flows served under one suffix, by method.
+#[derive(Debug)]
+struct Route {
+    suffix: String,
+    methods: Vec<(Method, Arc<Plan>)>,
+}
+
+/// Every mounted suffix.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    router: matchit::Router<usize>,
+    routes: Vec<Route>,
+}
+
+/// What a request's method and suffix path found.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    Found {
+        plan: &'a Arc<Plan>,
+        params: Vec<(String, String)>,
+    },
+    /// The suffix is served, but not for this method: `allow` lists the methods that are.
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
+    NotFound,
+}
+
+impl RouteTable {
+    /// Mounts the plans in order. A plan whose route conflicts with an earlier one is left out
+    /// and gets a diagnostic naming both flows; the answer lists the plans that were mounted.
+    pub fn build(plans: Vec<Arc<Plan>>) -> (RouteTable, Vec<Arc<Plan>>, Vec<Diagnostic>) {
+        let mut table = RouteTable::default();
+        let mut mounted = Vec::with_capacity(plans.len());
+        let mut diagnostics = Vec::new();
+        for plan in plans {
+            match table.mount(&plan) {
+                Ok(()) => mounted.push(plan),
+                Err(d) => diagnostics.push(*d),
+            }
+        }
+        (table, mounted, diagnostics)
+    }
+
+    fn mount(&mut self, plan: &Arc<Plan>) -> Result<(), Box<Diagnostic>> {
+        let trigger = plan.trigger();
+        let suffix = trigger.suffix.as_str();
+        let conflict = |other: &Plan, what: String| {
+            let at = Location::new(&plan.file, format!("{}/suffix", plan.trigger_pointer()));
+            Box::new(
+                Diagnostic::new(Code::RouteConflict, at, what)
+                    .with_node(Some(&plan.nodes[plan.trigger].id))
+                    .with_related(Related {
+                        message: format!(
+                            "flow `{}` mounts `{}` here",
+                            other.id,
+                            other.trigger().suffix
+                        ),
+                        location: Location::new(
+                            &other.file,
+                            format!("{}/suffix", other.trigger_pointer()),
+                        ),
+                    })
+                    .with_help("change the suffix, or the methods, of one of the two flows"),
+            )
+        };
+        let methods = trigger.methods.iter().map(|m| (*m, plan.clone()));
+        if let Some(route) = self.routes.iter_mut().find(|r| r.suffix == suffix) {
+            if let Some((method, other)) =
+                route.methods.iter().find(|(m, _)| trigger.methods.contains(m))
+            {
+                return Err(conflict(
+                    other,
+                    format!(
+                        "{} /hooks{suffix} is already served by flow `{}`",
+                        method.as_str(),
+                        other.id
+                    ),
+                ));
+            }
+            route.methods.extend(methods);
+            return Ok(());
+        }
+        match self.router.insert(suffix, self.routes.len()) {
+            Ok(()) => {
+                self.routes.push(Route { suffix: suffix.to_owned(), methods: methods.collect() });
+                Ok(())
+            }
+            Err(matchit::InsertError::Conflict { with }) => {
+                let route = self
+                    .routes
+                    .iter()
+                    .find(|r| r.suffix == with)
+                    .expect("a conflict is with a mounted route");
+                let other = &route.methods[0].1;
+                Err(conflict(
+                    other,
+                    format!("/hooks{suffix} overlaps `/hooks{with}` of flow `{}`", other.id),
+                ))
+            }
+            Err(e) => {
+                let at = Location::new(&plan.file, format!("{}/suffix", plan.trigger_pointer()));
+                Err(Box::new(Diagnostic::new(
+                    Code::InvalidSuffix,
+                    at,
+                    format!("suffix `{suffix}` cannot be mounted: {e}"),
+                )))
+            }
+        }
+    }
+
+    /// Finds the flow for `method` at `path` (the part after `/hooks`). Inactive flows are not
+    /// found; `HEAD` is served by a `GET` flow when no flow serves `HEAD` itself.
+    pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+        let Ok(found) = self.router.at(path) else { return Lookup::NotFound };
+        let route = &self.routes[*found.value];
+        let active = || route.methods.iter().filter(|(_, p)| p.active);
+        if active().next().is_none() {
+            return Lookup::NotFound;
+        }
+        let wanted = Method::parse(method);
+        let hit = active().find(|(m, _)| Some(*m) == wanted).or_else(|| {
+            (wanted == Some(Method::Head))
+                .then(|| active().find(|(m, _)| *m == Method::Get))
+                .flatten()
+        });
+        match hit {
+            Some((_, plan)) => Lookup::Found {
+                plan,
+                params: found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            },
+            None => {
+                let mut allow: Vec<&'static str> = active().map(|(m, _)| m.as_str()).collect();
+                if allow.contains(&"GET") && !allow.contains(&"HEAD") {
+                    allow.push("HEAD");
+                }
+                allow.push("OPTIONS");
+                allow.sort_unstable();
+                allow.dedup();
+                Lookup::MethodNotAllowed { allow }
+            }
+        }
+    }
+
+    /// Every (suffix, method, plan) mounted, in mount order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Method, &Arc<Plan>)> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.methods.iter().map(move |(m, p)| (r.suffix.as_str(), *m, p)))
+    }
+}

@@ -1,0 +1,28 @@
+//! One module per command.
+
+pub mod run;
+pub mod validate;
+
+/// Exit codes shared by the commands.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The flows (or the run) have errors.
+    pub const FLOW_ERRORS: u8 = 1;
+    /// The command could not do its work (bad arguments, unreadable files).
+    pub const COULD_NOT_RUN: u8 = 2;
+}
+
+/// Output format of the commands that print reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Writes to standard output; a closed pipe (`hookflow run ... | head`) is not an error.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

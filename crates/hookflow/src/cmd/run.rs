@@ -1,0 +1,175 @@
+//! `hookflow run FLOW`: execute one flow offline on a sample request and print the response and
+//! the node trace.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hookflow_core::diagnostic::render_all;
+use hookflow_core::execute::Status;
+use hookflow_core::intake::pairs;
+use hookflow_core::offline::{self, SampleBody, SampleRequest};
+use hookflow_core::{Body, Source, compile};
+use serde_json::{Map, Value, json};
+
+use std::fmt::Write as _;
+
+use super::{Format, exit, print};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The flow file.
+    flow: PathBuf,
+    /// Request body from a file, or `-` for standard input (default: the flow's `expected.body`).
+    #[arg(long)]
+    body: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "K:V")]
+    headers: Vec<String>,
+    /// A query parameter, `key=value` (repeatable; a repeated key becomes an array).
+    #[arg(long = "query", value_name = "K=V")]
+    query: Vec<String>,
+    /// The request method (default: the webhook's first method).
+    #[arg(long)]
+    method: Option<String>,
+    /// The path after `/hooks` (default: the suffix, with `expected.params` filled in).
+    #[arg(long)]
+    path: Option<String>,
+    /// `human` (default) or `json`.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+pub fn main(args: Args) -> u8 {
+    match run(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("hookflow run: {message}");
+            exit::COULD_NOT_RUN
+        }
+    }
+}
+
+fn run(args: Args) -> Result<u8, String> {
+    let text = std::fs::read_to_string(&args.flow)
+        .map_err(|e| format!("cannot read {}: {e}", args.flow.display()))?;
+    let compiled = compile(&Source { file: args.flow.display().to_string(), text });
+    let Some(plan) = compiled.plan else {
+        print(&render_all(&compiled.diagnostics));
+        return Ok(exit::FLOW_ERRORS);
+    };
+    let plan = Arc::new(plan);
+    let mut headers = Map::new();
+    for h in &args.headers {
+        let (k, v) =
+            h.split_once(':').ok_or_else(|| format!("--header `{h}` is not `Name: value`"))?;
+        headers.insert(k.trim().to_ascii_lowercase(), Value::String(v.trim().to_owned()));
+    }
+    let query = args
+        .query
+        .iter()
+        .map(|q| q.split_once('=').ok_or_else(|| format!("--query `{q}` is not `key=value`")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = match args.body.as_deref() {
+        None => None,
+        Some("-") => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
+            Some(SampleBody::Raw(bytes))
+        }
+        Some(file) => Some(SampleBody::Raw(
+            std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?,
+        )),
+    };
+    let sample = SampleRequest {
+        method: args.method,
+        path: args.path,
+        query: pairs(query.into_iter()),
+        headers,
+        body,
+    };
+    let execution =
+        offline::run(&plan, sample, uuid::Uuid::now_v7().to_string()).map_err(|e| e.to_string())?;
+    let trace = execution.trace_json(&plan, 4096);
+    let response = &execution.response;
+    let mut out = String::new();
+    match args.format {
+        Format::Json => {
+            let report = json!({
+                "execution_id": execution.meta.id,
+                "flow": plan.id,
+                "version": plan.version,
+                "status": execution.status,
+                "response": { "status": response.status, "headers": response.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "body": body_json(&response.body) },
+                "responded_by": execution.responded_by,
+                "failure": execution.failure,
+                "duration_us": execution.duration_us,
+                "trace": trace,
+            });
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&report).expect("a report serializes")
+            );
+        }
+        Format::Human => {
+            let reason = http::StatusCode::from_u16(response.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            let _ = writeln!(out, "HTTP {} {reason}", response.status);
+            for (k, v) in &response.headers {
+                let _ = writeln!(out, "{k}: {v}");
+            }
+            match &response.body {
+                Body::Empty => {}
+                Body::Json(v) => {
+                    let _ = writeln!(
+                        out,
+                        "\n{}",
+                        serde_json::to_string_pretty(v).expect("JSON serializes")
+                    );
+                }
+                Body::Text(t) => {
+                    let _ = writeln!(out, "\n{t}");
+                }
+            }
+            let _ = writeln!(
+                out,
+                "\ntrace of execution {} ({} µs, {:?}):",
+                execution.meta.id, execution.duration_us, execution.status
+            );
+            for step in trace.as_array().into_iter().flatten() {
+                let mut line = format!(
+                    "  {:<12} {:<9} {:<10} {:>6} µs",
+                    step["node"].as_str().unwrap_or(""),
+                    step["type"].as_str().unwrap_or(""),
+                    step["status"].as_str().unwrap_or(""),
+                    step["duration_us"]
+                );
+                if let Some(b) = step["branch"].as_str() {
+                    line.push_str(&format!("  → {b}"));
+                }
+                if let Some(e) = step["error"].as_str() {
+                    line.push_str(&format!("  error: {e}"));
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            if let Some(f) = &execution.failure {
+                let _ = writeln!(out, "\nfailed at node `{}`: {}", f.node, f.message);
+            }
+        }
+    }
+    print(&out);
+    Ok(if execution.status == Status::Succeeded { exit::OK } else { exit::FLOW_ERRORS })
+}
+
+fn body_json(body: &Body) -> Value {
+    match body {
+        Body::Empty => Value::Null,
+        Body::Json(v) => v.clone(),
+        Body::Text(t) => Value::String(t.clone()),
+    }
+}

@@ -1,0 +1,32 @@
+//! The `hookflow` binary: command-line parsing and dispatch to the commands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// hookflow: a self-hosted webhook flow engine.
+#[derive(Debug, Parser)]
+#[command(name = "hookflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check flow files and report every problem (exit 0 = valid, 1 = flow errors, 2 = could not run).
+    Validate(cmd::validate::Args),
+    /// Run one flow offline on a sample request and print the response and the node trace.
+    Run(cmd::run::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Validate(args) => cmd::validate::main(args),
+        Command::Run(args) => cmd::run::main(args),
+    };
+    ExitCode::from(code)
+}
