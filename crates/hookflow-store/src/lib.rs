@@ -1,0 +1,149 @@
+//! hookflow's storage: the [`Store`] trait, its embedded backends and their conformance suite.
+//!
+//! The rest of hookflow talks to storage only through [`Store`], a domain trait: it speaks of
+//! credentials (and later executions, records and deliveries), never of tables or bytes. Three
+//! backends implement it:
+//!
+//! - [`RedbStore`], the default: one `hookflow.redb` file in the data directory.
+//! - [`SledStore`]: a `sled/` directory in the data directory.
+//! - [`MemoryStore`]: nothing on disk, for tests.
+//!
+//! Every backend passes the same suite, the `conformance` module (behind the `conformance`
+//! feature outside this crate). redb and sled types never leave this crate.
+//!
+//! # Adding a domain
+//!
+//! 1. A module beside [`credentials`] with its record types and an `impl Record` (its table and
+//!    key).
+//! 2. A variant of `Table`, which gives it its own redb table and sled tree.
+//! 3. Its methods on [`Store`], implemented once for every embedded backend in `kv.rs`.
+//! 4. Cases in `conformance`.
+
+pub mod credentials;
+mod error;
+mod kv;
+mod memory;
+mod redb_store;
+mod sled_store;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+#[cfg(test)]
+mod testing;
+
+use std::{fmt, path::Path, str::FromStr, sync::Arc};
+
+pub use crate::{
+    credentials::{Credential, CredentialKind, StoredSecret, UnknownCredentialKind},
+    error::{StoreError, UnknownStoreKind},
+    memory::MemoryStore,
+    redb_store::RedbStore,
+    sled_store::SledStore,
+};
+
+/// Where hookflow keeps its state.
+///
+/// Backends are blocking: async callers run these methods on `spawn_blocking`.
+///
+/// # Durability
+///
+/// Every write (`put_*`, `delete_*`) is durable when it returns `Ok`: after a crash or power loss
+/// the write is still there. A backend that buffers writes must flush them before returning.
+/// [`Store::flush`] exists for shutdown and for backends that want a last chance to sync; callers
+/// never need it for durability.
+pub trait Store: Send + Sync + 'static {
+    /// Inserts `credential`, or replaces the one with the same name.
+    fn put_credential(&self, credential: &Credential) -> Result<(), StoreError>;
+
+    /// The credential named `name`, if there is one.
+    fn credential(&self, name: &str) -> Result<Option<Credential>, StoreError>;
+
+    /// Every credential, sorted by name.
+    fn credentials(&self) -> Result<Vec<Credential>, StoreError>;
+
+    /// Deletes the credential named `name`; `false` when there was none.
+    fn delete_credential(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Syncs anything the backend still holds in memory to disk.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// The embedded backends that [`open`] can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StoreKind {
+    /// [`RedbStore`]: a commit is durable when it returns.
+    #[default]
+    Redb,
+    /// [`SledStore`]: durable because every write flushes.
+    Sled,
+}
+
+impl StoreKind {
+    /// Every kind, in the order they are documented.
+    pub const ALL: [StoreKind; 2] = [StoreKind::Redb, StoreKind::Sled];
+
+    /// The name used in configuration and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Redb => "redb",
+            StoreKind::Sled => "sled",
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StoreKind {
+    type Err = UnknownStoreKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StoreKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownStoreKind(s.to_owned()))
+    }
+}
+
+/// Opens (creating if needed) the store of the given kind in the data directory `dir`.
+pub fn open(kind: StoreKind, dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match kind {
+        StoreKind::Redb => Arc::new(RedbStore::open(dir)?),
+        StoreKind::Sled => Arc::new(SledStore::open(dir)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_kind_round_trips_through_its_name() {
+        for kind in StoreKind::ALL {
+            assert_eq!(kind.to_string().parse::<StoreKind>().ok(), Some(kind));
+        }
+        assert_eq!(StoreKind::default(), StoreKind::Redb);
+    }
+
+    #[test]
+    fn unknown_store_kind_names_the_choices() {
+        let err = "postgres".parse::<StoreKind>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown store backend `postgres`: expected `redb` or `sled`");
+    }
+
+    #[test]
+    fn open_starts_each_kind_in_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in StoreKind::ALL {
+            let store = open(kind, dir.path()).unwrap();
+            store.put_credential(&crate::testing::credential("k")).unwrap();
+            assert!(store.credential("k").unwrap().is_some(), "{kind}");
+        }
+        assert!(dir.path().join(RedbStore::FILE_NAME).is_file());
+        assert!(dir.path().join(SledStore::DIR_NAME).is_dir());
+    }
+}

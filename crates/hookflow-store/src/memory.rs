@@ -1,0 +1,81 @@
+//! [`MemoryStore`]: the store that keeps everything in memory, for tests.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use crate::{
+    StoreError,
+    kv::{Engine, Entry, Table},
+};
+
+type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// A [`Store`](crate::Store) in memory: nothing survives the value, so nothing is ever lost
+/// before it is dropped. Records go through the same JSON encoding as on disk.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // The maps are never left half-updated, so a panic elsewhere does not make them unusable.
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Engine for MemoryStore {
+    fn describe(&self) -> &str {
+        "memory store"
+    }
+
+    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables().get(&table).and_then(|entries| entries.get(key)).cloned())
+    }
+
+    fn scan_raw(&self, table: Table) -> Result<Vec<Entry>, StoreError> {
+        Ok(self
+            .tables()
+            .get(&table)
+            .map(|entries| entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.tables().entry(table).or_default().insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn remove_raw(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.tables().get_mut(&table).is_some_and(|entries| entries.remove(key).is_some()))
+    }
+
+    fn flush_raw(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::conformance;
+
+    #[test]
+    fn passes_the_conformance_suite() {
+        conformance::run_all(&|| Arc::new(MemoryStore::new()));
+    }
+
+    #[test]
+    fn passes_the_engine_cases() {
+        crate::kv::tests::run_all(&MemoryStore::new);
+    }
+}

@@ -1,0 +1,192 @@
+//! [`RedbStore`]: the default backend, one redb file in the data directory.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::{
+    StoreError,
+    kv::{Engine, Entry, Table},
+};
+
+/// A [`Store`](crate::Store) in `hookflow.redb`, one redb table per domain.
+///
+/// Every write is its own transaction, committed with redb's default
+/// [`Durability::Immediate`](redb::Durability::Immediate): durable when the commit returns.
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+    describe: String,
+}
+
+impl RedbStore {
+    /// The file's name in the data directory.
+    pub const FILE_NAME: &'static str = "hookflow.redb";
+
+    /// Opens `dir/hookflow.redb`, creating the directory, the file and any missing table.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|cause| StoreError::CreateDir { path: dir.to_path_buf(), cause })?;
+        let path = dir.join(Self::FILE_NAME);
+        let describe = format!("redb database {}", path.display());
+        let open_failed = |cause: &dyn fmt::Display| StoreError::Open {
+            store: describe.clone(),
+            cause: cause.to_string(),
+        };
+        let db = Database::create(&path).map_err(|err| open_failed(&err))?;
+        let txn = db.begin_write().map_err(|err| open_failed(&err))?;
+        for table in Table::ALL {
+            txn.open_table(definition(table)).map_err(|err| open_failed(&err))?;
+        }
+        txn.commit().map_err(|err| open_failed(&err))?;
+        Ok(Self { db, path, describe })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(table.name())
+}
+
+impl Engine for RedbStore {
+    fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let failed = |cause: &dyn fmt::Display| self.failed("read", table, Some(key), cause);
+        let txn = self.db.begin_read().map_err(|err| failed(&err))?;
+        let entries = txn.open_table(definition(table)).map_err(|err| failed(&err))?;
+        let value = entries.get(key).map_err(|err| failed(&err))?;
+        Ok(value.map(|guard| guard.value().to_vec()))
+    }
+
+    fn scan_raw(&self, table: Table) -> Result<Vec<Entry>, StoreError> {
+        let failed = |cause: &dyn fmt::Display| self.failed("scan", table, None, cause);
+        let txn = self.db.begin_read().map_err(|err| failed(&err))?;
+        let entries = txn.open_table(definition(table)).map_err(|err| failed(&err))?;
+        entries
+            .iter()
+            .map_err(|err| failed(&err))?
+            .map(|entry| {
+                let (key, value) = entry.map_err(|err| failed(&err))?;
+                Ok((key.value().to_vec(), value.value().to_vec()))
+            })
+            .collect()
+    }
+
+    fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let failed = |cause: &dyn fmt::Display| self.failed("write", table, Some(key), cause);
+        let txn = self.db.begin_write().map_err(|err| failed(&err))?;
+        {
+            let mut entries = txn.open_table(definition(table)).map_err(|err| failed(&err))?;
+            entries.insert(key, value).map_err(|err| failed(&err))?;
+        }
+        txn.commit().map_err(|err| failed(&err))
+    }
+
+    fn remove_raw(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        let failed = |cause: &dyn fmt::Display| self.failed("delete", table, Some(key), cause);
+        let txn = self.db.begin_write().map_err(|err| failed(&err))?;
+        let removed = {
+            let mut entries = txn.open_table(definition(table)).map_err(|err| failed(&err))?;
+            entries.remove(key).map_err(|err| failed(&err))?.is_some()
+        };
+        txn.commit().map_err(|err| failed(&err))?;
+        Ok(removed)
+    }
+
+    /// Nothing to do: every commit is already durable.
+    fn flush_raw(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Store, conformance, testing};
+
+    fn open(dir: &Path) -> Arc<dyn Store> {
+        Arc::new(RedbStore::open(dir).unwrap())
+    }
+
+    #[test]
+    fn passes_the_conformance_suite() {
+        let root = tempfile::tempdir().unwrap();
+        conformance::run_all(&testing::fresh_dirs(root.path(), open));
+    }
+
+    #[test]
+    fn passes_the_durability_cases() {
+        let root = tempfile::tempdir().unwrap();
+        conformance::run_durability(&testing::fresh_dir_maker(root.path()), &open);
+    }
+
+    #[test]
+    fn passes_the_engine_cases() {
+        let root = tempfile::tempdir().unwrap();
+        let make = testing::fresh_dir_maker(root.path());
+        crate::kv::tests::run_all(&|| RedbStore::open(&make()).unwrap());
+    }
+
+    #[test]
+    fn writes_survive_a_process_exit() {
+        testing::writes_survive_a_process_exit(
+            concat!(module_path!(), "::writes_survive_a_process_exit"),
+            open,
+        );
+    }
+
+    #[test]
+    fn creates_the_data_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b");
+        let store = RedbStore::open(&dir).unwrap();
+        assert_eq!(store.path(), dir.join("hookflow.redb"));
+        assert!(store.path().is_file());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RedbStore::FILE_NAME);
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let err = RedbStore::open(dir.path()).unwrap_err();
+        let expected = format!("cannot open the redb database {}: ", path.display());
+        assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    #[test]
+    fn a_data_directory_that_is_a_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, "").unwrap();
+        let err = RedbStore::open(&file).unwrap_err();
+        let expected = format!("cannot create the data directory {}: ", file.display());
+        assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RedbStore::open(dir.path()).unwrap();
+        let err = RedbStore::open(dir.path()).unwrap_err();
+        assert!(err.to_string().starts_with("cannot open the redb database "), "{err}");
+    }
+}

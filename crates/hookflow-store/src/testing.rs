@@ -1,0 +1,67 @@
+//! Helpers for this crate's tests: fresh directories per store, and the process-exit check.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use crate::{Credential, Store, conformance};
+
+pub(crate) fn credential(name: &str) -> Credential {
+    conformance::credential(name)
+}
+
+/// Makes a new, not yet existing directory under `root` on each call.
+pub(crate) fn fresh_dir_maker(root: &Path) -> impl Fn() -> PathBuf + use<> {
+    let root = root.to_path_buf();
+    let next = AtomicUsize::new(0);
+    move || root.join(next.fetch_add(1, Ordering::Relaxed).to_string())
+}
+
+/// Opens a store in a new directory under `root` on each call.
+pub(crate) fn fresh_dirs(
+    root: &Path,
+    open: fn(&Path) -> Arc<dyn Store>,
+) -> impl Fn() -> Arc<dyn Store> + use<> {
+    let make_dir = fresh_dir_maker(root);
+    move || open(&make_dir())
+}
+
+const EXIT_DIR_VAR: &str = "HOOKFLOW_STORE_EXIT_TEST_DIR";
+const EXIT_CODE: i32 = 42;
+
+/// Checks that writes are durable when they return, not when the store is dropped: the test
+/// named `test_path` runs itself again in a child process, which writes and then exits at once,
+/// so no destructor (and no flush-on-drop) runs; then this process reopens the store.
+pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> Arc<dyn Store>) {
+    if let Some(dir) = std::env::var_os(EXIT_DIR_VAR) {
+        let store = open(Path::new(&dir));
+        store.put_credential(&credential("kept")).unwrap();
+        store.put_credential(&credential("deleted")).unwrap();
+        assert!(store.delete_credential("deleted").unwrap());
+        std::process::exit(EXIT_CODE);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_crate_name, test_name) = test_path.split_once("::").unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(EXIT_DIR_VAR, dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(EXIT_CODE),
+        "the writer process did not reach its exit:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+
+    let store = open(dir.path());
+    assert_eq!(store.credential("kept").unwrap(), Some(credential("kept")));
+    assert_eq!(store.credential("deleted").unwrap(), None);
+}
