@@ -117,41 +117,9 @@ impl Engine for RedbStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::{Store, conformance, testing};
 
-    fn open(dir: &Path) -> Arc<dyn Store> {
-        Arc::new(RedbStore::open(dir).unwrap())
-    }
-
-    #[test]
-    fn passes_the_conformance_suite() {
-        let root = tempfile::tempdir().unwrap();
-        conformance::run_all(&testing::fresh_dirs(root.path(), open));
-    }
-
-    #[test]
-    fn passes_the_durability_cases() {
-        let root = tempfile::tempdir().unwrap();
-        conformance::run_durability(&testing::fresh_dir_maker(root.path()), &open);
-    }
-
-    #[test]
-    fn passes_the_engine_cases() {
-        let root = tempfile::tempdir().unwrap();
-        let make = testing::fresh_dir_maker(root.path());
-        crate::kv::tests::run_all(&|| RedbStore::open(&make()).unwrap());
-    }
-
-    #[test]
-    fn writes_survive_a_process_exit() {
-        testing::writes_survive_a_process_exit(
-            concat!(module_path!(), "::writes_survive_a_process_exit"),
-            open,
-        );
-    }
+    crate::testing::on_disk_backend_tests!(RedbStore);
 
     #[test]
     fn creates_the_data_directory() {

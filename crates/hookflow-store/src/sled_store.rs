@@ -145,47 +145,15 @@ impl Engine for SledStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::{Store, conformance, testing};
 
-    fn open(dir: &Path) -> Arc<dyn Store> {
-        Arc::new(SledStore::open(dir).unwrap())
-    }
+    crate::testing::on_disk_backend_tests!(SledStore);
 
     #[test]
     fn trees_follow_the_order_of_the_tables() {
         for (index, table) in Table::ALL.into_iter().enumerate() {
             assert_eq!(table as usize, index, "{table:?}");
         }
-    }
-
-    #[test]
-    fn passes_the_conformance_suite() {
-        let root = tempfile::tempdir().unwrap();
-        conformance::run_all(&testing::fresh_dirs(root.path(), open));
-    }
-
-    #[test]
-    fn passes_the_durability_cases() {
-        let root = tempfile::tempdir().unwrap();
-        conformance::run_durability(&testing::fresh_dir_maker(root.path()), &open);
-    }
-
-    #[test]
-    fn passes_the_engine_cases() {
-        let root = tempfile::tempdir().unwrap();
-        let make = testing::fresh_dir_maker(root.path());
-        crate::kv::tests::run_all(&|| SledStore::open(&make()).unwrap());
-    }
-
-    #[test]
-    fn writes_survive_a_process_exit() {
-        testing::writes_survive_a_process_exit(
-            concat!(module_path!(), "::writes_survive_a_process_exit"),
-            open,
-        );
     }
 
     #[test]

@@ -65,3 +65,44 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
     assert_eq!(store.credential("kept").unwrap(), Some(credential("kept")));
     assert_eq!(store.credential("deleted").unwrap(), None);
 }
+
+/// The tests every on-disk backend runs: the conformance suite, the durability cases, the engine
+/// cases and the process-exit check, each in fresh directories.
+macro_rules! on_disk_backend_tests {
+    ($store:ty) => {
+        fn open(dir: &std::path::Path) -> std::sync::Arc<dyn crate::Store> {
+            std::sync::Arc::new(<$store>::open(dir).unwrap())
+        }
+
+        #[test]
+        fn passes_the_conformance_suite() {
+            let root = tempfile::tempdir().unwrap();
+            crate::conformance::run_all(&crate::testing::fresh_dirs(root.path(), open));
+        }
+
+        #[test]
+        fn passes_the_durability_cases() {
+            let root = tempfile::tempdir().unwrap();
+            crate::conformance::run_durability(
+                &crate::testing::fresh_dir_maker(root.path()),
+                &open,
+            );
+        }
+
+        #[test]
+        fn passes_the_engine_cases() {
+            let root = tempfile::tempdir().unwrap();
+            let make = crate::testing::fresh_dir_maker(root.path());
+            crate::kv::tests::run_all(&|| <$store>::open(&make()).unwrap());
+        }
+
+        #[test]
+        fn writes_survive_a_process_exit() {
+            crate::testing::writes_survive_a_process_exit(
+                concat!(module_path!(), "::writes_survive_a_process_exit"),
+                open,
+            );
+        }
+    };
+}
+pub(crate) use on_disk_backend_tests;

@@ -256,22 +256,10 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
         cx.report(Code::InvalidValue, "/response/timeout_ms", "`timeout_ms` must be above 0");
         ok = false;
     }
-    let default_response = match &config.response.default {
-        Some(r) => {
-            let spec = ResponseSpec::compile(cx, r, "/response/default");
-            ok &= spec.is_some();
-            spec
-        }
-        None => None,
-    };
-    let error_response = match &config.response.error {
-        Some(r) => {
-            let spec = ResponseSpec::compile(cx, r, "/response/error");
-            ok &= spec.is_some();
-            spec
-        }
-        None => None,
-    };
+    let default_response =
+        optional_response(cx, config.response.default.as_ref(), "/response/default", &mut ok);
+    let error_response =
+        optional_response(cx, config.response.error.as_ref(), "/response/error", &mut ok);
     ok.then(|| {
         Box::new(Webhook(Trigger {
             suffix: config.suffix,
@@ -285,6 +273,17 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
             expected: config.expected,
         })) as Box<dyn Node>
     })
+}
+
+fn optional_response(
+    cx: &mut CompileCx<'_>,
+    config: Option<&ResponseConfig>,
+    rel: &str,
+    ok: &mut bool,
+) -> Option<ResponseSpec> {
+    let spec = ResponseSpec::compile(cx, config?, rel);
+    *ok &= spec.is_some();
+    spec
 }
 
 /// Checks a URL suffix; on error answers a message and a hint.
