@@ -118,3 +118,34 @@ fn run_reports_bad_input_and_failures() {
     assert_eq!(o.status.code(), Some(1), "a failed run exits 1");
     assert!(stdout(&o).starts_with("HTTP 500"));
 }
+
+#[test]
+fn run_serves_inactive_flows_the_first_written_method_and_the_nearest_respond() {
+    let o = hookflow(&["run", "tests/fixtures/inactive-echo.json", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(report["response"]["body"], "near hi");
+    assert_eq!(report["responded_by"], "near");
+    assert_eq!(report["trace"][0]["input"], Value::Null, "the trigger has no input");
+    assert_eq!(report["trace"][0]["output"]["method"], "PUT", "the first method written");
+    assert_eq!(report["trace"][1]["node"], "far");
+    let skipped: Vec<&Value> = report["trace"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .filter(|s| s["status"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["node"], "late");
+    let o = hookflow(&[
+        "run",
+        "tests/fixtures/inactive-echo.json",
+        "--method",
+        "HEAD",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "HEAD is served by a GET webhook");
+    let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(report["trace"][0]["output"]["method"], "HEAD");
+}

@@ -1,11 +1,13 @@
-//! The integration test binary: the real CLI, the example flows, the schema and golden
-//! diagnostics, one module each.
+//! The integration test binary: the real CLI, the example flows, the schema, golden
+//! diagnostics and the server over real sockets, one module each.
 
 mod cli;
 mod examples;
 mod golden;
+mod harness;
 mod invalid_flows;
 mod schema;
+mod serve;
 
 use std::path::PathBuf;
 

@@ -42,6 +42,7 @@ fn benches(c: &mut Criterion) {
         id: "0193a5c0-0000-7000-8000-000000000000".into(),
         flow_id: plan.id.clone(),
         flow_version: plan.version.clone(),
+        credential: Some("erp".into()),
     };
     let large = json!({ "id": "ORD-1", "customer": { "name": "Ada" }, "total": 120.5,
                         "items": [ { "sku": "A1", "qty": 2 }, { "sku": "B7", "qty": 1 } ] });

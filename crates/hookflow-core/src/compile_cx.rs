@@ -102,6 +102,13 @@ fn classify(err: &serde_path_to_error::Error<serde_json::Error>) -> (Code, Strin
     }
     let inner = err.inner().to_string();
     let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
+    let message = match message.strip_prefix("data did not match any variant of untagged enum ") {
+        Some(name) => format!(
+            "not a valid {}: check its field names and values against the node reference",
+            name.to_lowercase()
+        ),
+        None => message,
+    };
     let code = if message.starts_with("unknown field") {
         Code::UnknownField
     } else if message.starts_with("missing field") {

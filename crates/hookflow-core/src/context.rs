@@ -29,6 +29,8 @@ pub struct ExecutionMeta {
     pub id: String,
     pub flow_id: String,
     pub flow_version: String,
+    /// The name of the credential that authenticated the call (never its secret).
+    pub credential: Option<String>,
 }
 
 /// Builds the context document `{request, execution, nodes}`; the request is moved, not copied.
@@ -44,7 +46,8 @@ pub fn build(request: Request, meta: &ExecutionMeta) -> Context {
     request_doc.insert("received_at".into(), Value::String(received_at));
     Context::from(json!({
         "request": Value::Object(request_doc),
-        "execution": { "id": meta.id, "flow_id": meta.flow_id, "flow_version": meta.flow_version },
+        "execution": { "id": meta.id, "flow_id": meta.flow_id, "flow_version": meta.flow_version,
+                       "credential": meta.credential },
         "nodes": {},
     }))
 }
@@ -80,7 +83,12 @@ mod tests {
             body: json!({"a": 1}),
             received_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         };
-        let meta = ExecutionMeta { id: "e1".into(), flow_id: "f".into(), flow_version: "v".into() };
+        let meta = ExecutionMeta {
+            id: "e1".into(),
+            flow_id: "f".into(),
+            flow_version: "v".into(),
+            credential: Some("erp".into()),
+        };
         let mut ctx = build(request, &meta);
         set_output(&mut ctx, "n", json!(2));
         assert_eq!(
@@ -88,7 +96,7 @@ mod tests {
             &json!({
                 "request": {"method": "POST", "path": "/hooks/x", "params": {}, "query": {},
                             "headers": {}, "body": {"a": 1}, "received_at": "2023-11-14T22:13:20.123Z"},
-                "execution": {"id": "e1", "flow_id": "f", "flow_version": "v"},
+                "execution": {"id": "e1", "flow_id": "f", "flow_version": "v", "credential": "erp"},
                 "nodes": {"n": 2}
             })
         );

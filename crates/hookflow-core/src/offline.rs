@@ -2,7 +2,6 @@
 //! use. The request goes through the same intake rules as over HTTP (route matching, body
 //! parsing by content type, lower-cased headers); auth is not checked.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -12,7 +11,7 @@ use crate::execute::{Execution, execute};
 use crate::intake::{IntakeError, parse_body};
 use crate::nodes::webhook::Method;
 use crate::plan::Plan;
-use crate::routes::{HOOKS_BASE, Lookup, RouteTable};
+use crate::routes::HOOKS_BASE;
 
 /// A request to run a flow on. Empty parts fall back to the trigger's `expected` samples.
 #[derive(Debug, Clone, Default)]
@@ -44,9 +43,9 @@ pub enum OfflineError {
     Body(#[from] IntakeError),
 }
 
-/// Runs `plan` on `sample`.
+/// Runs `plan` on `sample` (even when the flow is inactive).
 pub fn run(
-    plan: &Arc<Plan>,
+    plan: &Plan,
     sample: SampleRequest,
     execution_id: String,
 ) -> Result<Execution, OfflineError> {
@@ -55,16 +54,24 @@ pub fn run(
         .method
         .unwrap_or_else(|| trigger.methods[0].as_str().to_owned())
         .to_ascii_uppercase();
-    if !Method::parse(&method).is_some_and(|m| trigger.methods.contains(&m)) {
+    let served = |m: Method| {
+        trigger.methods.contains(&m)
+            || (m == Method::Head && trigger.methods.contains(&Method::Get))
+    };
+    if !Method::parse(&method).is_some_and(served) {
         let allowed = trigger.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
         return Err(OfflineError::Method { flow: plan.id.clone(), method, allowed });
     }
     let path =
         sample.path.unwrap_or_else(|| sample_path(&trigger.suffix, &trigger.expected.params));
-    let (table, _, _) = RouteTable::build(vec![plan.clone()]);
-    let params = match table.lookup(&method, &path) {
-        Lookup::Found { params, .. } => params,
-        _ => return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() }),
+    // Matched on its own, so that an inactive flow can still be run.
+    let mut router = matchit::Router::new();
+    let params: Vec<(String, String)> = match router.insert(trigger.suffix.as_str(), ()) {
+        Ok(()) => match router.at(&path) {
+            Ok(found) => found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            Err(_) => return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() }),
+        },
+        Err(_) => return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() }),
     };
     let mut headers: Map<String, Value> = Map::new();
     for (k, v) in trigger.expected.headers.iter().chain(sample.headers.iter()) {
@@ -100,6 +107,7 @@ pub fn run(
         id: execution_id,
         flow_id: plan.id.clone(),
         flow_version: plan.version.clone(),
+        credential: trigger.auth.credential().map(str::to_owned),
     };
     Ok(execute(plan, request, meta))
 }

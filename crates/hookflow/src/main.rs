@@ -20,6 +20,10 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Run one flow offline on a sample request and print the response and the node trace.
     Run(cmd::run::Args),
+    /// Serve the flows' webhooks over HTTP until SIGINT or SIGTERM.
+    Serve(cmd::serve::Args),
+    /// Create, list, rotate and delete the credentials webhook routes require.
+    Credentials(cmd::credentials::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +31,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => cmd::validate::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::Serve(args) => cmd::serve::main(args),
+        Command::Credentials(args) => cmd::credentials::main(args),
     };
     ExitCode::from(code)
 }

@@ -239,9 +239,12 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
             .set_help("list at least one method, e.g. [\"POST\"]");
         ok = false;
     }
-    let mut methods = config.methods.clone();
-    methods.sort();
-    methods.dedup();
+    let mut methods: Vec<Method> = Vec::with_capacity(config.methods.len());
+    for m in &config.methods {
+        if !methods.contains(m) {
+            methods.push(*m);
+        }
+    }
     if let Auth::ApiKey { name: Some(name), .. } = &config.auth
         && (name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()))
     {

@@ -1,6 +1,8 @@
 //! One module per command.
 
+pub mod credentials;
 pub mod run;
+pub mod serve;
 pub mod validate;
 
 /// Exit codes shared by the commands.

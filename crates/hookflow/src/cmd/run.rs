@@ -3,7 +3,6 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::execute::Status;
@@ -55,10 +54,16 @@ fn run(args: Args) -> Result<u8, String> {
         .map_err(|e| format!("cannot read {}: {e}", args.flow.display()))?;
     let compiled = compile(&Source { file: args.flow.display().to_string(), text });
     let Some(plan) = compiled.plan else {
-        print(&render_all(&compiled.diagnostics));
+        match args.format {
+            Format::Human => print(&render_all(&compiled.diagnostics)),
+            Format::Json => print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json!({ "diagnostics": compiled.diagnostics }))
+                    .expect("diagnostics serialize")
+            )),
+        }
         return Ok(exit::FLOW_ERRORS);
     };
-    let plan = Arc::new(plan);
     let mut headers = Map::new();
     for h in &args.headers {
         let (k, v) =
@@ -138,8 +143,10 @@ fn run(args: Args) -> Result<u8, String> {
             }
             let _ = writeln!(
                 out,
-                "\ntrace of execution {} ({} µs, {:?}):",
-                execution.meta.id, execution.duration_us, execution.status
+                "\ntrace of execution {} ({} µs, {}):",
+                execution.meta.id,
+                execution.duration_us,
+                json!(execution.status).as_str().unwrap_or_default()
             );
             for step in trace.as_array().into_iter().flatten() {
                 let mut line = format!(
@@ -147,7 +154,7 @@ fn run(args: Args) -> Result<u8, String> {
                     step["node"].as_str().unwrap_or(""),
                     step["type"].as_str().unwrap_or(""),
                     step["status"].as_str().unwrap_or(""),
-                    step["duration_us"]
+                    step["duration_us"].as_u64().unwrap_or(0)
                 );
                 if let Some(b) = step["branch"].as_str() {
                     line.push_str(&format!("  → {b}"));

@@ -1,0 +1,63 @@
+//! What the handlers read on every request: the deployed flows and the credential snapshot, each
+//! behind an `ArcSwap` so that a request loads them without a lock and a deploy swaps them whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hookflow_core::{FlowSet, Plan, RouteTable};
+use hookflow_store::{Credential, Store, StoreError};
+
+/// The flows being served: their plans and the route table built from them.
+#[derive(Debug, Default)]
+pub struct Deployed {
+    /// The plans that are mounted in `routes`.
+    pub plans: Vec<Arc<Plan>>,
+    /// `(method, suffix)` → plan.
+    pub routes: RouteTable,
+}
+
+impl From<FlowSet> for Deployed {
+    fn from(set: FlowSet) -> Self {
+        Deployed { plans: set.plans, routes: set.routes }
+    }
+}
+
+/// The state shared by every request.
+#[derive(Debug)]
+pub struct AppState {
+    /// The flows being served; a deploy stores a new value, requests in flight keep theirs.
+    pub deployed: ArcSwap<Deployed>,
+    /// Every credential by name, as last loaded from the store. The request path reads only this.
+    pub credentials: ArcSwap<HashMap<String, Credential>>,
+}
+
+impl AppState {
+    /// State serving `deployed`, with no credentials (every authenticated route answers `401`
+    /// until [`AppState::reload_credentials`] runs).
+    pub fn new(deployed: Deployed) -> Self {
+        AppState {
+            deployed: ArcSwap::from_pointee(deployed),
+            credentials: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// State serving `deployed` with the credentials currently in `store`. Blocks on the store.
+    pub fn load(deployed: Deployed, store: &dyn Store) -> Result<Self, StoreError> {
+        let state = AppState::new(deployed);
+        state.reload_credentials(store)?;
+        Ok(state)
+    }
+
+    /// Replaces the credential snapshot with what `store` holds now. Blocks on the store.
+    pub fn reload_credentials(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let all = store.credentials()?.into_iter().map(|c| (c.name.clone(), c)).collect();
+        self.credentials.store(Arc::new(all));
+        Ok(())
+    }
+
+    /// Serves `deployed` from now on; requests in flight finish on the flows they started with.
+    pub fn deploy(&self, deployed: Deployed) {
+        self.deployed.store(Arc::new(deployed));
+    }
+}

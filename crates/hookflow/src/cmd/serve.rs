@@ -1,0 +1,258 @@
+//! `hookflow serve`: compile the flows, open the store, create missing credentials, and serve the
+//! webhooks (and the admin listener) until SIGINT or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hookflow_core::diagnostic::render_all;
+use hookflow_core::nodes::webhook::Auth;
+use hookflow_core::routes::HOOKS_BASE;
+use hookflow_core::{compile_all, read_sources};
+use hookflow_runtime::credentials::{self, CredentialKind};
+use hookflow_server::{AppState, Deployed};
+use hookflow_store::{Store, StoreKind};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::{exit, print};
+
+/// How long in-flight requests may take to finish once a shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The flows directory (or file).
+    #[arg(long, default_value = "flows")]
+    flows: PathBuf,
+    /// The data directory (created if missing).
+    #[arg(long, default_value = "./hookflow-data")]
+    data: PathBuf,
+    /// The webhook listener's address; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The admin listener's address (`GET /healthz`); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    admin_listen: String,
+    /// The base URL callers use to reach the webhook listener (default: `http://` + its address).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// The storage backend: `redb` (default) or `sled`.
+    #[arg(long, default_value = "redb")]
+    store: StoreKind,
+}
+
+pub fn main(args: Args) -> u8 {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hookflow serve: cannot start the async runtime: {e}");
+            return exit::COULD_NOT_RUN;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("hookflow serve: {e:#}");
+            exit::COULD_NOT_RUN
+        }
+    }
+}
+
+/// Logs to standard error, `info` and up unless `RUST_LOG` says otherwise.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (sources, unreadable) = read_sources(std::slice::from_ref(&args.flows));
+    let set = compile_all(&sources);
+    let mut diagnostics = unreadable;
+    diagnostics.extend(set.diagnostics.iter().cloned());
+    if !diagnostics.is_empty() {
+        print(&render_all(&diagnostics));
+        tracing::warn!(
+            problems = diagnostics.len(),
+            "some flows have problems; flows with errors are not served"
+        );
+    }
+    let deployed = Deployed::from(set);
+
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    let store = {
+        let (kind, dir) = (args.store, args.data.clone());
+        tokio::task::spawn_blocking(move || hookflow_store::open(kind, &dir)).await?.with_context(
+            || format!("cannot open the {} store in {}", args.store, args.data.display()),
+        )?
+    };
+
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let admin = TcpListener::bind(&args.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+    let addr = listener.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+    let public = public_base(args.public_url.as_deref(), addr);
+
+    let state = {
+        let store = store.clone();
+        let public = public.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<AppState> {
+            ensure_credentials(&*store, &deployed, &public)?;
+            Ok(AppState::load(deployed, &*store)?)
+        })
+        .await??
+    };
+    let state = Arc::new(state);
+    for (suffix, method, plan) in state.deployed.load().routes.entries() {
+        let inactive = if plan.active { "" } else { " (inactive)" };
+        tracing::info!(
+            flow = %plan.id,
+            "route {} {public}{HOOKS_BASE}{suffix}{inactive}",
+            method.as_str()
+        );
+    }
+    tracing::info!("webhooks listening on http://{addr}");
+    tracing::info!("admin listening on http://{admin_addr}");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let hooks = tokio::spawn(
+        axum::serve(listener, hookflow_server::app(state.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    let admin = tokio::spawn(
+        axum::serve(admin, hookflow_server::admin_app())
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
+    );
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+    let _ = stop_tx.send(true);
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let (h, a) = tokio::join!(hooks, admin);
+        for result in [h, a] {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "a listener failed"),
+                Err(e) => tracing::error!(error = %e, "a listener task failed"),
+            }
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "requests still in flight after the grace period; stopping anyway"
+        );
+    }
+    tokio::task::spawn_blocking(move || store.flush()).await?.context("cannot flush the store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The public base URL without a trailing `/`.
+fn public_base(given: Option<&str>, addr: SocketAddr) -> String {
+    match given {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    }
+}
+
+/// Creates every credential a flow references and the store lacks, printing each new secret
+/// once (to standard output, with the URLs that need it) and logging that it did, without the
+/// secret. A basic credential created this way has its own name as username.
+fn ensure_credentials(store: &dyn Store, deployed: &Deployed, public: &str) -> anyhow::Result<()> {
+    let mut wanted: BTreeMap<&str, (CredentialKind, Vec<String>)> = BTreeMap::new();
+    for (suffix, method, plan) in deployed.routes.entries() {
+        let auth = &plan.trigger().auth;
+        let kind = match auth {
+            Auth::None => continue,
+            Auth::ApiKey { .. } => CredentialKind::ApiKey,
+            Auth::Bearer { .. } => CredentialKind::Bearer,
+            Auth::Basic { .. } => CredentialKind::Basic,
+        };
+        let Some(name) = auth.credential() else { continue };
+        let url = format!("{} {public}{HOOKS_BASE}{suffix}", method.as_str());
+        wanted.entry(name).or_insert_with(|| (kind, Vec::new())).1.push(url);
+    }
+    for (name, (kind, urls)) in wanted {
+        if let Some(existing) = store.credential(name)? {
+            if existing.kind != kind {
+                tracing::warn!(
+                    credential = name,
+                    "credential is a {} credential but a route wants {kind}; those calls will be refused",
+                    existing.kind
+                );
+            }
+            continue;
+        }
+        let username = (kind == CredentialKind::Basic).then(|| name.to_owned());
+        let issued = credentials::create(store, name, kind, username, now_ms())
+            .with_context(|| format!("cannot create credential `{name}`"))?;
+        let mut out = format!("created {kind} credential `{name}` for {}\n", urls.join(", "));
+        if let Some(user) = &issued.username {
+            out.push_str(&format!("  username: {user}\n"));
+        }
+        out.push_str(&format!(
+            "  secret:   {}\n  (shown once; rotate with `hookflow credentials rotate {name}`)\n",
+            issued.secret
+        ));
+        print(&out);
+        tracing::info!(credential = name, kind = %kind, "created a missing credential; its secret was printed once to standard output");
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = term => tracing::info!("received SIGTERM"),
+    }
+}
