@@ -5,52 +5,10 @@ use std::sync::Arc;
 
 use hookflow_core::offline::{self, SampleBody, SampleRequest};
 use hookflow_core::{Body, compile_all, read_sources};
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::cases::{Case, CasesFile};
 use crate::root;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CasesFile {
-    #[serde(rename = "$schema", default)]
-    _schema: Option<String>,
-    flow: String,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
-    #[serde(default)]
-    request: CaseRequest,
-    #[serde(default)]
-    execution_id: Option<String>,
-    expect: Expect,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CaseRequest {
-    method: Option<String>,
-    path: Option<String>,
-    #[serde(default)]
-    query: Map<String, Value>,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    body: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expect {
-    status: u16,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    body: Option<Value>,
-    responded_by: Option<String>,
-}
 
 #[test]
 fn example_flows_compile_cleanly() {

@@ -7,9 +7,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use crate::cases::CasesFile;
 use crate::harness::{BASIC_USER, Harness, flow};
 use crate::root;
 
@@ -278,40 +278,6 @@ async fn basic_401_with_challenge_then_200() {
     problem(r, 401).await;
     let r = h.client.post(&url).basic_auth(BASIC_USER, Some(h.secret("pw"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-}
-
-#[derive(Deserialize)]
-struct CasesFile {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    #[serde(default)]
-    request: CaseRequest,
-    #[serde(default)]
-    execution_id: Option<String>,
-    expect: Expect,
-}
-
-#[derive(Deserialize, Default)]
-struct CaseRequest {
-    method: Option<String>,
-    path: Option<String>,
-    #[serde(default)]
-    query: Map<String, Value>,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    body: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Expect {
-    status: u16,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    body: Option<Value>,
 }
 
 /// `value` with every occurrence of `from` in its strings replaced by `to`.
