@@ -122,7 +122,10 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
     let timeout = trigger.timeout;
     let flow = plan.id.clone();
     tracing::debug!(flow = %flow, execution = %execution_id, credential = ?meta.credential, "running");
-    let run = tokio::task::spawn_blocking(move || execute(&plan, request, meta));
+    // Nodes are CPU work of microseconds: the run is a task on the async workers (a hand-off to
+    // the blocking pool costs more than the flow). Being a task of its own, it goes on to its end
+    // when the deadline answers first.
+    let run = tokio::spawn(async move { execute(&plan, request, meta) });
     match tokio::time::timeout(timeout, run).await {
         Ok(Ok(execution)) => {
             if let Some(failure) = &execution.failure {
