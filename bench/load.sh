@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Load-compare `hookflow serve` (flows/order-intake.json) with bench/baseline, a bare axum server
+# doing the same work in plain Rust. Both run on 127.0.0.1, one after the other, under wrk.
+#
+#   DURATION=10 bench/load.sh        # seconds of load per server (default 10)
+#
+# Env: DURATION (s, default 10), THREADS (default 2), CONNECTIONS (default 32),
+#      READY_TIMEOUT (s, default 30). Raw wrk outputs go to bench/results/.
+set -euo pipefail
+
+DURATION="${DURATION:-10}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-32}"
+READY_TIMEOUT="${READY_TIMEOUT:-30}"
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+RESULTS="$BENCH/results"
+LUA="$BENCH/post.lua"
+HF_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BL_TARGET="$ROOT/target/baseline"
+HF_BIN="$HF_TARGET/release/hookflow"
+BL_BIN="$BL_TARGET/release/hookflow-baseline"
+# The order-intake sample (large) order; must match bench/post.lua.
+BODY='{"id":"ORD-1","customer":{"name":"Ada"},"total":120.5,"items":[{"sku":"A1","qty":2},{"sku":"B7","qty":1}]}'
+EXPECTED='{"id":"ORD-1","review":true,"skus":["A1","B7"],"message":"Order ORD-1 for Ada is held for review"}'
+
+die() { echo "load.sh: $*" >&2; exit 1; }
+log() { echo "==> $*" >&2; }
+
+[[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -gt 0 ]] || die "DURATION must be a positive integer (seconds)"
+
+# ---- tools -------------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+    log "installing wrk"
+    SUDO=""
+    if [[ "$(id -u)" -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || die "wrk is missing and I am not root (no sudo either)"
+        SUDO="sudo"
+    fi
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+fi
+command -v wrk >/dev/null 2>&1 || die "wrk is still missing"
+command -v curl >/dev/null 2>&1 || die "curl is required"
+
+# ---- builds ------------------------------------------------------------------------------------
+log "building hookflow (release)"
+(cd "$ROOT" && cargo build --release -p hookflow)
+log "building hookflow-baseline (release)"
+(cd "$BENCH/baseline" && CARGO_TARGET_DIR="$BL_TARGET" cargo build --release)
+[[ -x "$HF_BIN" ]] || die "no hookflow binary at $HF_BIN"
+[[ -x "$BL_BIN" ]] || die "no baseline binary at $BL_BIN"
+
+mkdir -p "$RESULTS"
+STAMP="$(date +%Y%m%d-%H%M%S)"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/hookflow-bench.XXXXXX")"
+SERVER_PID=""
+
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for_line FILE REGEX PID -> prints the first match; fails when PID dies or at the deadline.
+wait_for_line() {
+    local file="$1" regex="$2" pid="$3" deadline=$((SECONDS + READY_TIMEOUT)) found
+    while ((SECONDS < deadline)); do
+        found="$(grep -oE "$regex" "$file" 2>/dev/null | head -n1 || true)"
+        if [[ -n "$found" ]]; then
+            echo "$found"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_http URL PID: polls until the TCP listener answers anything over HTTP (or fails).
+wait_http() {
+    local url="$1" pid="$2" deadline=$((SECONDS + READY_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        if curl -s -o /dev/null --max-time 1 -X POST "$url"; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# check_201 NAME URL KEY: one request; fails loudly unless 201 with the flow's body.
+check_201() {
+    local name="$1" url="$2" key="$3" code body
+    code="$(curl -sS -o "$TMP/$name.check" -D "$TMP/$name.headers" -w '%{http_code}' --max-time 5 \
+        -X POST -H 'Content-Type: application/json' -H "X-API-Key: $key" --data "$BODY" "$url")" ||
+        die "$name: the check request failed"
+    body="$(cat "$TMP/$name.check")"
+    if [[ "$code" != "201" ]]; then
+        cat "$TMP/$name.headers" >&2
+        echo "$body" >&2
+        die "$name: expected 201 from $url, got $code"
+    fi
+    grep -qi '^x-order-id: ORD-1' "$TMP/$name.headers" || die "$name: no X-Order-Id: ORD-1 header"
+    if [[ "$body" != "$EXPECTED" ]]; then
+        echo "load.sh: warning: $name body differs from the flow's expected body: $body" >&2
+    fi
+    log "$name answered 201: $body"
+}
+
+# run_wrk NAME URL KEY -> raw output in $RESULTS/NAME-STAMP.txt; fails on non-2xx responses.
+run_wrk() {
+    local name="$1" url="$2" key="$3" out="$RESULTS/$1-$STAMP.txt"
+    log "wrk: $name for ${DURATION}s (${THREADS} threads, ${CONNECTIONS} connections)"
+    API_KEY="$key" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
+        -s "$LUA" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "$name: wrk failed"; }
+    cat "$out" >&2
+    if grep -q 'Non-2xx or 3xx responses' "$out"; then
+        die "$name: wrk saw non-2xx responses (see $out)"
+    fi
+    echo "$out"
+}
+
+# stop_server NAME: kill the started PID and wait for it (with a deadline).
+stop_server() {
+    local name="$1" pid="$SERVER_PID" deadline
+    kill "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "load.sh: warning: $name (pid $pid) ignored SIGTERM for 20 s; sending SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+# Parsing wrk output: requests/s, and a latency percentile converted to ms.
+rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
+pct_ms_of() {
+    awk -v p="$2%" '$1 == p && !done {
+        v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+        if (unit == "us") v /= 1000; else if (unit == "s") v *= 1000; else if (unit == "m") v *= 60000
+        printf "%.3f\n", v; done = 1 }' "$1"
+}
+
+# ---- hookflow ----------------------------------------------------------------------------------
+log "starting hookflow serve"
+mkdir -p "$TMP/data"
+"$HF_BIN" serve --flows "$ROOT/flows" --data "$TMP/data" \
+    --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$TMP/hookflow.out" 2>"$TMP/hookflow.err" &
+SERVER_PID=$!
+HF_PID=$SERVER_PID
+HF_ADDR="$(wait_for_line "$TMP/hookflow.err" 'webhooks listening on http://127\.0\.0\.1:[0-9]+' "$HF_PID")" || {
+    cat "$TMP/hookflow.err" >&2
+    die "hookflow did not report its listener within ${READY_TIMEOUT}s"
+}
+HF_ADDR="${HF_ADDR#webhooks listening on http://}"
+# The secret is printed (and flushed) to stdout before the listener is logged.
+HF_KEY="$(awk '/^created .*credential `erp`/ { want = 1; next }
+               want && $1 == "secret:" { print $2; exit }' "$TMP/hookflow.out")"
+[[ -n "$HF_KEY" ]] || { cat "$TMP/hookflow.out" >&2; die "no secret for credential erp in hookflow's stdout"; }
+HF_URL="http://$HF_ADDR/hooks/orders/eu"
+wait_http "$HF_URL" "$HF_PID" || die "hookflow at $HF_ADDR never answered"
+check_201 hookflow "$HF_URL" "$HF_KEY"
+HF_OUT="$(run_wrk hookflow "$HF_URL" "$HF_KEY")"
+kill -0 "$HF_PID" 2>/dev/null || die "hookflow died during the run"
+HF_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$HF_PID/status")"
+HF_RSS_KB="$(awk '/^VmRSS:/ { print $2 }' "/proc/$HF_PID/status")"
+stop_server hookflow
+cp "$TMP/hookflow.err" "$RESULTS/hookflow-$STAMP.stderr.log"
+
+# ---- baseline ----------------------------------------------------------------------------------
+log "starting hookflow-baseline"
+BL_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+BASELINE_API_KEY="$BL_KEY" "$BL_BIN" 127.0.0.1:0 >"$TMP/baseline.out" 2>"$TMP/baseline.err" &
+SERVER_PID=$!
+BL_PID=$SERVER_PID
+BL_ADDR="$(wait_for_line "$TMP/baseline.out" 'listening on http://127\.0\.0\.1:[0-9]+' "$BL_PID")" || {
+    cat "$TMP/baseline.err" >&2
+    die "the baseline did not report its listener within ${READY_TIMEOUT}s"
+}
+BL_ADDR="${BL_ADDR#listening on http://}"
+BL_URL="http://$BL_ADDR/hooks/orders/eu"
+wait_http "$BL_URL" "$BL_PID" || die "the baseline at $BL_ADDR never answered"
+check_201 baseline "$BL_URL" "$BL_KEY"
+BL_OUT="$(run_wrk baseline "$BL_URL" "$BL_KEY")"
+kill -0 "$BL_PID" 2>/dev/null || die "the baseline died during the run"
+BL_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$BL_PID/status")"
+stop_server baseline
+
+# ---- summary -----------------------------------------------------------------------------------
+HF_RPS="$(rps_of "$HF_OUT")"; BL_RPS="$(rps_of "$BL_OUT")"
+HF_P50="$(pct_ms_of "$HF_OUT" 50)"; BL_P50="$(pct_ms_of "$BL_OUT" 50)"
+HF_P99="$(pct_ms_of "$HF_OUT" 99)"; BL_P99="$(pct_ms_of "$BL_OUT" 99)"
+for v in HF_RPS BL_RPS HF_P50 BL_P50 HF_P99 BL_P99 HF_HWM_KB; do
+    [[ -n "${!v}" ]] || die "could not parse $v from the wrk outputs"
+done
+
+SUMMARY="$RESULTS/summary-$STAMP.txt"
+awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" \
+    -v hr="$HF_RPS" -v br="$BL_RPS" -v h50="$HF_P50" -v b50="$BL_P50" -v h99="$HF_P99" -v b99="$BL_P99" \
+    -v hwm="$HF_HWM_KB" -v rss="$HF_RSS_KB" -v bhwm="$BL_HWM_KB" 'BEGIN {
+    printf "hookflow vs baseline — POST /hooks/orders/eu, wrk %ss, %s threads, %s connections\n", d, t, c
+    printf "%-10s %14s %10s %10s %14s\n", "server", "requests/s", "p50 ms", "p99 ms", "peak RSS MiB"
+    printf "%-10s %14.1f %10.3f %10.3f %14.1f\n", "hookflow", hr, h50, h99, hwm / 1024
+    printf "%-10s %14.1f %10.3f %10.3f %14.1f\n", "baseline", br, b50, b99, bhwm / 1024
+    printf "throughput ratio hookflow/baseline: %.2fx\n", hr / br
+    printf "p99 ratio hookflow/baseline:        %.2fx\n", h99 / b99
+    printf "hookflow peak RSS (VmHWM):          %.1f MiB (VmRSS at stop %.1f MiB)\n", hwm / 1024, rss / 1024
+    if (hr / br < 0.7) print "WARNING: hookflow throughput is under 0.7x the baseline"
+    if (h99 / b99 > 2) print "WARNING: hookflow p99 is over 2x the baseline"
+}' | tee "$SUMMARY"
