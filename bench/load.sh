@@ -67,33 +67,30 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for_line FILE REGEX PID -> prints the first match; fails when PID dies or at the deadline.
-wait_for_line() {
-    local file="$1" regex="$2" pid="$3" deadline=$((SECONDS + READY_TIMEOUT)) found
+# poll PID CMD...: runs CMD until it succeeds; fails when PID dies or at the deadline.
+poll() {
+    local pid="$1" deadline=$((SECONDS + READY_TIMEOUT))
+    shift
     while ((SECONDS < deadline)); do
-        found="$(grep -oE "$regex" "$file" 2>/dev/null | head -n1 || true)"
-        if [[ -n "$found" ]]; then
-            echo "$found"
-            return 0
-        fi
+        "$@" && return 0
         kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.05
     done
     return 1
 }
 
-# wait_http URL PID: polls until the TCP listener answers anything over HTTP (or fails).
-wait_http() {
-    local url="$1" pid="$2" deadline=$((SECONDS + READY_TIMEOUT))
-    while ((SECONDS < deadline)); do
-        if curl -s -o /dev/null --max-time 1 -X POST "$url"; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
+# first_match FILE REGEX: prints the first match, fails when there is none yet.
+first_match() {
+    local found
+    found="$(grep -oE "$2" "$1" 2>/dev/null | head -n1 || true)"
+    [[ -n "$found" ]] && echo "$found"
 }
+
+# wait_for_line FILE REGEX PID -> prints the first match; fails when PID dies or at the deadline.
+wait_for_line() { poll "$3" first_match "$1" "$2"; }
+
+# wait_http URL PID: polls until the TCP listener answers anything over HTTP (or fails).
+wait_http() { poll "$2" curl -s -o /dev/null --max-time 1 -X POST "$1"; }
 
 # check_201 NAME URL KEY: one request; fails loudly unless 201 with the flow's body.
 check_201() {

@@ -137,70 +137,45 @@ pub fn execute(plan: &Plan, request: Request, meta: ExecutionMeta) -> Execution 
     }
 
     let trigger = plan.trigger();
-    let (status, response, responded_by) = match (failure.as_ref(), response) {
-        (None, Some((r, by))) => (Status::Succeeded, r, Some(by)),
+    let render =
+        |spec: &ResponseSpec, ctx: &Context| spec.render(Scope { ctx, templates: &plan.templates });
+    let (response, responded_by) = match (&failure, response) {
+        // A response already given stands, even when a later node failed.
+        (_, Some((r, by))) => (r, Some(by)),
         (None, None) => {
             let r = match &trigger.default_response {
-                Some(spec) => spec
-                    .render(Scope { ctx: &ctx, templates: &plan.templates })
-                    .unwrap_or_else(|e| {
-                        failure = Some(Failure {
-                            node: plan.nodes[plan.trigger].id.clone(),
-                            message: format!("default response: {}", e.message),
-                        });
-                        error_response(&meta.id)
-                    }),
-                None => ResponseSpec::fixed_json(
-                    200,
-                    json!({ "execution_id": meta.id, "status": "succeeded" }),
-                )
-                .render(Scope { ctx: &ctx, templates: &plan.templates })
-                .unwrap_or_else(|_| error_response(&meta.id)),
-            };
-            let status = if failure.is_some() { Status::Failed } else { Status::Succeeded };
-            (status, r, None)
-        }
-        (Some(f), answered) => {
-            let r = match answered {
-                // The caller already has its answer; the run still counts as failed.
-                Some((r, by)) => {
-                    return finish(meta, Status::Failed, r, Some(by), failure, trace, ctx, started);
+                Some(spec) => render(spec, &ctx).unwrap_or_else(|e| {
+                    failure = Some(Failure {
+                        node: plan.nodes[plan.trigger].id.clone(),
+                        message: format!("default response: {}", e.message),
+                    });
+                    error_response(&meta.id)
+                }),
+                None => {
+                    Response::json(200, json!({ "execution_id": meta.id, "status": "succeeded" }))
                 }
-                None => match &trigger.error_response {
-                    Some(spec) => {
-                        context::set_error(&mut ctx, &f.node, &f.message);
-                        spec.render(Scope { ctx: &ctx, templates: &plan.templates })
-                            .unwrap_or_else(|_| error_response(&meta.id))
-                    }
-                    None => error_response(&meta.id),
-                },
             };
-            (Status::Failed, r, None)
+            (r, None)
+        }
+        (Some(f), None) => {
+            let r = match &trigger.error_response {
+                Some(spec) => {
+                    context::set_error(&mut ctx, &f.node, &f.message);
+                    render(spec, &ctx).unwrap_or_else(|_| error_response(&meta.id))
+                }
+                None => error_response(&meta.id),
+            };
+            (r, None)
         }
     };
-    finish(meta, status, response, responded_by, failure, trace, ctx, started)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    meta: ExecutionMeta,
-    status: Status,
-    response: Response,
-    responded_by: Option<String>,
-    failure: Option<Failure>,
-    trace: Vec<Step>,
-    mut ctx: Context,
-    started: Instant,
-) -> Execution {
-    let context = std::mem::take(ctx.data_mut());
     Execution {
         meta,
-        status,
+        status: if failure.is_some() { Status::Failed } else { Status::Succeeded },
         response,
         responded_by,
         failure,
         trace,
-        context,
+        context: std::mem::take(ctx.data_mut()),
         duration_us: micros(started),
     }
 }

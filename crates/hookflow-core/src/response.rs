@@ -43,6 +43,15 @@ impl Body {
 }
 
 impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::Json(body),
+        }
+    }
+
     /// An RFC 9457 `application/problem+json` response. `detail` must not carry internals.
     pub fn problem(status: u16, title: &str, detail: &str, execution_id: Option<&str>) -> Response {
         let mut doc =
@@ -51,9 +60,8 @@ impl Response {
             doc["execution_id"] = Value::String(id.to_owned());
         }
         Response {
-            status,
             headers: vec![("content-type".into(), "application/problem+json".into())],
-            body: Body::Json(doc),
+            ..Response::json(status, doc)
         }
     }
 
@@ -207,17 +215,6 @@ impl ResponseSpec {
             body,
             content_type: config.content_type.clone(),
         })
-    }
-
-    /// A fixed JSON response (no expressions).
-    pub fn fixed_json(status: u16, body: Value) -> Self {
-        ResponseSpec {
-            status,
-            status_override: None,
-            headers: Vec::new(),
-            body: BodySpec::Json(Expr::Literal(body)),
-            content_type: None,
-        }
     }
 
     /// Renders the response against the context.

@@ -85,7 +85,7 @@ impl RouteTable {
                 return Err(conflict(
                     other,
                     format!(
-                        "{} /hooks{suffix} is already served by flow `{}`",
+                        "{} {HOOKS_BASE}{suffix} is already served by flow `{}`",
                         method.as_str(),
                         other.id
                     ),
@@ -108,7 +108,10 @@ impl RouteTable {
                 let other = &route.methods[0].1;
                 Err(conflict(
                     other,
-                    format!("/hooks{suffix} overlaps `/hooks{with}` of flow `{}`", other.id),
+                    format!(
+                        "{HOOKS_BASE}{suffix} overlaps `{HOOKS_BASE}{with}` of flow `{}`",
+                        other.id
+                    ),
                 ))
             }
             Err(e) => {

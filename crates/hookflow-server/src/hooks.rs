@@ -1,6 +1,7 @@
 //! The webhook handler: route lookup, auth, body intake, execution under the route's deadline,
 //! and the response exactly as the flow produced it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -148,43 +149,23 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
 fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
     let mut map = Map::new();
     for name in headers.keys() {
-        let joined = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut values =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let mut joined = values.next().map(Cow::into_owned).unwrap_or_default();
+        for more in values {
+            joined.push_str(", ");
+            joined.push_str(&more);
+        }
         map.insert(name.as_str().to_owned(), Value::String(joined));
     }
     map
 }
 
-/// `%XX` sequences decoded; an invalid sequence or non-UTF-8 result keeps the input as it was.
+/// `%XX` sequences decoded; a result that is not UTF-8 keeps the input as it was.
 fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(0));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map_or_else(|_| s.to_owned(), Cow::into_owned)
 }
 
 fn set_execution_id(headers: &mut HeaderMap, execution_id: &str) {
