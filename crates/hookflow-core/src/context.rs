@@ -44,12 +44,18 @@ pub fn build(request: Request, meta: &ExecutionMeta) -> Context {
     request_doc.insert("headers".into(), Value::Object(request.headers));
     request_doc.insert("body".into(), request.body);
     request_doc.insert("received_at".into(), Value::String(received_at));
-    Context::from(json!({
-        "request": Value::Object(request_doc),
-        "execution": { "id": meta.id, "flow_id": meta.flow_id, "flow_version": meta.flow_version,
-                       "credential": meta.credential },
-        "nodes": {},
-    }))
+    let mut execution = Map::with_capacity(4);
+    execution.insert("id".into(), Value::String(meta.id.clone()));
+    execution.insert("flow_id".into(), Value::String(meta.flow_id.clone()));
+    execution.insert("flow_version".into(), Value::String(meta.flow_version.clone()));
+    execution
+        .insert("credential".into(), meta.credential.clone().map_or(Value::Null, Value::String));
+    // Built by hand: `json!` would serialize (copy) every interpolated value, the body included.
+    let mut doc = Map::with_capacity(3);
+    doc.insert("request".into(), Value::Object(request_doc));
+    doc.insert("execution".into(), Value::Object(execution));
+    doc.insert("nodes".into(), Value::Object(Map::new()));
+    Context::from(Value::Object(doc))
 }
 
 /// Records the output of node `id`.

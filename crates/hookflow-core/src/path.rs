@@ -1,8 +1,9 @@
 //! Compiled JSONPath (RFC 9535) selections: parsed once when a flow compiles, run per request.
 //!
-//! A singular query (only name and index selectors, e.g. `$.request.body.items[0].sku`) is lowered
-//! to a list of steps that are walked directly and yields one value or nothing. Any other query
-//! (wildcards, slices, filters, descendants) runs through `jsonpath-rust` and yields an array.
+//! A query of name, index and wildcard selectors (e.g. `$.request.body.items[0].sku`,
+//! `$.request.body.items[*].sku`) is lowered to a list of steps that are walked directly: a
+//! singular one (no wildcard) yields one value or nothing, one with wildcards an array. Any other
+//! query (slices, filters, descendants, unions) runs through `jsonpath-rust` and yields an array.
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::parser::parse_json_path;
@@ -19,6 +20,7 @@ pub struct JsonPath {
 #[derive(Debug, Clone)]
 enum Kind {
     Singular(Vec<Step>),
+    Wildcards(Vec<Step>),
     Query(JpQuery),
 }
 
@@ -26,6 +28,7 @@ enum Kind {
 enum Step {
     Key(String),
     Index(i64),
+    Wildcard,
 }
 
 impl JsonPath {
@@ -38,10 +41,14 @@ impl JsonPath {
             .map(|segment| match segment {
                 Segment::Selector(Selector::Name(name)) => Some(Step::Key(name.clone())),
                 Segment::Selector(Selector::Index(i)) => Some(Step::Index(*i)),
+                Segment::Selector(Selector::Wildcard) => Some(Step::Wildcard),
                 _ => None,
             })
             .collect();
         let kind = match steps {
+            Some(steps) if steps.iter().any(|s| matches!(s, Step::Wildcard)) => {
+                Kind::Wildcards(steps)
+            }
             Some(steps) => Kind::Singular(steps),
             None => Kind::Query(query),
         };
@@ -64,17 +71,17 @@ impl JsonPath {
             Kind::Singular(steps) => {
                 let mut current = root;
                 for step in steps {
-                    let next = match (step, current) {
-                        (Step::Key(key), Value::Object(map)) => map.get(key),
-                        (Step::Index(i), Value::Array(items)) => index(items, *i),
-                        _ => None,
-                    };
-                    match next {
+                    match child(step, current) {
                         Some(v) => current = v,
                         None => return Selection::One(None),
                     }
                 }
                 Selection::One(Some(current))
+            }
+            Kind::Wildcards(steps) => {
+                let mut found = Vec::new();
+                walk(steps, root, &mut found);
+                Selection::Many(found)
             }
             Kind::Query(query) => {
                 let found = js_path_process(query, root)
@@ -97,6 +104,33 @@ fn condense(report: &str) -> String {
     match (expected, column) {
         (Some(expected), Some(column)) => format!("{expected} at column {column}"),
         _ => report.lines().next().unwrap_or(report).to_owned(),
+    }
+}
+
+/// The child a name or index step selects.
+fn child<'a>(step: &Step, value: &'a Value) -> Option<&'a Value> {
+    match (step, value) {
+        (Step::Key(key), Value::Object(map)) => map.get(key),
+        (Step::Index(i), Value::Array(items)) => index(items, *i),
+        _ => None,
+    }
+}
+
+/// Collects every value `steps` lead to from `value` (RFC 9535 order: members, then elements).
+fn walk(steps: &[Step], value: &Value, found: &mut Vec<Value>) {
+    let Some((step, rest)) = steps.split_first() else {
+        found.push(value.clone());
+        return;
+    };
+    match (step, value) {
+        (Step::Wildcard, Value::Object(map)) => map.values().for_each(|v| walk(rest, v, found)),
+        (Step::Wildcard, Value::Array(items)) => items.iter().for_each(|v| walk(rest, v, found)),
+        (Step::Wildcard, _) => {}
+        _ => {
+            if let Some(v) = child(step, value) {
+                walk(rest, v, found);
+            }
+        }
     }
 }
 
@@ -156,6 +190,35 @@ mod tests {
         assert_eq!(p.select(&doc()).into_value(), Some(json!(["A1"])));
         let p = JsonPath::parse("$.zzz[*]").unwrap();
         assert_eq!(p.select(&doc()).into_value(), Some(json!([])));
+        let p = JsonPath::parse("$.a.*").unwrap();
+        assert_eq!(p.select(&doc()).into_value().unwrap().as_array().unwrap().len(), 2);
+        let p = JsonPath::parse("$.a.b[*].*").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), Some(json!(["A1", 2, "B7", 1])));
+        let p = JsonPath::parse("$.a.b[*].sku.x").unwrap();
+        assert_eq!(p.select(&doc()).into_value(), Some(json!([])));
+    }
+
+    #[test]
+    fn the_direct_walk_agrees_with_jsonpath_rust() {
+        let doc = json!({"a": {"b": [ {"sku": "A1", "n": [1, 2]}, {"sku": "B7"}, 3 ], "c": {"d": 1}}, "e": [[1], [2, 3]]});
+        for path in [
+            "$.a.b[*].sku",
+            "$.a.*",
+            "$.a.b[*].n[*]",
+            "$.e[*][0]",
+            "$.e[*][-1]",
+            "$.*.c",
+            "$.a.b[*].*",
+        ] {
+            let direct = JsonPath::parse(path).unwrap().select(&doc).into_value();
+            let query = parse_json_path(path).unwrap();
+            let reference: Vec<Value> = js_path_process(&query, &doc)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.val().clone())
+                .collect();
+            assert_eq!(direct, Some(Value::Array(reference)), "{path}");
+        }
     }
 
     #[test]

@@ -1,15 +1,33 @@
 //! Handlebars templates of one flow: compiled once into the flow's registry, rendered per request
 //! against the execution context. Strict mode is on (a missing variable is an error, not an
 //! empty string), HTML escaping is off, and a `json` helper writes any value as JSON.
+//!
+//! Most templates are text with plain `{{a.b.c}}` variables. Those are rendered directly from
+//! Handlebars' own parse of the template (same values, same rendering of each JSON type, same
+//! strict-mode error), without the registry's per-render set-up; a test holds the two paths to
+//! the same output. Anything else (helpers, blocks, `this`, `../`, `@` variables) goes through
+//! the registry.
 
+use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason, Template,
+    Context, Handlebars, Helper, HelperResult, JsonRender, Output, PathSeg, RenderContext,
+    RenderError, RenderErrorReason, Template,
 };
+use serde_json::Value;
 
 /// A compiled template's handle in its flow's [`Templates`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateId(Box<str>);
+#[derive(Debug, Clone)]
+pub struct TemplateId {
+    name: Box<str>,
+    /// The template as text and variables, when it is nothing else.
+    direct: Option<Box<[Piece]>>,
+}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Variable { path: Box<[String]>, raw: String },
+}
 
 /// The registry holding every template of one flow.
 #[derive(Debug)]
@@ -42,22 +60,98 @@ impl Templates {
             format!("{reason}{at}")
         })?;
         self.count += 1;
-        let id = TemplateId(format!("t{}", self.count).into_boxed_str());
-        self.registry.register_template(&id.0, template);
-        Ok(id)
+        let name = format!("t{}", self.count).into_boxed_str();
+        let direct = self.direct_pieces(&template);
+        self.registry.register_template(&name, template);
+        Ok(TemplateId { name, direct })
     }
 
     /// Renders a compiled template against `ctx`.
     pub fn render(&self, id: &TemplateId, ctx: &Context) -> Result<String, String> {
-        self.registry.render_with_context(&id.0, ctx).map_err(|e| render_message(&e))
+        match &id.direct {
+            Some(pieces) => render_direct(pieces, ctx.data()),
+            None => {
+                self.registry.render_with_context(&id.name, ctx).map_err(|e| render_message(&e))
+            }
+        }
     }
+
+    /// The template as text and plain variables, or `None` when it uses anything else.
+    fn direct_pieces(&self, template: &Template) -> Option<Box<[Piece]>> {
+        let mut pieces = Vec::with_capacity(template.elements.len());
+        for element in &template.elements {
+            match element {
+                TemplateElement::RawString(text) => pieces.push(Piece::Text(text.clone())),
+                TemplateElement::Comment(_) => {}
+                TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h)
+                    if h.params.is_empty()
+                        && h.hash.is_empty()
+                        && !h.block
+                        && h.template.is_none()
+                        && h.block_param.is_none() =>
+                {
+                    let (path, raw) = match &h.name {
+                        Parameter::Path(handlebars::Path::Relative((segments, raw))) => {
+                            let named: Option<Vec<String>> = segments
+                                .iter()
+                                .map(|s| match s {
+                                    PathSeg::Named(n) if !is_special(n) => Some(n.clone()),
+                                    _ => None,
+                                })
+                                .collect();
+                            let named = named.filter(|n| !n.is_empty())?;
+                            (named, raw.clone())
+                        }
+                        _ => return None,
+                    };
+                    pieces.push(Piece::Variable { path: path.into_boxed_slice(), raw });
+                }
+                _ => return None,
+            }
+        }
+        Some(pieces.into_boxed_slice())
+    }
+}
+
+/// Segments that Handlebars resolves against its own scope, not the data.
+fn is_special(segment: &str) -> bool {
+    matches!(segment, "this" | "." | "..") || segment.starts_with('@')
+}
+
+fn render_direct(pieces: &[Piece], data: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Variable { path, raw } => {
+                let mut value = data;
+                for segment in path.iter() {
+                    let next = match value {
+                        Value::Object(map) => map.get(segment),
+                        Value::Array(items) => {
+                            segment.parse::<usize>().ok().and_then(|i| items.get(i))
+                        }
+                        _ => None,
+                    };
+                    value = next.ok_or_else(|| missing(raw))?;
+                }
+                match value {
+                    Value::String(s) => out.push_str(s),
+                    other => out.push_str(&other.render()),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn missing(path: &str) -> String {
+    format!("template variable `{path}` is missing (templates are strict)")
 }
 
 fn render_message(e: &RenderError) -> String {
     match e.reason() {
-        RenderErrorReason::MissingVariable(Some(path)) => {
-            format!("template variable `{path}` is missing (templates are strict)")
-        }
+        RenderErrorReason::MissingVariable(Some(path)) => missing(path),
         other => other.to_string(),
     }
 }
@@ -109,6 +203,53 @@ mod tests {
         assert!(err.contains("`a.b` is missing"), "{err}");
         let err = render("{{json nope}}", json!({})).unwrap_err();
         assert!(err.contains("`nope` is missing"), "{err}");
+    }
+
+    #[test]
+    fn direct_rendering_matches_the_registry() {
+        let templates = [
+            "Order {{nodes.order.id}} for {{nodes.order.customer}}",
+            "{{a}}",
+            "{{ a }}-{{{a}}}",
+            "x {{~a~}} y",
+            "{{!-- note --}}{{a}}!",
+            "{{list}} {{list.1}} {{obj}} {{n}} {{f}} {{t}} {{z}}",
+            "{{obj.[key with space]}}",
+            "{{deep.missing}}",
+            "{{a.b}}",
+            "{{n.x}}",
+            "{{z.x}}",
+            "{{list.9}}",
+            "plain text",
+            "{{this}}",
+            "{{this.a}}",
+            "{{./a}}",
+        ];
+        let data = json!({
+            "a": "A", "n": 1.5, "f": false, "t": true, "z": null, "list": [1, "two", [3]],
+            "obj": {"key with space": "spaced"}, "deep": {},
+            "nodes": {"order": {"id": "ORD-1", "customer": "Ada"}}
+        });
+        let ctx = Context::from(data);
+        let direct_count = templates
+            .iter()
+            .filter(|s| Templates::default().compile(s).unwrap().direct.is_some())
+            .count();
+        assert!(direct_count >= 13, "only {direct_count} templates render directly");
+        for source in templates {
+            let mut t = Templates::default();
+            let id = t.compile(source).unwrap();
+            let direct = t.render(&id, &ctx);
+            let registry =
+                t.registry.render_with_context(&id.name, &ctx).map_err(|e| render_message(&e));
+            assert_eq!(direct, registry, "{source}");
+        }
+        for source in
+            ["{{json a}}", "{{#if a}}x{{/if}}", "{{../a}}", "{{@root.a}}", "{{lookup list 1}}"]
+        {
+            let id = Templates::default().compile(source).unwrap();
+            assert!(id.direct.is_none(), "{source} goes through the registry");
+        }
     }
 
     #[test]
