@@ -2,6 +2,7 @@
 //! and the response exactly as the flow produced it.
 
 use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -9,6 +10,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response as AxumResponse;
+use futures_util::FutureExt as _;
 use hookflow_core::context::{ExecutionMeta, Request as FlowRequest};
 use hookflow_core::intake::{parse_body, parse_query};
 use hookflow_core::response::{Response, is_bodiless};
@@ -25,7 +27,13 @@ use crate::{EXECUTION_ID_HEADER, auth};
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> AxumResponse {
     let execution_id = uuid::Uuid::now_v7().to_string();
     let head = request.method() == Method::HEAD;
-    match serve(&state, request, &execution_id).await {
+    // A panic anywhere in handling (none is expected) still answers 500 with the execution id.
+    let served = AssertUnwindSafe(serve(&state, request, &execution_id)).catch_unwind().await;
+    let served = served.unwrap_or_else(|_| {
+        tracing::error!(execution = %execution_id, "handling the request panicked");
+        Err(HookError::Internal.into())
+    });
+    match served {
         Ok(response) => to_http(&response, head, Vec::new(), &execution_id),
         Err(Answer::Options { allow }) => {
             let mut r = AxumResponse::new(AxumBody::empty());
@@ -123,23 +131,20 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
     let timeout = trigger.timeout;
     let flow = plan.id.clone();
     tracing::debug!(flow = %flow, execution = %execution_id, credential = ?meta.credential, "running");
-    // Nodes are CPU work of microseconds: the run is a task on the async workers (a hand-off to
-    // the blocking pool costs more than the flow). Being a task of its own, it goes on to its end
-    // when the deadline answers first.
-    let run = tokio::spawn(async move { execute(&plan, request, meta) });
-    match tokio::time::timeout(timeout, run).await {
-        Ok(Ok(execution)) => {
+    // The run starts on this task: a flow of CPU-only nodes ends on its first poll, with no
+    // hand-off to another task or thread. When the deadline answers first, the unfinished run
+    // moves to a task of its own and goes on to its end.
+    let mut run = Box::pin(async move { execute(&plan, request, meta) });
+    match tokio::time::timeout(timeout, &mut run).await {
+        Ok(execution) => {
             if let Some(failure) = &execution.failure {
                 tracing::info!(flow = %flow, execution = %execution_id, node = %failure.node, error = %failure.message, "flow failed");
             }
             Ok(execution.response)
         }
-        Ok(Err(join)) => {
-            tracing::error!(flow = %flow, execution = %execution_id, error = %join, "the execution panicked");
-            Err(HookError::Internal.into())
-        }
         Err(_) => {
             tracing::warn!(flow = %flow, execution = %execution_id, timeout_ms = timeout.as_millis(), "no response before the deadline; the run goes on");
+            tokio::spawn(run);
             Err(HookError::Timeout.into())
         }
     }
