@@ -149,3 +149,14 @@ fn run_serves_inactive_flows_the_first_written_method_and_the_nearest_respond() 
     let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
     assert_eq!(report["trace"][0]["output"]["method"], "HEAD");
 }
+
+#[test]
+fn outbound_calls_to_private_addresses_are_refused_unless_allowed() {
+    let o = hookflow(&["run", "tests/fixtures/calls-loopback.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("127.0.0.1 is a loopback address"), "{}", stdout(&o));
+    let o = hookflow(&["run", "tests/fixtures/calls-loopback.json", "--allow-private-network"]);
+    assert_eq!(o.status.code(), Some(1), "port 9 answers nothing");
+    assert!(!stdout(&o).contains("loopback address"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("no answer after 1 attempt"), "{}", stdout(&o));
+}

@@ -7,6 +7,8 @@ use hookflow_core::offline::{self, SampleBody, SampleRequest};
 use hookflow_core::{Body, compile_all, read_sources};
 use serde_json::Value;
 
+use hookflow_core::services::{BoxFuture, HttpCall, HttpClient, HttpError, HttpReply, Services};
+
 use crate::cases::{Case, CasesFile};
 use crate::root;
 
@@ -19,8 +21,8 @@ fn example_flows_compile_cleanly() {
     assert_eq!(set.plans.len(), sources.len());
 }
 
-#[test]
-fn example_cases_pass() {
+#[tokio::test]
+async fn example_cases_pass() {
     let (sources, _) = read_sources(&[root().join("flows")]);
     let set = compile_all(&sources);
     let mut ran = 0;
@@ -33,14 +35,14 @@ fn example_cases_pass() {
         assert_eq!(file.flow, plan.id);
         assert!(!file.cases.is_empty());
         for case in file.cases {
-            check_case(plan, case);
+            check_case(plan, case).await;
             ran += 1;
         }
     }
     assert!(ran >= 8, "only {ran} cases");
 }
 
-fn check_case(plan: &Arc<hookflow_core::Plan>, case: Case) {
+async fn check_case(plan: &Arc<hookflow_core::Plan>, case: Case) {
     let sample = SampleRequest {
         method: case.request.method,
         path: case.request.path,
@@ -49,7 +51,9 @@ fn check_case(plan: &Arc<hookflow_core::Plan>, case: Case) {
         body: case.request.body.map(SampleBody::Json),
     };
     let id = case.execution_id.unwrap_or_else(|| "test-execution".into());
-    let execution = offline::run(plan, sample, id)
+    let services = Services { http: Arc::new(NoNetwork) };
+    let execution = offline::run(plan, sample, id, &services)
+        .await
         .unwrap_or_else(|e| panic!("{} / {}: {e}", plan.id, case.name));
     let r = &execution.response;
     let what = format!("{} / {}: {:?} {:?}", plan.id, case.name, r, execution.failure);
@@ -67,5 +71,16 @@ fn check_case(plan: &Arc<hookflow_core::Plan>, case: Case) {
     }
     if let Some(by) = &case.expect.responded_by {
         assert_eq!(execution.responded_by.as_ref(), Some(by), "{what}");
+    }
+}
+
+/// The example flows make no outbound call; one that tried would fail its case.
+struct NoNetwork;
+
+impl HttpClient for NoNetwork {
+    fn send(&self, call: HttpCall) -> BoxFuture<Result<HttpReply, HttpError>> {
+        Box::pin(
+            async move { Err(HttpError::Refused(format!("no network in cases: {}", call.url))) },
+        )
     }
 }

@@ -2,11 +2,17 @@
 //! directory with a redb store, the credentials the flows reference, and a reqwest client.
 
 use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use hookflow_core::services::Services;
 use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
+use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
 use hookflow_server::{AppState, Deployed};
 use hookflow_store::StoreKind;
 use tempfile::TempDir;
@@ -71,7 +77,10 @@ impl Harness {
             let issued = credentials::create(&*store, name, kind, username, 0).expect("create");
             secrets.insert(name.to_owned(), issued.secret);
         }
-        let state = Arc::new(AppState::load(Deployed::from(set), &*store).expect("load state"));
+        let http = ReqwestClient::new(NetworkPolicy::AllowPrivate).expect("http client");
+        let services = Services { http: Arc::new(http) };
+        let state =
+            Arc::new(AppState::load(Deployed::from(set), services, &*store).expect("load state"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(axum::serve(listener, hookflow_server::app(state)).into_future());
@@ -106,4 +115,79 @@ pub fn flow(id: &str, active: bool, webhook: &str, respond: &str) -> String {
   ],
   "edges": [ {{ "from": "hook", "to": "answer" }} ] }}"#
     )
+}
+
+/// A real `hookflow serve` process on `127.0.0.1:0`, its log lines read as they come.
+pub struct ServeProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    deadline: Instant,
+}
+
+impl ServeProcess {
+    /// Starts `hookflow serve` on `flows` and `data` with `extra` arguments.
+    pub fn start(flows: &Path, data: &Path, extra: &[&str]) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookflow"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--flows"])
+            .arg(flows)
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hookflow serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ServeProcess { child, lines, deadline: Instant::now() + Duration::from_secs(30) }
+    }
+
+    /// The first log line containing `needle` (panics after 30 s from the start).
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no `{needle}` line from hookflow serve: {e}"),
+            }
+        }
+    }
+
+    /// The webhook listener's address, from the log.
+    pub fn addr(&mut self) -> String {
+        let line = self.wait_for_line("webhooks listening on http://");
+        line.rsplit("http://").next().expect("an address").trim().to_owned()
+    }
+
+    /// Sends SIGTERM to the process (by its PID) and waits for it to exit, at most `within`.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "hookflow serve did not stop within {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the process we started and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill the child we started");
+        self.child.wait().expect("reap the child");
+    }
 }

@@ -7,6 +7,7 @@ mod examples;
 mod golden;
 mod harness;
 mod invalid_flows;
+mod outbound;
 mod schema;
 mod serve;
 

@@ -1,16 +1,13 @@
 //! `hookflow serve` over real sockets: one test per row of the status table, every example flow's
 //! first case over HTTP, and the real binary answering one request.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cases::CasesFile;
-use crate::harness::{BASIC_USER, Harness, flow};
+use crate::harness::{BASIC_USER, Harness, ServeProcess, flow};
 use crate::root;
 
 const NONE: &str = r#""auth": { "type": "none" }"#;
@@ -366,17 +363,6 @@ async fn every_example_flow_answers_its_first_case_over_http() {
 }
 
 /// Polls `rx` for a stderr line containing `needle` until `deadline`.
-fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str, deadline: Instant) -> String {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no `{needle}` line from hookflow serve: {e}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_binary_serves_a_request_and_stops_on_kill() {
     let flows = tempfile::tempdir().unwrap();
@@ -391,37 +377,16 @@ async fn the_binary_serves_a_request_and_stops_on_kill() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hookflow"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--flows"])
-        .arg(flows.path())
-        .arg("--data")
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hookflow serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let route = wait_for_line(&rx, "route POST http://127.0.0.1:", deadline);
+    let mut serve = ServeProcess::start(flows.path(), data.path(), &[]);
+    let route = serve.wait_for_line("route POST http://127.0.0.1:");
     assert!(route.contains("/hooks/hello/{name}"), "{route}");
-    let line = wait_for_line(&rx, "webhooks listening on http://", deadline);
-    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    let addr = serve.addr();
     let r =
         reqwest::Client::new().post(format!("http://{addr}/hooks/hello/ada")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     execution_id(&r);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"hello": "ada"}));
-    child.kill().expect("kill the child we started");
-    child.wait().expect("reap the child");
+    serve.kill();
 }
 
 #[test]

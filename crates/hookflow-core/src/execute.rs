@@ -14,6 +14,7 @@ use crate::expr::Scope;
 use crate::nodes::{Outcome, Role};
 use crate::plan::Plan;
 use crate::response::{Response, ResponseSpec};
+use crate::services::Services;
 
 /// How an execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,8 +69,14 @@ pub struct Execution {
     pub duration_us: u64,
 }
 
-/// Runs `plan` on `request`.
-pub fn execute(plan: &Plan, request: Request, meta: ExecutionMeta) -> Execution {
+/// Runs `plan` on `request`. Nodes without I/O run without yielding; a node's I/O (through
+/// `services`) is awaited.
+pub async fn execute(
+    plan: &Plan,
+    request: Request,
+    meta: ExecutionMeta,
+    services: &Services,
+) -> Execution {
     let started = Instant::now();
     let mut ctx = context::build(request, &meta);
     let n = plan.nodes.len();
@@ -95,7 +102,11 @@ pub fn execute(plan: &Plan, request: Request, meta: ExecutionMeta) -> Execution 
             continue;
         }
         let t = Instant::now();
-        let outcome = node.node.run(Scope { ctx: &ctx, templates: &plan.templates });
+        let outcome = match node.node.run(Scope { ctx: &ctx, templates: &plan.templates }, services)
+        {
+            Ok(Outcome::Pending(io)) => io.await.map(Outcome::Value),
+            other => other,
+        };
         let duration_us = micros(t);
         let mut step = Step {
             node: i,
@@ -115,6 +126,7 @@ pub fn execute(plan: &Plan, request: Request, meta: ExecutionMeta) -> Execution 
                 context::set_output(&mut ctx, &node.id, value);
                 Some(output)
             }
+            Ok(Outcome::Pending(_)) => unreachable!("pending outcomes are awaited above"),
             Ok(Outcome::Respond(r)) => {
                 context::set_output(&mut ctx, &node.id, json!({ "status": r.status }));
                 response = Some((r, node.id.clone()));

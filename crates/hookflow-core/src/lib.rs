@@ -10,6 +10,7 @@ pub mod expr;
 pub mod flowset;
 pub mod intake;
 mod locate;
+pub mod message;
 pub mod nodes;
 pub mod offline;
 pub mod path;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod response;
 pub mod routes;
 pub mod schema;
+pub mod services;
 pub mod template;
 
 pub use compiler::{Compiled, Source, compile};

@@ -12,6 +12,7 @@ use crate::intake::{IntakeError, parse_body};
 use crate::nodes::webhook::Method;
 use crate::plan::Plan;
 use crate::routes::HOOKS_BASE;
+use crate::services::Services;
 
 /// A request to run a flow on. Empty parts fall back to the trigger's `expected` samples.
 #[derive(Debug, Clone, Default)]
@@ -44,10 +45,11 @@ pub enum OfflineError {
 }
 
 /// Runs `plan` on `sample` (even when the flow is inactive).
-pub fn run(
+pub async fn run(
     plan: &Plan,
     sample: SampleRequest,
     execution_id: String,
+    services: &Services,
 ) -> Result<Execution, OfflineError> {
     let trigger = plan.trigger();
     let method = sample
@@ -109,7 +111,7 @@ pub fn run(
         flow_version: plan.version.clone(),
         credential: trigger.auth.credential().map(str::to_owned),
     };
-    Ok(execute(plan, request, meta))
+    Ok(execute(plan, request, meta, services).await)
 }
 
 /// The suffix with its parameters filled from `params` (or with the parameter's own name).

@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
-use crate::expr::{EvalError, Expr, Scope, escape};
-use crate::template::TemplateId;
+use crate::expr::{EvalError, Expr, Scope};
+use crate::message::{BodySpec, HeadersSpec};
 
 /// A response as it goes out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,15 @@ pub enum Body {
 }
 
 impl Body {
+    /// The Content-Type that follows from the body kind.
+    pub fn content_type(&self) -> Option<&'static str> {
+        match self {
+            Body::Empty => None,
+            Body::Json(_) => Some("application/json"),
+            Body::Text(_) => Some("text/plain; charset=utf-8"),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Body::Empty => Vec::new(),
@@ -104,35 +113,14 @@ fn default_status() -> u16 {
     200
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
 /// A compiled [`ResponseConfig`].
 #[derive(Debug, Clone)]
 pub struct ResponseSpec {
     status: u16,
     status_override: Option<Expr>,
-    headers: Vec<(String, Expr)>,
+    headers: HeadersSpec,
     body: BodySpec,
     content_type: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-enum BodySpec {
-    None,
-    Text(String),
-    TextTemplate(TemplateId, Box<str>),
-    Json(Expr),
 }
 
 impl ResponseSpec {
@@ -156,58 +144,9 @@ impl ResponseSpec {
             }
             None => None,
         };
-        let mut headers = Vec::with_capacity(config.headers.len());
-        for (name, value) in &config.headers {
-            let at = format!("{rel}/headers/{}", escape(name));
-            let lower = name.to_ascii_lowercase();
-            if !is_token(name) {
-                cx.report(Code::InvalidHeader, &at, format!("`{name}` is not a valid header name"));
-                ok = false;
-            } else if HOP_BY_HOP.contains(&lower.as_str()) {
-                cx.report(
-                    Code::InvalidHeader,
-                    &at,
-                    format!("`{name}` is a hop-by-hop header and cannot be set"),
-                )
-                .set_help("the server manages connection-level headers itself; remove it");
-                ok = false;
-            } else if let Value::String(s) = value
-                && s.chars().any(|c| c.is_control() && c != '\t')
-            {
-                cx.report(
-                    Code::InvalidHeader,
-                    &at,
-                    format!("the value of `{name}` contains a control character"),
-                );
-                ok = false;
-            }
-            match Expr::compile(cx, value, &at) {
-                Some(e) => headers.push((lower, e)),
-                None => ok = false,
-            }
-        }
-        let body = match &config.body {
-            None | Some(Value::Null) => BodySpec::None,
-            Some(Value::String(s)) if s.contains("{{") => match cx
-                .template(s, &format!("{rel}/body"))
-            {
-                Some(id) => {
-                    BodySpec::TextTemplate(id, cx.pointer(&format!("{rel}/body")).into_boxed_str())
-                }
-                None => {
-                    ok = false;
-                    BodySpec::None
-                }
-            },
-            Some(Value::String(s)) => BodySpec::Text(s.clone()),
-            Some(v) => match Expr::compile(cx, v, &format!("{rel}/body")) {
-                Some(e) => BodySpec::Json(e),
-                None => {
-                    ok = false;
-                    BodySpec::None
-                }
-            },
-        };
+        let headers = HeadersSpec::compile(cx, &config.headers, &format!("{rel}/headers"));
+        let body = BodySpec::compile(cx, config.body.as_ref(), &format!("{rel}/body"));
+        let (Some(headers), Some(body)) = (headers, body) else { return None };
         ok.then(|| ResponseSpec {
             status: config.status,
             status_override,
@@ -231,42 +170,12 @@ impl ResponseSpec {
             },
             None => self.status,
         };
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        for (name, e) in &self.headers {
-            let value = match e.eval(scope)? {
-                None | Some(Value::Null) => continue,
-                Some(Value::String(s)) => s,
-                Some(other) => other.to_string(),
-            };
-            if value.chars().any(|c| c.is_control() && c != '\t') {
-                return Err(EvalError {
-                    pointer: String::new(),
-                    message: format!("the value of header `{name}` contains a control character"),
-                });
-            }
-            headers.push((name.clone(), value));
-        }
-        let body = if is_bodiless(status) {
-            Body::Empty
-        } else {
-            match &self.body {
-                BodySpec::None => Body::Empty,
-                BodySpec::Text(t) => Body::Text(t.clone()),
-                BodySpec::TextTemplate(id, pointer) => Body::Text(
-                    scope
-                        .templates
-                        .render(id, scope.ctx)
-                        .map_err(|message| EvalError { pointer: pointer.to_string(), message })?,
-                ),
-                BodySpec::Json(e) => Body::Json(e.eval(scope)?.unwrap_or(Value::Null)),
-            }
-        };
-        let content_type = match (&self.content_type, &body) {
-            (Some(ct), _) => Some(ct.clone()),
-            (None, _) if headers.iter().any(|(k, _)| k == "content-type") => None,
-            (None, Body::Json(_)) => Some("application/json".to_owned()),
-            (None, Body::Text(_)) => Some("text/plain; charset=utf-8".to_owned()),
-            (None, Body::Empty) => None,
+        let mut headers = self.headers.render(scope)?;
+        let body = if is_bodiless(status) { Body::Empty } else { self.body.render(scope)? };
+        let content_type = match &self.content_type {
+            Some(ct) => Some(ct.clone()),
+            None if headers.iter().any(|(k, _)| k == "content-type") => None,
+            None => body.content_type().map(str::to_owned),
         };
         if let Some(ct) = content_type {
             headers.retain(|(k, _)| k != "content-type");
@@ -283,11 +192,6 @@ fn status_code(v: &Value) -> Option<u16> {
         _ => return None,
     };
     u16::try_from(n).ok().filter(|n| (100..=599).contains(n))
-}
-
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! hookflow's engine: deploys compiled flows, runs executions, and manages what they rely on.
+//! hookflow's engine: what flows rely on at run time.
 //!
-//! For now it holds [`credentials`]: issuing, rotating and checking the secrets that webhook
-//! routes require.
+//! [`credentials`] issues, rotates and checks the secrets that webhook routes require;
+//! [`http_client`] sends the outbound calls of `http_request` nodes, with retries and an SSRF
+//! guard on every destination.
 
 pub mod credentials;
+pub mod http_client;

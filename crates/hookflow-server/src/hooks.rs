@@ -131,10 +131,11 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
     let timeout = trigger.timeout;
     let flow = plan.id.clone();
     tracing::debug!(flow = %flow, execution = %execution_id, credential = ?meta.credential, "running");
-    // The run starts on this task: a flow of CPU-only nodes ends on its first poll, with no
-    // hand-off to another task or thread. When the deadline answers first, the unfinished run
-    // moves to a task of its own and goes on to its end.
-    let mut run = Box::pin(async move { execute(&plan, request, meta) });
+    // The run starts on this task: a flow without I/O ends on its first poll, with no hand-off
+    // to another task or thread. When the deadline answers first, the unfinished run moves to a
+    // task of its own and goes on to its end.
+    let services = state.services.clone();
+    let mut run = Box::pin(async move { execute(&plan, request, meta, &services).await });
     match tokio::time::timeout(timeout, &mut run).await {
         Ok(execution) => {
             if let Some(failure) = &execution.failure {

@@ -1,10 +1,12 @@
 //! What the handlers read on every request: the deployed flows and the credential snapshot, each
-//! behind an `ArcSwap` so that a request loads them without a lock and a deploy swaps them whole.
+//! behind an `ArcSwap` so that a request loads them without a lock and a deploy swaps them whole,
+//! and the services flows call out to.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use hookflow_core::services::Services;
 use hookflow_core::{FlowSet, Plan, RouteTable};
 use hookflow_store::{Credential, Store, StoreError};
 
@@ -30,21 +32,28 @@ pub struct AppState {
     pub deployed: ArcSwap<Deployed>,
     /// Every credential by name, as last loaded from the store. The request path reads only this.
     pub credentials: ArcSwap<HashMap<String, Credential>>,
+    /// What running flows call out to (outbound HTTP).
+    pub services: Services,
 }
 
 impl AppState {
     /// State serving `deployed`, with no credentials (every authenticated route answers `401`
     /// until [`AppState::reload_credentials`] runs).
-    pub fn new(deployed: Deployed) -> Self {
+    pub fn new(deployed: Deployed, services: Services) -> Self {
         AppState {
             deployed: ArcSwap::from_pointee(deployed),
             credentials: ArcSwap::from_pointee(HashMap::new()),
+            services,
         }
     }
 
     /// State serving `deployed` with the credentials currently in `store`. Blocks on the store.
-    pub fn load(deployed: Deployed, store: &dyn Store) -> Result<Self, StoreError> {
-        let state = AppState::new(deployed);
+    pub fn load(
+        deployed: Deployed,
+        services: Services,
+        store: &dyn Store,
+    ) -> Result<Self, StoreError> {
+        let state = AppState::new(deployed, services);
         state.reload_credentials(store)?;
         Ok(state)
     }

@@ -11,6 +11,7 @@ use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
 use crate::expr::{Expr, Scope};
 use crate::path::{JsonPath, Selection};
+use crate::services::Services;
 
 pub static TYPE: NodeType = NodeType {
     name: "branch",
@@ -133,7 +134,7 @@ impl Node for Branch {
         &self.outputs
     }
 
-    fn run(&self, scope: Scope<'_>) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
         let mut output = self.default;
         for (cond, index) in &self.cases {
             if cond.holds(scope)? {

@@ -9,16 +9,24 @@ use serde_json::Value;
 use crate::compile_cx::CompileCx;
 use crate::expr::Scope;
 use crate::response::Response;
+use crate::services::{BoxFuture, Services};
 
 pub mod branch;
+pub mod http_request;
 pub mod map;
 pub mod respond;
 pub mod template;
 pub mod webhook;
 
 /// Every node type, in the order the docs list them.
-pub static NODE_TYPES: &[&NodeType] =
-    &[&webhook::TYPE, &map::TYPE, &template::TYPE, &branch::TYPE, &respond::TYPE];
+pub static NODE_TYPES: &[&NodeType] = &[
+    &webhook::TYPE,
+    &map::TYPE,
+    &template::TYPE,
+    &branch::TYPE,
+    &http_request::TYPE,
+    &respond::TYPE,
+];
 
 /// A node type: its name in flow files, its docs and how to compile it.
 pub struct NodeType {
@@ -69,12 +77,12 @@ pub trait Node: Send + Sync + fmt::Debug {
         None
     }
 
-    /// Runs the node against the context.
-    fn run(&self, scope: Scope<'_>) -> Result<Outcome, NodeError>;
+    /// Runs the node against the context. A node that does I/O renders what it needs from the
+    /// context here and answers [`Outcome::Pending`] with the I/O still to do.
+    fn run(&self, scope: Scope<'_>, services: &Services) -> Result<Outcome, NodeError>;
 }
 
 /// What running a node produced.
-#[derive(Debug)]
 pub enum Outcome {
     /// An output value (stored as `nodes.<id>`); every outgoing edge fires.
     Value(Value),
@@ -82,6 +90,8 @@ pub enum Outcome {
     Branch { output: usize, value: Value },
     /// The response to the request.
     Respond(Response),
+    /// I/O under way; its value is the output, and every outgoing edge fires.
+    Pending(BoxFuture<Result<Value, NodeError>>),
 }
 
 /// A node's run-time failure.

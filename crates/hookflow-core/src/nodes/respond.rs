@@ -7,6 +7,7 @@ use super::{Node, NodeError, NodeType, Outcome, Role};
 use crate::compile_cx::CompileCx;
 use crate::expr::Scope;
 use crate::response::{ResponseConfig, ResponseSpec};
+use crate::services::Services;
 
 pub static TYPE: NodeType = NodeType {
     name: "respond",
@@ -29,7 +30,7 @@ pub static TYPE: NodeType = NodeType {
 struct Respond(ResponseSpec);
 
 impl Node for Respond {
-    fn run(&self, scope: Scope<'_>) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
         Ok(Outcome::Respond(self.0.render(scope)?))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{Node, NodeError, NodeType, Outcome, Role};
 use crate::compile_cx::CompileCx;
 use crate::expr::Scope;
+use crate::services::Services;
 use crate::template::TemplateId;
 
 pub static TYPE: NodeType = NodeType {
@@ -49,7 +50,7 @@ struct TemplateNode {
 }
 
 impl Node for TemplateNode {
-    fn run(&self, scope: Scope<'_>) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
         let text = scope
             .templates
             .render(&self.template, scope.ctx)

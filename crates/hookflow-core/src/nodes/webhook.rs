@@ -13,6 +13,7 @@ use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
 use crate::expr::Scope;
 use crate::response::{ResponseConfig, ResponseSpec};
+use crate::services::Services;
 
 pub static TYPE: NodeType = NodeType {
     name: "webhook",
@@ -222,7 +223,7 @@ impl Node for Webhook {
         Some(&self.0)
     }
 
-    fn run(&self, _: Scope<'_>) -> Result<Outcome, NodeError> {
+    fn run(&self, _: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
         Ok(Outcome::Value(Value::Null))
     }
 }

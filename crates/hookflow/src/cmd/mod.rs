@@ -28,3 +28,14 @@ pub fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
+
+/// The services flows call out to: outbound HTTP that refuses private, loopback and link-local
+/// destinations unless `allow_private_network`.
+pub fn services(
+    allow_private_network: bool,
+) -> Result<hookflow_core::services::Services, hookflow_runtime::http_client::BuildError> {
+    use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
+    let policy =
+        if allow_private_network { NetworkPolicy::AllowPrivate } else { NetworkPolicy::PublicOnly };
+    Ok(hookflow_core::services::Services { http: std::sync::Arc::new(ReqwestClient::new(policy)?) })
+}

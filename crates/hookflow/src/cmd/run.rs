@@ -37,6 +37,9 @@ pub struct Args {
     /// `human` (default) or `json`.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+    /// Let the flow call private, loopback and link-local addresses (refused by default).
+    #[arg(long)]
+    allow_private_network: bool,
 }
 
 pub fn main(args: Args) -> u8 {
@@ -95,8 +98,14 @@ fn run(args: Args) -> Result<u8, String> {
         headers,
         body,
     };
-    let execution =
-        offline::run(&plan, sample, uuid::Uuid::now_v7().to_string()).map_err(|e| e.to_string())?;
+    let services = super::services(args.allow_private_network).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let execution = runtime
+        .block_on(offline::run(&plan, sample, uuid::Uuid::now_v7().to_string(), &services))
+        .map_err(|e| e.to_string())?;
     let trace = execution.trace_json(&plan, 4096);
     let response = &execution.response;
     let mut out = String::new();

@@ -44,6 +44,9 @@ pub struct Args {
     /// The storage backend: `redb` (default) or `sled`.
     #[arg(long, default_value = "redb")]
     store: StoreKind,
+    /// Let flows call private, loopback and link-local addresses (refused by default).
+    #[arg(long)]
+    allow_private_network: bool,
 }
 
 pub fn main(args: Args) -> u8 {
@@ -89,6 +92,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let deployed = Deployed::from(set);
+    let services = super::services(args.allow_private_network)?;
 
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
@@ -114,7 +118,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let public = public.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<AppState> {
             ensure_credentials(&*store, &deployed, &public)?;
-            Ok(AppState::load(deployed, &*store)?)
+            Ok(AppState::load(deployed, services, &*store)?)
         })
         .await??
     };
