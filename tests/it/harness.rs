@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use hookflow_core::services::Services;
 use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
+use hookflow_runtime::history::{History, HistoryConfig};
 use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
-use hookflow_server::{AppState, Deployed};
+use hookflow_runtime::queue::Queue;
+use hookflow_server::{AppState, Deployed, Engine};
 use hookflow_store::StoreKind;
 use tempfile::TempDir;
 
@@ -27,6 +29,8 @@ pub struct Harness {
     /// The secret of every credential the flows reference, by credential name.
     pub secrets: HashMap<String, String>,
     pub client: reqwest::Client,
+    /// The server's history (its store holds the executions).
+    pub history: Arc<History>,
     _flows: TempDir,
     _data: TempDir,
 }
@@ -34,11 +38,16 @@ pub struct Harness {
 impl Harness {
     /// Serves the flows given as `(file name, JSON text)`, which must compile without errors.
     pub async fn with_flows(flows: &[(&str, &str)]) -> Harness {
+        Harness::with_flows_and_queue(flows, (4, 64)).await
+    }
+
+    /// Like [`Harness::with_flows`], with `(workers, capacity)` for the `accepted` queue.
+    pub async fn with_flows_and_queue(flows: &[(&str, &str)], queue: (usize, usize)) -> Harness {
         let dir = tempfile::tempdir().expect("temp flows dir");
         for (name, text) in flows {
             std::fs::write(dir.path().join(name), text).expect("write a flow");
         }
-        Harness::serve(dir).await
+        Harness::serve(dir, queue).await
     }
 
     /// Serves a copy of the flows in `src` (the example flows, say).
@@ -51,10 +60,10 @@ impl Harness {
                     .expect("copy a flow");
             }
         }
-        Harness::serve(dir).await
+        Harness::serve(dir, (4, 64)).await
     }
 
-    async fn serve(flows: TempDir) -> Harness {
+    async fn serve(flows: TempDir, (workers, capacity): (usize, usize)) -> Harness {
         let (sources, unreadable) = read_sources(&[flows.path().to_path_buf()]);
         assert!(unreadable.is_empty(), "{unreadable:?}");
         let set = compile_all(&sources);
@@ -79,13 +88,18 @@ impl Harness {
         }
         let http = ReqwestClient::new(NetworkPolicy::AllowPrivate).expect("http client");
         let services = Services { http: Arc::new(http) };
-        let state =
-            Arc::new(AppState::load(Deployed::from(set), services, &*store).expect("load state"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let history = History::start(store.clone(), HistoryConfig::default());
+        let queue = Queue::start(workers, capacity, history.clone(), services.clone());
+        let public_base = format!("http://{addr}");
+        let engine = Engine { services, history: history.clone(), queue, public_base };
+        let state =
+            Arc::new(AppState::load(Deployed::from(set), engine, &*store).expect("load state"));
         tokio::spawn(axum::serve(listener, hookflow_server::app(state)).into_future());
         Harness {
             base: format!("http://{addr}"),
+            history,
             secrets,
             client: reqwest::Client::new(),
             _flows: flows,

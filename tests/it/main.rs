@@ -4,6 +4,7 @@
 mod cases;
 mod cli;
 mod examples;
+mod executions;
 mod golden;
 mod harness;
 mod invalid_flows;

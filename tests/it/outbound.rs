@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::Path;
 use axum::routing::{get, post};
+use hookflow_store::ExecutionQuery;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -186,4 +187,194 @@ async fn an_upstream_error_fails_the_flow_with_500() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["title"], "Flow failed");
     assert!(!body.to_string().contains("maintenance"), "no internals in a 5xx body");
+}
+
+/// One flow of the given webhook settings that calls the slow upstream, then answers with the
+/// execution id.
+fn slow_flow(up: &Upstream, id: &str, webhook: &str) -> (String, String) {
+    let base = &up.base;
+    (
+        format!("{id}.json"),
+        format!(
+            r#"{{ "id": "{id}", "name": "{id}", "nodes": [
+              {{ "id": "hook", "type": "webhook", "suffix": "/{id}", "auth": {{ "type": "none" }}, {webhook} }},
+              {{ "id": "call", "type": "http_request", "url": "{base}/slow" }},
+              {{ "id": "ok", "type": "respond", "status": 200,
+                 "body": {{ "execution": "$.execution.id", "slow": "$.nodes.call.body.slow" }} }} ],
+            "edges": [ {{ "from": "hook", "to": "call" }}, {{ "from": "call", "to": "ok" }} ] }}"#
+        ),
+    )
+}
+
+async fn serve_flows(flows: &[(String, String)], queue: (usize, usize)) -> Harness {
+    let refs: Vec<(&str, &str)> = flows.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    Harness::with_flows_and_queue(&refs, queue).await
+}
+
+#[tokio::test]
+async fn concurrent_repeats_of_a_key_run_once_and_get_the_same_answer() {
+    let up = upstream().await;
+    let flow = slow_flow(
+        &up,
+        "once",
+        r#""idempotency": { "key": "$.request.headers['idempotency-key']", "ttl_seconds": 60 }"#,
+    );
+    let h = serve_flows(&[flow], (4, 64)).await;
+    let send = |key: &'static str| {
+        let (client, url) = (h.client.clone(), h.url("/hooks/once"));
+        async move { client.post(url).header("idempotency-key", key).send().await.unwrap() }
+    };
+    let (a, b, c) = tokio::join!(send("k1"), send("k1"), send("k1"));
+    let mut replayed = 0;
+    let mut bodies = Vec::new();
+    for r in [a, b, c] {
+        assert_eq!(r.status(), StatusCode::OK);
+        replayed += usize::from(r.headers().get("idempotent-replayed").is_some());
+        bodies.push(r.json::<Value>().await.unwrap());
+    }
+    assert_eq!(replayed, 2, "two of the three are replays");
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    assert_eq!(up.slow.load(Ordering::SeqCst), 1, "the flow ran once");
+    // A repeat after the first finished comes from the store.
+    let r = send("k1").await;
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    assert_eq!(r.json::<Value>().await.unwrap(), bodies[0]);
+    // Another key runs again.
+    let r = send("k2").await;
+    assert!(r.headers().get("idempotent-replayed").is_none());
+    assert_eq!(up.slow.load(Ordering::SeqCst), 2);
+    h.history.flush().await;
+    let page = h
+        .history
+        .store()
+        .list_executions(&ExecutionQuery {
+            flow: Some("once".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 2, "exactly one execution per key");
+}
+
+#[tokio::test]
+async fn on_timeout_accepted_answers_202_and_the_run_finishes_later() {
+    let up = upstream().await;
+    let flow =
+        slow_flow(&up, "late", r#""response": { "timeout_ms": 100, "on_timeout": "accepted" }"#);
+    let h = serve_flows(&[flow], (4, 64)).await;
+    let r = h.client.post(h.url("/hooks/late")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.headers()["x-hookflow-execution-id"].to_str().unwrap().to_owned();
+    let url = r.json::<Value>().await.unwrap()["status_url"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let doc = loop {
+        let doc: Value = h.client.get(&url).send().await.unwrap().json().await.unwrap();
+        if doc["status"] == "succeeded" {
+            break doc;
+        }
+        assert_eq!(doc["status"], "running", "{doc}");
+        assert!(Instant::now() < deadline, "never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(doc["response"]["body"], json!({ "execution": id, "slow": true }));
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after() {
+    let up = upstream().await;
+    let flow = slow_flow(&up, "busy", r#""response": { "mode": "accepted" }"#);
+    let h = serve_flows(&[flow], (1, 1)).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    // One call runs (the worker), one waits (the queue); the next ones are refused.
+    for _ in 0..4 {
+        let r = h.client.post(h.url("/hooks/busy")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(&statuses[..2], &[202, 202], "{statuses:?}");
+    assert!(statuses[2..].contains(&503), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+}
+
+#[tokio::test]
+async fn accepted_calls_survive_a_crash_on_redb() {
+    accepted_calls_survive_a_crash("redb").await;
+}
+
+#[tokio::test]
+async fn accepted_calls_survive_a_crash_on_sled() {
+    accepted_calls_survive_a_crash("sled").await;
+}
+
+/// Sends accepted calls, kills the server (SIGKILL) mid-stream, restarts it on the same data
+/// directory and checks that every call that got a 202 completes.
+async fn accepted_calls_survive_a_crash(store: &str) {
+    const SENT: usize = 40;
+    let up = upstream().await;
+    let flows = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (name, text) = slow_flow(&up, "durable", r#""response": { "mode": "accepted" }"#);
+    std::fs::write(flows.path().join(name), text).unwrap();
+    let args = ["--allow-private-network", "--workers", "2", "--store", store];
+    let mut serve = ServeProcess::start(flows.path(), data.path(), &args);
+    let addr = serve.addr();
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/hooks/durable");
+    // Calls go out in parallel; the process is killed once half of them were answered 202, while
+    // most of those are still queued or running (two workers, 600 ms per run).
+    let acked = Arc::new(AtomicUsize::new(0));
+    let calls: Vec<_> = (0..SENT)
+        .map(|_| {
+            let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
+            tokio::spawn(async move {
+                let r = client.post(url).send().await.ok()?;
+                let id = r.headers().get("x-hookflow-execution-id")?.to_str().ok()?.to_owned();
+                (r.status() == StatusCode::ACCEPTED).then(|| {
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    id
+                })
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.load(Ordering::SeqCst) < SENT / 2 {
+        assert!(Instant::now() < deadline, "fewer than half of the calls were accepted");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    serve.kill();
+    let mut acknowledged = Vec::new();
+    for call in calls {
+        if let Some(id) = call.await.unwrap() {
+            acknowledged.push(id);
+        }
+    }
+    assert!(!acknowledged.is_empty());
+
+    let mut serve = ServeProcess::start(flows.path(), data.path(), &args);
+    let addr = serve.addr();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut recovered = 0;
+    for id in &acknowledged {
+        let status_url = format!("http://{addr}/hooks/_executions/{id}");
+        loop {
+            let doc: Value = client.get(&status_url).send().await.unwrap().json().await.unwrap();
+            if doc["status"] == "succeeded" {
+                assert_eq!(doc["response"]["body"]["execution"], id.as_str());
+                recovered += 1;
+                break;
+            }
+            assert!(doc["status"] == "queued" || doc["status"] == "running", "{id}: {doc}");
+            assert!(Instant::now() < deadline, "{id} never finished after the restart");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    eprintln!(
+        "crash test ({store}): {SENT} sent, {} acknowledged (202), {recovered} recovered and completed",
+        acknowledged.len()
+    );
+    assert_eq!(recovered, acknowledged.len());
+    serve.kill();
 }

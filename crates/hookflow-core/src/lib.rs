@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod execute;
 pub mod expr;
 pub mod flowset;
+pub mod idempotency;
 pub mod intake;
 mod locate;
 pub mod message;

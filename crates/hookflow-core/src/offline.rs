@@ -11,7 +11,7 @@ use crate::execute::{Execution, execute};
 use crate::intake::{IntakeError, parse_body};
 use crate::nodes::webhook::Method;
 use crate::plan::Plan;
-use crate::routes::HOOKS_BASE;
+use crate::routes::{HOOKS_BASE, match_suffix};
 use crate::services::Services;
 
 /// A request to run a flow on. Empty parts fall back to the trigger's `expected` samples.
@@ -67,13 +67,8 @@ pub async fn run(
     let path =
         sample.path.unwrap_or_else(|| sample_path(&trigger.suffix, &trigger.expected.params));
     // Matched on its own, so that an inactive flow can still be run.
-    let mut router = matchit::Router::new();
-    let params: Vec<(String, String)> = match router.insert(trigger.suffix.as_str(), ()) {
-        Ok(()) => match router.at(&path) {
-            Ok(found) => found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            Err(_) => return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() }),
-        },
-        Err(_) => return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() }),
+    let Some(params) = match_suffix(&trigger.suffix, &path) else {
+        return Err(OfflineError::Path { path, suffix: trigger.suffix.clone() });
     };
     let mut headers: Map<String, Value> = Map::new();
     for (k, v) in trigger.expected.headers.iter().chain(sample.headers.iter()) {

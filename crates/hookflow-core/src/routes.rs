@@ -141,10 +141,7 @@ impl RouteTable {
                 .flatten()
         });
         match hit {
-            Some((_, plan)) => Lookup::Found {
-                plan,
-                params: found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            },
+            Some((_, plan)) => Lookup::Found { plan, params: decoded(&found.params) },
             None => {
                 let mut allow: Vec<&'static str> = active().map(|(m, _)| m.as_str()).collect();
                 if allow.contains(&"GET") && !allow.contains(&"HEAD") {
@@ -163,5 +160,39 @@ impl RouteTable {
         self.routes
             .iter()
             .flat_map(|r| r.methods.iter().map(move |(m, p)| (r.suffix.as_str(), *m, p)))
+    }
+}
+
+/// The route parameters of `path` (the part after `/hooks`) under `suffix`, percent-decoded;
+/// `None` when the path does not match.
+pub fn match_suffix(suffix: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let mut router = matchit::Router::new();
+    router.insert(suffix, ()).ok()?;
+    router.at(path).ok().map(|found| decoded(&found.params))
+}
+
+/// Parameters with `%XX` decoded; a value whose decoding is not UTF-8 stays as received.
+fn decoded(params: &matchit::Params<'_, '_>) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| {
+            let value = percent_encoding::percent_decode_str(v)
+                .decode_utf8()
+                .map_or_else(|_| v.to_owned(), |d| d.into_owned());
+            (k.to_owned(), value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_suffix;
+
+    #[test]
+    fn parameters_are_matched_and_decoded() {
+        let params = match_suffix("/orders/{id}/{*rest}", "/orders/caf%C3%A9/a/b%2Fc").unwrap();
+        assert_eq!(params, vec![("id".into(), "café".into()), ("rest".into(), "a/b/c".into())]);
+        assert_eq!(match_suffix("/orders/{id}", "/orders/%FF").unwrap()[0].1, "%FF");
+        assert_eq!(match_suffix("/orders/{id}", "/other"), None);
     }
 }

@@ -2,7 +2,17 @@
 //!
 //! [`credentials`] issues, rotates and checks the secrets that webhook routes require;
 //! [`http_client`] sends the outbound calls of `http_request` nodes, with retries and an SSRF
-//! guard on every destination.
+//! guard on every destination. [`history`] records executions off the request path, built by
+//! [`record`]; [`queue`] runs calls answered `202` on a bounded pool of workers and recovers the
+//! unfinished ones at start-up, from requests rebuilt by [`rebuild`]; [`retention`] keeps history
+//! within its age and count limits; [`replay`] runs a recorded call again on the current version
+//! of its flow and compares the two responses.
 
 pub mod credentials;
+pub mod history;
 pub mod http_client;
+pub mod queue;
+pub mod rebuild;
+pub mod record;
+pub mod replay;
+pub mod retention;

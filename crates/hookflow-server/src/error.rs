@@ -6,6 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use hookflow_core::intake::IntakeError;
 use hookflow_core::response::Response;
 
+/// Seconds a caller refused by a full queue is asked to wait.
+const QUEUE_RETRY_AFTER: &str = "5";
+
 /// Why the ingress answered a webhook request itself instead of with the flow's response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookError {
@@ -23,6 +26,12 @@ pub enum HookError {
     BodyRead,
     /// The flow did not answer within the route's deadline (it goes on running).
     Timeout,
+    /// The `accepted` queue is full; the caller may retry later.
+    QueueFull,
+    /// The call could not be stored, so nothing is promised.
+    Unavailable,
+    /// A call with the same idempotency key is still running past this call's deadline.
+    IdempotencyPending,
     /// Something in hookflow failed; the details are in the log.
     Internal,
 }
@@ -37,6 +46,8 @@ impl HookError {
             HookError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             HookError::MalformedBody(_) | HookError::BodyRead => StatusCode::BAD_REQUEST,
             HookError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            HookError::QueueFull | HookError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            HookError::IdempotencyPending => StatusCode::CONFLICT,
             HookError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,12 +73,32 @@ impl HookError {
                 "The flow did not answer in time; it goes on running. Look up the execution for its result."
                     .into(),
             ),
+            HookError::QueueFull => (
+                "Service Unavailable",
+                "Too many calls are waiting to run. Retry after the number of seconds in Retry-After."
+                    .into(),
+            ),
+            HookError::Unavailable => (
+                "Service Unavailable",
+                "The call could not be recorded, so it was not accepted. Retry later.".into(),
+            ),
+            HookError::IdempotencyPending => (
+                "Conflict",
+                "A call with the same idempotency key is still running. Retry later to get its response."
+                    .into(),
+            ),
             HookError::Internal => (
                 "Internal Server Error",
                 "hookflow failed while handling this request. Look up the execution for details."
                     .into(),
             ),
         }
+    }
+
+    /// One line for the history: the title and the detail.
+    pub fn summary(&self) -> String {
+        let (title, detail) = self.title_and_detail();
+        format!("{} {title}: {detail}", self.status().as_u16())
     }
 
     /// The problem+json response, naming `execution_id`.
@@ -84,6 +115,9 @@ impl HookError {
             }
             HookError::Unauthorized { challenge: Some(c) } => {
                 vec![(header::WWW_AUTHENTICATE, HeaderValue::from_static(c))]
+            }
+            HookError::QueueFull => {
+                vec![(header::RETRY_AFTER, HeaderValue::from_static(QUEUE_RETRY_AFTER))]
             }
             _ => Vec::new(),
         }

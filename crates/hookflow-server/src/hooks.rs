@@ -1,5 +1,6 @@
-//! The webhook handler: route lookup, auth, body intake, execution under the route's deadline,
-//! and the response exactly as the flow produced it.
+//! The webhook handler: route lookup, auth, body intake, then the flow (run for the caller up to
+//! the route's deadline, or queued in `accepted` mode) and the response exactly as it produced
+//! it. Every call is handed to the history; refused ones within their budget.
 
 use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
@@ -8,20 +9,30 @@ use std::time::SystemTime;
 
 use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response as AxumResponse;
+use bytes::Bytes;
 use futures_util::FutureExt as _;
 use hookflow_core::context::{ExecutionMeta, Request as FlowRequest};
 use hookflow_core::intake::{parse_body, parse_query};
+use hookflow_core::nodes::webhook::{OnTimeout, ResponseMode};
 use hookflow_core::response::{Response, is_bodiless};
 use hookflow_core::routes::{HOOKS_BASE, Lookup};
 use hookflow_core::{Body, execute};
+use hookflow_runtime::history::Sent;
+use hookflow_runtime::queue::Job;
+use hookflow_runtime::record::{self, Call, Served};
+use hookflow_store::ExecutionStatus;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::error::HookError;
 use crate::state::AppState;
-use crate::{EXECUTION_ID_HEADER, auth};
+use crate::{EXECUTION_ID_HEADER, auth, idempotency, status};
+
+/// Where the status-check URLs live under `/hooks` (suffixes may not start with `_`).
+pub const STATUS_PREFIX: &str = "/_executions/";
 
 /// Serves every request under `/hooks`.
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> AxumResponse {
@@ -34,7 +45,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Axu
         Err(HookError::Internal.into())
     });
     match served {
-        Ok(response) => to_http(&response, head, Vec::new(), &execution_id),
+        Ok(out) => to_http(out, head, Vec::new(), &execution_id),
         Err(Answer::Options { allow }) => {
             let mut r = AxumResponse::new(AxumBody::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;
@@ -45,13 +56,14 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Axu
             r
         }
         Err(Answer::Error(error)) => {
-            to_http(&error.to_response(&execution_id), head, error.extra_headers(), &execution_id)
+            let out = sent(error.to_response(&execution_id));
+            to_http(out, head, error.extra_headers(), &execution_id)
         }
     }
 }
 
 /// What the ingress answers without the flow.
-enum Answer {
+pub enum Answer {
     Options { allow: String },
     Error(HookError),
 }
@@ -62,33 +74,43 @@ impl From<HookError> for Answer {
     }
 }
 
-async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result<Response, Answer> {
+async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result<Sent, Answer> {
+    let received_at = SystemTime::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let suffix = match path.strip_prefix(HOOKS_BASE) {
         Some("") | None => "/",
         Some(s) => s,
     };
+    if let Some(id) = suffix.strip_prefix(STATUS_PREFIX) {
+        return status::serve(state, &parts, id).await;
+    }
+    let refuse = |served: Option<Served>, body: Bytes, error: HookError| {
+        reject(state, &parts, body, served, error, execution_id, received_at)
+    };
     let deployed = state.deployed.load();
     let (plan, params) = match deployed.routes.lookup(parts.method.as_str(), suffix) {
         Lookup::Found { plan, params } => (plan.clone(), params),
-        Lookup::NotFound => return Err(HookError::NotFound.into()),
+        Lookup::NotFound => return Err(refuse(None, Bytes::new(), HookError::NotFound)),
         Lookup::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");
-            return Err(if parts.method == Method::OPTIONS {
-                Answer::Options { allow }
-            } else {
-                HookError::MethodNotAllowed { allow }.into()
-            });
+            if parts.method == Method::OPTIONS {
+                return Err(Answer::Options { allow });
+            }
+            return Err(refuse(None, Bytes::new(), HookError::MethodNotAllowed { allow }));
         }
     };
     drop(deployed);
     let trigger = plan.trigger();
+    let mut served = Served { plan: plan.clone(), credential: None };
 
     let credentials = state.credentials.load();
-    let authenticated =
-        auth::check(&trigger.auth, &parts.headers, parts.uri.query(), &credentials)?;
+    let authenticated = auth::check(&trigger.auth, &parts.headers, parts.uri.query(), &credentials);
     drop(credentials);
+    served.credential = match authenticated {
+        Ok(name) => name,
+        Err(e) => return Err(refuse(Some(served), Bytes::new(), e)),
+    };
 
     let limit = trigger.max_body_bytes;
     let declared = parts
@@ -97,58 +119,199 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(HookError::PayloadTooLarge { limit }.into());
+        return Err(refuse(Some(served), Bytes::new(), HookError::PayloadTooLarge { limit }));
     }
     let bytes =
         match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(HookError::PayloadTooLarge { limit }.into());
-            }
             Err(e) => {
-                tracing::debug!(error = %e, "could not read a request body");
-                return Err(HookError::BodyRead.into());
+                let error = if e.downcast_ref::<LengthLimitError>().is_some() {
+                    HookError::PayloadTooLarge { limit }
+                } else {
+                    tracing::debug!(error = %e, "could not read a request body");
+                    HookError::BodyRead
+                };
+                return Err(refuse(Some(served), Bytes::new(), error));
             }
         };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let body = parse_body(content_type, &bytes).map_err(HookError::MalformedBody)?;
+    let body = match parse_body(content_type, &bytes) {
+        Ok(body) => body,
+        Err(e) => return Err(refuse(Some(served), bytes, HookError::MalformedBody(e))),
+    };
 
     let request = FlowRequest {
         method: parts.method.as_str().to_owned(),
         path: path.to_owned(),
-        params: params.into_iter().map(|(k, v)| (k, Value::String(percent_decode(&v)))).collect(),
+        params: params.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
         query: parse_query(parts.uri.query().unwrap_or("")),
         headers: headers_json(&parts.headers),
         body,
-        received_at: SystemTime::now(),
+        received_at,
     };
+    let call = Call {
+        id: execution_id.to_owned(),
+        received_at,
+        method: parts.method.as_str().to_owned(),
+        path: path.to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body: bytes,
+    };
+    let key = idempotency_key(&served, &request, execution_id);
+    let mode = trigger.mode;
+    let respond = async move {
+        match mode {
+            ResponseMode::Accepted => accept(state, call, served).await,
+            ResponseMode::RespondNode => run(state, call, served, request).await,
+        }
+    };
+    match (key, &trigger.idempotency) {
+        (Some(key), Some(i)) => {
+            let limits = (i.ttl, trigger.timeout);
+            idempotency::serve(state, &plan.id, key, limits, execution_id, respond).await
+        }
+        _ => respond.await,
+    }
+}
+
+/// The call's idempotency key, when its route has one and the key yields a value.
+fn idempotency_key(served: &Served, request: &FlowRequest, execution_id: &str) -> Option<String> {
+    let plan = &served.plan;
+    plan.trigger().idempotency.as_ref()?;
     let meta = ExecutionMeta {
         id: execution_id.to_owned(),
         flow_id: plan.id.clone(),
         flow_version: plan.version.clone(),
-        credential: authenticated,
+        credential: served.credential.clone(),
     };
-    let timeout = trigger.timeout;
-    let flow = plan.id.clone();
-    tracing::debug!(flow = %flow, execution = %execution_id, credential = ?meta.credential, "running");
+    hookflow_core::idempotency::key(plan, request, &meta).unwrap_or_else(|e| {
+        tracing::warn!(flow = %plan.id, error = %e.message, "the idempotency key could not be evaluated; the call is not deduplicated");
+        None
+    })
+}
+
+/// Runs the flow for the caller, up to the route's deadline.
+async fn run(
+    state: &AppState,
+    call: Call,
+    served: Served,
+    request: FlowRequest,
+) -> Result<Sent, Answer> {
+    let plan = served.plan.clone();
+    let trigger = plan.trigger();
+    let meta = ExecutionMeta {
+        id: call.id.clone(),
+        flow_id: plan.id.clone(),
+        flow_version: plan.version.clone(),
+        credential: served.credential.clone(),
+    };
+    let (timeout, on_timeout) = (trigger.timeout, trigger.on_timeout);
+    // With `on_timeout: accepted`, the caller may poll a run that has not ended yet.
+    let running = (on_timeout == OnTimeout::Accepted)
+        .then(|| record::pending(&call, &served, ExecutionStatus::Running));
+    let id = call.id.clone();
+    let (history, services) = (state.history.clone(), state.services.clone());
+    let started_at = SystemTime::now();
     // The run starts on this task: a flow without I/O ends on its first poll, with no hand-off
     // to another task or thread. When the deadline answers first, the unfinished run moves to a
-    // task of its own and goes on to its end.
-    let services = state.services.clone();
-    let mut run = Box::pin(async move { execute(&plan, request, meta, &services).await });
-    match tokio::time::timeout(timeout, &mut run).await {
-        Ok(execution) => {
-            if let Some(failure) = &execution.failure {
-                tracing::info!(flow = %flow, execution = %execution_id, node = %failure.node, error = %failure.message, "flow failed");
-            }
-            Ok(execution.response)
+    // task of its own, goes on to its end and is recorded then.
+    let mut run = Box::pin(async move {
+        let mut execution = execute(&plan, request, meta, &services).await;
+        let finished_at = SystemTime::now();
+        if let Some(failure) = &execution.failure {
+            tracing::info!(flow = %plan.id, execution = %call.id, node = %failure.node, error = %failure.message, "flow failed");
         }
+        let response = std::mem::replace(&mut execution.response, Response::json(200, Value::Null));
+        let out = sent(response);
+        if history.enabled() {
+            history.finished(call, served, execution, out.clone(), (started_at, finished_at));
+        }
+        out
+    });
+    match tokio::time::timeout(timeout, &mut run).await {
+        Ok(out) => Ok(out),
         Err(_) => {
-            tracing::warn!(flow = %flow, execution = %execution_id, timeout_ms = timeout.as_millis(), "no response before the deadline; the run goes on");
+            tracing::warn!(execution = %id, timeout_ms = timeout.as_millis(), "no response before the deadline; the run goes on");
+            // The status URL must find the run as soon as the caller has it.
+            let answer = match running {
+                Some(record) => match state.history.persist(record).await {
+                    Ok(()) => Ok(accepted(state, &id)),
+                    Err(e) => {
+                        tracing::error!(execution = %id, error = %e, "cannot persist a running call");
+                        Err(HookError::Timeout.into())
+                    }
+                },
+                None => Err(HookError::Timeout.into()),
+            };
             tokio::spawn(run);
-            Err(HookError::Timeout.into())
+            answer
         }
     }
+}
+
+/// `accepted` mode: the call is persisted as `queued`, answered `202` and run by a worker.
+async fn accept(state: &AppState, call: Call, served: Served) -> Result<Sent, Answer> {
+    let Some(slot) = state.queue.try_reserve() else {
+        tracing::warn!(execution = %call.id, "the queue is full; the call is refused");
+        return Err(HookError::QueueFull.into());
+    };
+    let record = record::pending(&call, &served, ExecutionStatus::Queued);
+    if let Err(e) = state.history.persist(record.clone()).await {
+        tracing::error!(execution = %call.id, error = %e, "cannot persist an accepted call");
+        return Err(HookError::Unavailable.into());
+    }
+    slot.send(Job { record, plan: served.plan });
+    Ok(accepted(state, &call.id))
+}
+
+/// `202` with the execution id and the status-check URL (also in `Location`).
+fn accepted(state: &AppState, execution_id: &str) -> Sent {
+    let status_url = format!("{}{HOOKS_BASE}{STATUS_PREFIX}{execution_id}", state.public_base);
+    let body = json!({ "execution_id": execution_id, "status_url": status_url });
+    Sent {
+        status: 202,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("location".into(), status_url),
+        ],
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// Records a refused call (within the rejected budget) and answers its error.
+fn reject(
+    state: &AppState,
+    parts: &Parts,
+    body: Bytes,
+    served: Option<Served>,
+    error: HookError,
+    execution_id: &str,
+    received_at: SystemTime,
+) -> Answer {
+    if state.history.enabled() {
+        let call = Call {
+            id: execution_id.to_owned(),
+            received_at,
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers.clone(),
+            body,
+        };
+        let answer = error.to_response(execution_id);
+        state.history.rejected(call, served, answer, error.summary());
+    }
+    Answer::Error(error)
+}
+
+/// A response turned into what goes out: its body serialized once.
+pub fn sent(response: Response) -> Sent {
+    let body = match &response.body {
+        Body::Empty => Bytes::new(),
+        other => Bytes::from(other.to_bytes()),
+    };
+    Sent { status: response.status, headers: response.headers, body }
 }
 
 /// Headers with lower-case names; repeated headers joined with `", "`.
@@ -167,13 +330,6 @@ fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
     map
 }
 
-/// `%XX` sequences decoded; a result that is not UTF-8 keeps the input as it was.
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .map_or_else(|_| s.to_owned(), Cow::into_owned)
-}
-
 fn set_execution_id(headers: &mut HeaderMap, execution_id: &str) {
     if let Ok(v) = HeaderValue::from_str(execution_id) {
         headers.insert(HeaderName::from_static(EXECUTION_ID_HEADER), v);
@@ -182,24 +338,20 @@ fn set_execution_id(headers: &mut HeaderMap, execution_id: &str) {
 
 /// The flow's (or the ingress's) response as HTTP: status, headers and body as produced; no body
 /// for bodiless statuses and `HEAD`.
-fn to_http(
-    response: &Response,
+pub fn to_http(
+    out: Sent,
     head: bool,
     extra: Vec<(HeaderName, HeaderValue)>,
     execution_id: &str,
 ) -> AxumResponse {
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let bodiless = is_bodiless(status.as_u16());
-    let bytes = if bodiless || matches!(response.body, Body::Empty) {
-        Vec::new()
-    } else {
-        response.body.to_bytes()
-    };
+    let bytes = if bodiless { Bytes::new() } else { out.body };
     let length = bytes.len();
     let mut r = AxumResponse::new(if head { AxumBody::empty() } else { AxumBody::from(bytes) });
     *r.status_mut() = status;
     let headers = r.headers_mut();
-    for (k, v) in &response.headers {
+    for (k, v) in &out.headers {
         let (Ok(name), Ok(value)) =
             (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str()))
         else {
@@ -224,15 +376,6 @@ fn to_http(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("caf%C3%A9"), "café");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%FF"), "%FF");
-        assert_eq!(percent_decode("plain"), "plain");
-    }
 
     #[test]
     fn repeated_headers_are_joined() {

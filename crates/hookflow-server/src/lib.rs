@@ -4,21 +4,24 @@
 //! the request up in the route table of the [`Deployed`] flows (held in an `ArcSwap`, never turned
 //! into axum routes), checks the route's auth against an in-memory snapshot of the credentials,
 //! reads and parses the body, runs the flow and sends its response. [`admin_app`] is the admin
-//! listener (for now only `GET /healthz`).
+//! listener: `GET /healthz`, and the admin API behind the admin token (see `admin.rs`).
 
+mod admin;
 mod auth;
 pub mod error;
 mod hooks;
+mod idempotency;
 mod state;
+mod status;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::any;
 use hookflow_core::routes::HOOKS_BASE;
 
 pub use crate::error::HookError;
-pub use crate::state::{AppState, Deployed};
+pub use crate::state::{AppState, Deployed, Engine};
 
 /// The name of the header that carries the execution id on every webhook response.
 pub const EXECUTION_ID_HEADER: &str = "x-hookflow-execution-id";
@@ -32,7 +35,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The admin router. For now it serves only `GET /healthz` → `200`.
-pub fn admin_app() -> Router {
-    Router::new().route("/healthz", get(|| async { "ok\n" }))
+/// The admin router: `GET /healthz` for anyone, and the admin API (`/api/...`) for callers with
+/// the token whose SHA-256 digest is `token_digest`.
+pub fn admin_app(state: Arc<AppState>, token_digest: [u8; 32]) -> Router {
+    admin::router(state, token_digest)
 }

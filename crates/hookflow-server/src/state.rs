@@ -8,6 +8,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hookflow_core::services::Services;
 use hookflow_core::{FlowSet, Plan, RouteTable};
+use hookflow_runtime::history::History;
+use hookflow_runtime::queue::Queue;
+
+use crate::idempotency::InFlight;
 use hookflow_store::{Credential, Store, StoreError};
 
 /// The flows being served: their plans and the route table built from them.
@@ -34,26 +38,43 @@ pub struct AppState {
     pub credentials: ArcSwap<HashMap<String, Credential>>,
     /// What running flows call out to (outbound HTTP).
     pub services: Services,
+    /// Where calls are recorded.
+    pub history: Arc<History>,
+    /// The `accepted` mode's workers.
+    pub queue: Queue,
+    /// The base URL callers use (status URLs are built from it).
+    pub public_base: String,
+    /// Idempotency keys whose first call is running.
+    pub inflight: InFlight,
+}
+
+/// What the state runs with besides the flows and credentials.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub services: Services,
+    pub history: Arc<History>,
+    pub queue: Queue,
+    pub public_base: String,
 }
 
 impl AppState {
     /// State serving `deployed`, with no credentials (every authenticated route answers `401`
     /// until [`AppState::reload_credentials`] runs).
-    pub fn new(deployed: Deployed, services: Services) -> Self {
+    pub fn new(deployed: Deployed, engine: Engine) -> Self {
         AppState {
             deployed: ArcSwap::from_pointee(deployed),
             credentials: ArcSwap::from_pointee(HashMap::new()),
-            services,
+            services: engine.services,
+            history: engine.history,
+            queue: engine.queue,
+            public_base: engine.public_base,
+            inflight: InFlight::default(),
         }
     }
 
     /// State serving `deployed` with the credentials currently in `store`. Blocks on the store.
-    pub fn load(
-        deployed: Deployed,
-        services: Services,
-        store: &dyn Store,
-    ) -> Result<Self, StoreError> {
-        let state = AppState::new(deployed, services);
+    pub fn load(deployed: Deployed, engine: Engine, store: &dyn Store) -> Result<Self, StoreError> {
+        let state = AppState::new(deployed, engine);
         state.reload_credentials(store)?;
         Ok(state)
     }
@@ -63,6 +84,11 @@ impl AppState {
         let all = store.credentials()?.into_iter().map(|c| (c.name.clone(), c)).collect();
         self.credentials.store(Arc::new(all));
         Ok(())
+    }
+
+    /// The deployed plan of flow `id`.
+    pub fn plan(&self, id: &str) -> Option<Arc<Plan>> {
+        self.deployed.load().plans.iter().find(|p| p.id == id).cloned()
     }
 
     /// Serves `deployed` from now on; requests in flight finish on the flows they started with.

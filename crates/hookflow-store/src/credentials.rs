@@ -1,6 +1,6 @@
 //! The credentials domain: API keys, bearer tokens and basic-auth passwords, stored as digests.
 
-use std::{fmt, str::FromStr};
+use std::{borrow::Cow, fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
@@ -90,8 +90,8 @@ pub struct StoredSecret {
 impl Record for Credential {
     const TABLE: Table = Table::Credentials;
 
-    fn key(&self) -> &[u8] {
-        self.name.as_bytes()
+    fn key(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.name.as_bytes())
     }
 }
 

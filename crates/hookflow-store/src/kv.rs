@@ -3,24 +3,58 @@
 //! A backend only moves bytes in and out of tables ([`Engine`]); this module turns domain records
 //! into JSON and back, so every domain method is written once for every backend.
 
+mod executions;
+
+use std::{
+    borrow::Cow,
+    ops::{Bound, ControlFlow},
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Credential, Store, StoreError};
+use crate::{
+    Credential, ExecutionPage, ExecutionQuery, ExecutionRecord, IdempotencyRecord, Store,
+    StoreError,
+};
 
-/// One table (a redb table, a sled tree, a map in memory) per domain.
+/// One table (a redb table, a sled tree, a map in memory) per domain, and per index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     Credentials,
+    /// Execution records by id.
+    Executions,
+    /// `flow_id \0 id` → the execution's [summary](executions::Summary).
+    ExecutionsByFlow,
+    /// `status \0 id` → the execution's summary: the unfinished (queued, running) and rejected
+    /// executions without reading the others.
+    ExecutionsByStatus,
+    /// Idempotency records by `flow_id \0 key`.
+    Idempotency,
+    /// `expires_at_ms` (8 sortable bytes) followed by the idempotency record's key → nothing.
+    IdempotencyByExpiry,
 }
 
 impl Table {
     /// Every table; a backend creates them all when it opens.
-    pub const ALL: [Table; 1] = [Table::Credentials];
+    pub const ALL: [Table; 6] = [
+        Table::Credentials,
+        Table::Executions,
+        Table::ExecutionsByFlow,
+        Table::ExecutionsByStatus,
+        Table::Idempotency,
+        Table::IdempotencyByExpiry,
+    ];
 
     /// The name of the table on disk. Never change one: it would orphan existing data.
     pub fn name(self) -> &'static str {
         match self {
             Table::Credentials => "credentials",
+            Table::Executions => "executions",
+            Table::ExecutionsByFlow => "executions_by_flow",
+            Table::ExecutionsByStatus => "executions_by_status",
+            Table::Idempotency => "idempotency",
+            Table::IdempotencyByExpiry => "idempotency_by_expiry",
         }
     }
 }
@@ -28,11 +62,59 @@ impl Table {
 /// A key and its value, as stored.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// One write of an atomic batch ([`Engine::apply_raw`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Put { table: Table, key: Vec<u8>, value: Vec<u8> },
+    Remove { table: Table, key: Vec<u8> },
+}
+
+impl Write {
+    pub fn table(&self) -> Table {
+        match self {
+            Write::Put { table, .. } | Write::Remove { table, .. } => *table,
+        }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Write::Put { key, .. } | Write::Remove { key, .. } => key,
+        }
+    }
+}
+
+/// What [`Engine::range_raw`] calls with each key and value; `Break` stops the scan.
+///
+/// It must not call the engine: a backend may hold a lock or a read transaction while it runs.
+pub type Visit<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StoreError>;
+
+/// Whether no key can lie between `lower` and `upper` (including inverted bounds, which some
+/// backends reject with a panic).
+pub fn is_empty_range(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(low), Bound::Included(high)) => low > high,
+        (
+            Bound::Included(low) | Bound::Excluded(low),
+            Bound::Included(high) | Bound::Excluded(high),
+        ) => low >= high,
+        _ => false,
+    }
+}
+
+/// A record serialized for `table`, or the error naming its key.
+pub fn encode<T: Serialize>(table: Table, key: &[u8], value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|cause| StoreError::Encode {
+        table: table.name(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        cause,
+    })
+}
+
 /// A domain record: which table it lives in and its key there.
 pub trait Record: Serialize + DeserializeOwned {
     const TABLE: Table;
 
-    fn key(&self) -> &[u8];
+    fn key(&self) -> Cow<'_, [u8]>;
 }
 
 /// What an embedded backend provides: ordered byte tables.
@@ -44,15 +126,44 @@ pub trait Engine: Send + Sync + 'static {
 
     fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The values of `keys` in `table`, in the order of `keys`. Backends that can read them in
+    /// one transaction override this.
+    fn get_many_raw(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get_raw(table, key)).collect()
+    }
+
     /// Every entry of `table`, in ascending byte order of the keys.
     fn scan_raw(&self, table: Table) -> Result<Vec<Entry>, StoreError>;
+
+    /// Calls `visit` with the entries of `table` whose keys lie between `lower` and `upper`, in
+    /// ascending byte order of the keys, or descending when `reverse`, until it breaks. An empty
+    /// or inverted range visits nothing.
+    fn range_raw(
+        &self,
+        table: Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        visit: Visit<'_>,
+    ) -> Result<(), StoreError>;
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
 
     /// `true` when there was an entry to remove.
     fn remove_raw(&self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
 
+    /// Applies `writes` in order, atomically (all or none, also across a crash) and durably.
+    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError>;
+
     fn flush_raw(&self) -> Result<(), StoreError>;
+
+    /// The lock that serializes the read-modify-write sequences of this module (index
+    /// maintenance): one per open store.
+    fn write_lock(&self) -> &Mutex<()>;
 
     /// A backend error while doing `operation` on `key` of `table`.
     fn failed(
@@ -74,6 +185,11 @@ pub trait Engine: Send + Sync + 'static {
     }
 }
 
+/// Takes the engine's write lock; nothing it guards is left half-done by a panic.
+fn lock<E: Engine>(engine: &E) -> MutexGuard<'_, ()> {
+    engine.write_lock().lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl<E: Engine> Store for E {
     fn put_credential(&self, credential: &Credential) -> Result<(), StoreError> {
         put(self, credential)
@@ -91,18 +207,64 @@ impl<E: Engine> Store for E {
         self.remove_raw(Credential::TABLE, name.as_bytes())
     }
 
+    fn put_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+        executions::put_executions(self, records)
+    }
+
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        get(self, id.as_bytes())
+    }
+
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {
+        executions::list_executions(self, query)
+    }
+
+    fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        executions::unfinished_executions(self)
+    }
+
+    fn prune_executions(
+        &self,
+        flow_id: &str,
+        keep: usize,
+        older_than_ms: i64,
+    ) -> Result<usize, StoreError> {
+        executions::prune_executions(self, flow_id, keep, older_than_ms)
+    }
+
+    fn prune_rejected(&self, keep: usize) -> Result<usize, StoreError> {
+        executions::prune_rejected(self, keep)
+    }
+
+    fn flows_with_executions(&self) -> Result<Vec<String>, StoreError> {
+        executions::flows_with_executions(self)
+    }
+
+    fn idempotency(
+        &self,
+        flow_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        get(self, &executions::idempotency_key(flow_id, key))
+    }
+
+    fn put_idempotency(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+        executions::put_idempotency(self, record)
+    }
+
+    fn prune_idempotency(&self, now_ms: i64) -> Result<usize, StoreError> {
+        executions::prune_idempotency(self, now_ms)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.flush_raw()
     }
 }
 
 fn put<R: Record>(engine: &impl Engine, record: &R) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(record).map_err(|cause| StoreError::Encode {
-        table: R::TABLE.name(),
-        key: String::from_utf8_lossy(record.key()).into_owned(),
-        cause,
-    })?;
-    engine.put_raw(R::TABLE, record.key(), &bytes)
+    let key = record.key();
+    let bytes = encode(R::TABLE, &key, record)?;
+    engine.put_raw(R::TABLE, &key, &bytes)
 }
 
 fn get<R: Record>(engine: &impl Engine, key: &[u8]) -> Result<Option<R>, StoreError> {
@@ -119,20 +281,25 @@ fn scan<R: Record>(engine: &impl Engine) -> Result<Vec<R>, StoreError> {
 
 /// Parses the record stored under `key`, and checks that it is the record of that key.
 fn decode<R: Record>(engine: &impl Engine, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
-    let corrupt = |cause: String| StoreError::Corrupt {
-        store: engine.describe().to_owned(),
-        table: R::TABLE.name(),
-        key: String::from_utf8_lossy(key).into_owned(),
-        cause,
-    };
+    let corrupt = |cause: String| corrupt(engine, R::TABLE, key, cause);
     let record: R = serde_json::from_slice(bytes).map_err(|err| corrupt(err.to_string()))?;
-    if record.key() != key {
+    if *record.key() != *key {
         return Err(corrupt(format!(
             "the record is keyed `{}`",
-            String::from_utf8_lossy(record.key())
+            String::from_utf8_lossy(&record.key())
         )));
     }
     Ok(record)
+}
+
+/// The error for bad bytes under `key` of `table`.
+fn corrupt(engine: &impl Engine, table: Table, key: &[u8], cause: String) -> StoreError {
+    StoreError::Corrupt {
+        store: engine.describe().to_owned(),
+        table: table.name(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        cause,
+    }
 }
 
 #[cfg(test)]
@@ -167,9 +334,58 @@ pub(crate) mod tests {
         );
     }
 
+    fn assert_corrupt(err: StoreError, engine: &impl Engine, expected: &str) {
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(message.starts_with(engine.describe()), "{message}");
+        assert!(message.contains(expected), "{message}");
+    }
+
+    /// Garbage under an execution's id, in an index, or under an idempotency key is an error that
+    /// names the table and the key, from every method that reads it.
+    pub(crate) fn corrupt_executions_are_errors_naming_the_key(engine: &impl Engine) {
+        use crate::{ExecutionStatus, conformance};
+        engine.put_raw(Table::Executions, b"broken", b"{\"id\":").unwrap();
+        let expected = "corrupt record `broken` in `executions`";
+        assert_corrupt(engine.execution("broken").unwrap_err(), engine, expected);
+        let all = ExecutionQuery::default();
+        assert_corrupt(engine.list_executions(&all).unwrap_err(), engine, expected);
+
+        let fine = conformance::execution("fine", Some("f"), ExecutionStatus::Queued, 0);
+        engine.put_executions(&[fine]).unwrap();
+        engine.put_raw(Table::ExecutionsByStatus, b"running\0odd", b"\x07").unwrap();
+        let expected = "corrupt record `running\0odd` in `executions_by_status`";
+        let by_status = ExecutionQuery { status: Some(ExecutionStatus::Running), ..all.clone() };
+        assert_corrupt(engine.list_executions(&by_status).unwrap_err(), engine, expected);
+        engine.put_raw(Table::ExecutionsByFlow, b"f\0zz", b"").unwrap();
+        let expected = "corrupt record `f\0zz` in `executions_by_flow`";
+        let by_flow = ExecutionQuery { flow: Some("f".to_owned()), ..all };
+        assert_corrupt(engine.list_executions(&by_flow).unwrap_err(), engine, expected);
+        assert_corrupt(engine.prune_executions("f", 0, 0).unwrap_err(), engine, expected);
+
+        engine.put_raw(Table::Idempotency, b"f\0k", b"[]").unwrap();
+        let expected = "corrupt record `f\0k` in `idempotency`";
+        assert_corrupt(engine.idempotency("f", "k").unwrap_err(), engine, expected);
+    }
+
+    /// An execution whose stored bytes are garbage can still be replaced, and is then indexed.
+    pub(crate) fn a_corrupt_execution_can_be_replaced(engine: &impl Engine) {
+        use crate::{ExecutionStatus, conformance};
+        engine.put_raw(Table::Executions, b"broken", b"not json").unwrap();
+        engine.put_raw(Table::ExecutionsByStatus, b"queued\0broken", &[0; 10]).unwrap();
+        let record = conformance::execution("broken", Some("f"), ExecutionStatus::Failed, 1);
+        engine.put_executions(std::slice::from_ref(&record)).unwrap();
+        assert_eq!(engine.execution("broken").unwrap(), Some(record.clone()));
+        assert_eq!(engine.unfinished_executions().unwrap(), vec![]);
+        let failed = ExecutionQuery { status: Some(ExecutionStatus::Failed), ..Default::default() };
+        assert_eq!(engine.list_executions(&failed).unwrap().items, vec![record]);
+    }
+
     /// Runs every engine-level case, each on a fresh engine.
     pub(crate) fn run_all<E: Engine>(make: &dyn Fn() -> E) {
         corrupt_record_is_an_error_naming_the_key(&make());
         misfiled_record_is_corrupt(&make());
+        corrupt_executions_are_errors_naming_the_key(&make());
+        a_corrupt_execution_can_be_replaced(&make());
     }
 }

@@ -1,7 +1,7 @@
 //! hookflow's storage: the [`Store`] trait, its embedded backends and their conformance suite.
 //!
 //! The rest of hookflow talks to storage only through [`Store`], a domain trait: it speaks of
-//! credentials (and later executions, records and deliveries), never of tables or bytes. Three
+//! credentials and executions (and later records and deliveries), never of tables or bytes. Three
 //! backends implement it:
 //!
 //! - [`RedbStore`], the default: one `hookflow.redb` file in the data directory.
@@ -21,6 +21,7 @@
 
 pub mod credentials;
 mod error;
+pub mod executions;
 mod kv;
 mod memory;
 mod redb_store;
@@ -37,6 +38,10 @@ use std::{fmt, path::Path, str::FromStr, sync::Arc};
 pub use crate::{
     credentials::{Credential, CredentialKind, StoredSecret, UnknownCredentialKind},
     error::{StoreError, UnknownStoreKind},
+    executions::{
+        ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, IdempotencyRecord,
+        RecordedError, RecordedRequest, RecordedResponse, UnknownExecutionStatus,
+    },
     memory::MemoryStore,
     redb_store::RedbStore,
     sled_store::SledStore,
@@ -64,6 +69,58 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the credential named `name`; `false` when there was none.
     fn delete_credential(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Inserts every record of `records`, replacing those with the same id, in one atomic write:
+    /// after a crash either all of them are there or none. A record repeated in the batch is
+    /// stored as its last occurrence. Efficient for batches of hundreds.
+    fn put_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
+
+    /// The execution with id `id`, if there is one.
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+
+    /// One page of the executions that match `query`, newest (greatest id) first.
+    ///
+    /// `limit` 0 means [`ExecutionQuery::DEFAULT_LIMIT`]; more than [`ExecutionQuery::MAX_LIMIT`]
+    /// is capped. `cursor` continues strictly after (older than) that id; an empty cursor is the
+    /// first page. `next_cursor` is set when more matching executions remain. With `flow` or
+    /// `status` only that flow's (or status's) executions are read.
+    fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError>;
+
+    /// Every execution that is `queued` or `running`, oldest first: what to resume at start-up.
+    fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+
+    /// Removes the finished executions of flow `flow_id` beyond its newest `keep` (rejected ones
+    /// do not count towards `keep`: they have their own budget, [`Store::prune_rejected`]), and
+    /// every finished one (rejected included) received before `older_than_ms`. Unfinished
+    /// executions are never removed. Returns how many were removed.
+    fn prune_executions(
+        &self,
+        flow_id: &str,
+        keep: usize,
+        older_than_ms: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// Removes the `rejected` executions beyond the newest `keep` of them, whatever their flow.
+    /// Returns how many were removed.
+    fn prune_rejected(&self, keep: usize) -> Result<usize, StoreError>;
+
+    /// The distinct flow ids that have executions, sorted.
+    fn flows_with_executions(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The idempotency record of `key` on flow `flow_id`, if there is one, expired or not: the
+    /// caller compares [`IdempotencyRecord::expires_at_ms`] with its clock.
+    fn idempotency(
+        &self,
+        flow_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Inserts `record`, or replaces the one with the same flow and key.
+    fn put_idempotency(&self, record: &IdempotencyRecord) -> Result<(), StoreError>;
+
+    /// Removes every idempotency record that has expired at `now_ms` (`expires_at_ms <= now_ms`).
+    /// Returns how many were removed.
+    fn prune_idempotency(&self, now_ms: i64) -> Result<usize, StoreError>;
 
     /// Syncs anything the backend still holds in memory to disk.
     fn flush(&self) -> Result<(), StoreError>;

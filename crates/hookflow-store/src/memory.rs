@@ -2,12 +2,13 @@
 
 use std::{
     collections::BTreeMap,
+    ops::Bound,
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table},
+    kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
 };
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -17,6 +18,7 @@ type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    writes: Mutex<()>,
 }
 
 impl MemoryStore {
@@ -46,6 +48,57 @@ impl Engine for MemoryStore {
             .get(&table)
             .map(|entries| entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default())
+    }
+
+    fn range_raw(
+        &self,
+        table: Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        visit: Visit<'_>,
+    ) -> Result<(), StoreError> {
+        if is_empty_range(lower, upper) {
+            return Ok(());
+        }
+        let tables = self.tables();
+        let Some(entries) = tables.get(&table) else { return Ok(()) };
+        let range = entries.range::<[u8], _>((lower, upper));
+        let mut step = |(key, value): (&Vec<u8>, &Vec<u8>)| visit(key, value);
+        if reverse {
+            for entry in range.rev() {
+                if step(entry)?.is_break() {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                if step(entry)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for write in writes {
+            let entries = tables.entry(write.table()).or_default();
+            match write {
+                Write::Put { key, value, .. } => {
+                    entries.insert(key.clone(), value.clone());
+                }
+                Write::Remove { key, .. } => {
+                    entries.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_lock(&self) -> &Mutex<()> {
+        &self.writes
     }
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -2,22 +2,26 @@
 
 use std::{
     fmt,
+    ops::Bound,
     path::{Path, PathBuf},
+    sync::Mutex,
 };
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table},
+    kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
 };
 
 /// A [`Store`](crate::Store) in `hookflow.redb`, one redb table per domain.
 ///
-/// Every write is its own transaction, committed with redb's default
-/// [`Durability::Immediate`](redb::Durability::Immediate): durable when the commit returns.
+/// Every write (a single put or delete, or a whole batch) is one transaction, committed with
+/// redb's default [`Durability::Immediate`](redb::Durability::Immediate): durable when the commit
+/// returns.
 pub struct RedbStore {
     db: Database,
+    writes: Mutex<()>,
     path: PathBuf,
     describe: String,
 }
@@ -42,7 +46,7 @@ impl RedbStore {
             txn.open_table(definition(table)).map_err(|err| open_failed(&err))?;
         }
         txn.commit().map_err(|err| open_failed(&err))?;
-        Ok(Self { db, path, describe })
+        Ok(Self { db, writes: Mutex::new(()), path, describe })
     }
 
     /// The database file.
@@ -86,6 +90,98 @@ impl Engine for RedbStore {
                 Ok((key.value().to_vec(), value.value().to_vec()))
             })
             .collect()
+    }
+
+    fn get_many_raw(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let failed =
+            |key: Option<&[u8]>, cause: &dyn fmt::Display| self.failed("read", table, key, cause);
+        let txn = self.db.begin_read().map_err(|err| failed(None, &err))?;
+        let entries = txn.open_table(definition(table)).map_err(|err| failed(None, &err))?;
+        keys.iter()
+            .map(|key| {
+                let value = entries.get(key.as_slice()).map_err(|err| failed(Some(key), &err))?;
+                Ok(value.map(|guard| guard.value().to_vec()))
+            })
+            .collect()
+    }
+
+    fn range_raw(
+        &self,
+        table: Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        visit: Visit<'_>,
+    ) -> Result<(), StoreError> {
+        if is_empty_range(lower, upper) {
+            return Ok(());
+        }
+        let failed = |cause: &dyn fmt::Display| self.failed("scan", table, None, cause);
+        let txn = self.db.begin_read().map_err(|err| failed(&err))?;
+        let entries = txn.open_table(definition(table)).map_err(|err| failed(&err))?;
+        let range = entries.range::<&[u8]>((lower, upper)).map_err(|err| failed(&err))?;
+        let mut step = |entry: Result<_, redb::StorageError>| {
+            let (key, value): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
+                entry.map_err(|err| failed(&err))?;
+            visit(key.value(), value.value())
+        };
+        if reverse {
+            for entry in range.rev() {
+                if step(entry)?.is_break() {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                if step(entry)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let failed = |write: Option<&Write>, cause: &dyn fmt::Display| match write {
+            Some(write) => self.failed("write", write.table(), Some(write.key()), cause),
+            None => StoreError::Backend {
+                store: self.describe.clone(),
+                operation: format!("commit a batch of {} writes", writes.len()),
+                cause: cause.to_string(),
+            },
+        };
+        let txn = self.db.begin_write().map_err(|err| failed(None, &err))?;
+        {
+            // Each table is opened once, on its first write, and stays open to the end.
+            let mut open: Vec<Option<redb::Table<&[u8], &[u8]>>> =
+                Table::ALL.iter().map(|_| None).collect();
+            for write in writes {
+                let slot = &mut open[write.table() as usize];
+                let entries = match slot {
+                    Some(entries) => entries,
+                    None => slot.insert(
+                        txn.open_table(definition(write.table()))
+                            .map_err(|err| failed(Some(write), &err))?,
+                    ),
+                };
+                match write {
+                    Write::Put { key, value, .. } => {
+                        entries.insert(key.as_slice(), value.as_slice()).map(drop)
+                    }
+                    Write::Remove { key, .. } => entries.remove(key.as_slice()).map(drop),
+                }
+                .map_err(|err| failed(Some(write), &err))?;
+            }
+        }
+        txn.commit().map_err(|err| failed(None, &err))
+    }
+
+    fn write_lock(&self) -> &Mutex<()> {
+        &self.writes
     }
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

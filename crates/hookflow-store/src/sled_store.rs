@@ -2,22 +2,27 @@
 
 use std::{
     fmt,
+    ops::Bound,
     path::{Path, PathBuf},
+    sync::Mutex,
     thread,
     time::{Duration, Instant},
 };
 
+use sled::Transactional;
+
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table},
+    kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
 };
 
 /// A [`Store`](crate::Store) in `sled/`, one sled tree per domain.
 ///
 /// sled makes writes durable only when it flushes, so every write method flushes the database
-/// before it returns.
+/// before it returns. A batch that touches several trees is one sled transaction over them.
 pub struct SledStore {
     db: sled::Db,
+    writes: Mutex<()>,
     /// One tree per table, in the order of [`Table::ALL`].
     trees: Vec<sled::Tree>,
     path: PathBuf,
@@ -43,7 +48,7 @@ impl SledStore {
             .into_iter()
             .map(|table| db.open_tree(table.name()).map_err(open_failed))
             .collect::<Result<_, _>>()?;
-        Ok(Self { db, trees, path, describe })
+        Ok(Self { db, writes: Mutex::new(()), trees, path, describe })
     }
 
     /// The sled directory.
@@ -115,6 +120,84 @@ impl Engine for SledStore {
                 Ok((key.to_vec(), value.to_vec()))
             })
             .collect()
+    }
+
+    fn range_raw(
+        &self,
+        table: Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        visit: Visit<'_>,
+    ) -> Result<(), StoreError> {
+        if is_empty_range(lower, upper) {
+            return Ok(());
+        }
+        let range = self.tree(table).range::<&[u8], _>((lower, upper));
+        let mut step = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (key, value) = entry.map_err(|err| self.failed("scan", table, None, err))?;
+            visit(&key, &value)
+        };
+        if reverse {
+            for entry in range.rev() {
+                if step(entry)?.is_break() {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                if step(entry)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let Some(first) = writes.first() else { return Ok(()) };
+        // One batch per tree, in the order of the writes (a later write to a key wins).
+        let mut batches: Vec<(Table, sled::Batch)> = Vec::new();
+        for write in writes {
+            let index = match batches.iter().position(|(table, _)| *table == write.table()) {
+                Some(index) => index,
+                None => {
+                    batches.push((write.table(), sled::Batch::default()));
+                    batches.len() - 1
+                }
+            };
+            let batch = &mut batches[index].1;
+            match write {
+                Write::Put { key, value, .. } => batch.insert(key.as_slice(), value.as_slice()),
+                Write::Remove { key, .. } => batch.remove(key.as_slice()),
+            }
+        }
+        let batch_failed = |cause: &dyn fmt::Display| StoreError::Backend {
+            store: self.describe.clone(),
+            operation: format!("write a batch of {} writes", writes.len()),
+            cause: cause.to_string(),
+        };
+        if let [(table, batch)] = batches.as_slice() {
+            // One tree: its batch is atomic on its own.
+            self.tree(*table).apply_batch(batch.clone()).map_err(|err| batch_failed(&err))?;
+        } else {
+            let trees: Vec<sled::Tree> =
+                batches.iter().map(|(table, _)| self.tree(*table).clone()).collect();
+            trees
+                .as_slice()
+                .transaction(|views: &Vec<sled::transaction::TransactionalTree>| {
+                    for (view, (_, batch)) in views.iter().zip(&batches) {
+                        view.apply_batch(batch)?;
+                    }
+                    Ok::<_, sled::transaction::ConflictableTransactionError<std::convert::Infallible>>(())
+                })
+                .map_err(|err| batch_failed(&err))?;
+        }
+        self.sync("batch write to", first.table(), first.key())
+    }
+
+    fn write_lock(&self) -> &Mutex<()> {
+        &self.writes
     }
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

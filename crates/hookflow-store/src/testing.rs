@@ -9,7 +9,7 @@ use std::{
     },
 };
 
-use crate::{Credential, Store, conformance};
+use crate::{Credential, ExecutionQuery, ExecutionRecord, ExecutionStatus, Store, conformance};
 
 pub(crate) fn credential(name: &str) -> Credential {
     conformance::credential(name)
@@ -43,6 +43,7 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
         store.put_credential(&credential("kept")).unwrap();
         store.put_credential(&credential("deleted")).unwrap();
         assert!(store.delete_credential("deleted").unwrap());
+        store.put_executions(&batch()).unwrap();
         std::process::exit(EXIT_CODE);
     }
 
@@ -64,6 +65,21 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
     let store = open(dir.path());
     assert_eq!(store.credential("kept").unwrap(), Some(credential("kept")));
     assert_eq!(store.credential("deleted").unwrap(), None);
+    let listed =
+        store.list_executions(&ExecutionQuery { limit: 500, ..ExecutionQuery::default() }).unwrap();
+    let mut expected = batch();
+    expected.reverse();
+    assert_eq!(listed.items, expected);
+}
+
+/// The batch of executions that the process-exit check writes: 256, in id order.
+fn batch() -> Vec<ExecutionRecord> {
+    (0..256)
+        .map(|n| {
+            let id = conformance::execution_id(n);
+            conformance::execution(&id, Some("exit"), ExecutionStatus::Queued, 0)
+        })
+        .collect()
 }
 
 /// The tests every on-disk backend runs: the conformance suite, the durability cases, the engine

@@ -29,6 +29,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Create, list, rotate and delete the credentials webhook routes require.
     Credentials(cmd::credentials::Args),
+    /// List, show and replay executions through a running server's admin API (exit 0 = ok,
+    /// 1 = the server refused, 2 = could not run).
+    Executions(cmd::executions::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::main(args),
         Command::Serve(args) => cmd::serve::main(args),
         Command::Credentials(args) => cmd::credentials::main(args),
+        Command::Executions(args) => cmd::executions::main(args),
     };
     ExitCode::from(code)
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::{Node, NodeError, NodeType, Outcome, Role};
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
-use crate::expr::Scope;
+use crate::expr::{Expr, Scope};
 use crate::response::{ResponseConfig, ResponseSpec};
 use crate::services::Services;
 
@@ -52,6 +52,32 @@ pub struct WebhookConfig {
     /// Sample request data: the default for `hookflow run`, and documentation.
     #[serde(default)]
     pub expected: Expected,
+    /// Opt-in deduplication: a repeat of a key within the TTL gets the first response.
+    #[serde(default)]
+    pub idempotency: Option<IdempotencyConfig>,
+}
+
+/// The fields of `idempotency`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// A value expression giving the key, e.g. `$.request.headers['idempotency-key']` or
+    /// `$.request.body.id`; a call whose key yields nothing or `null` is not deduplicated.
+    pub key: Value,
+    /// How long the first response is kept for repeats (default 86400 s).
+    #[serde(default = "default_ttl_seconds")]
+    pub ttl_seconds: u64,
+}
+
+fn default_ttl_seconds() -> u64 {
+    86_400
+}
+
+/// The compiled `idempotency` of a route.
+#[derive(Debug)]
+pub struct Idempotency {
+    pub key: Expr,
+    pub ttl: Duration,
 }
 
 fn default_methods() -> Vec<Method> {
@@ -148,6 +174,10 @@ pub struct ResponseSettings {
     /// How long the caller waits for a response (default 30000 ms).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// What the caller gets when `timeout_ms` passes first: `error` (default) answers `504`,
+    /// `accepted` answers `202` with the status URL. Either way the run goes on.
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
     /// The answer when the flow ends without reaching a `respond` node (default `200` with the
     /// execution id).
     #[serde(default)]
@@ -163,6 +193,7 @@ impl Default for ResponseSettings {
         ResponseSettings {
             mode: ResponseMode::default(),
             timeout_ms: default_timeout_ms(),
+            on_timeout: OnTimeout::default(),
             default: None,
             error: None,
         }
@@ -171,6 +202,15 @@ impl Default for ResponseSettings {
 
 fn default_timeout_ms() -> u64 {
     30_000
+}
+
+/// See [`ResponseSettings::on_timeout`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    #[default]
+    Error,
+    Accepted,
 }
 
 /// See [`ResponseSettings::mode`].
@@ -210,9 +250,11 @@ pub struct Trigger {
     pub max_body_bytes: u64,
     pub mode: ResponseMode,
     pub timeout: Duration,
+    pub on_timeout: OnTimeout,
     pub default_response: Option<ResponseSpec>,
     pub error_response: Option<ResponseSpec>,
     pub expected: Expected,
+    pub idempotency: Option<Idempotency>,
 }
 
 #[derive(Debug)]
@@ -262,6 +304,22 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
     }
     let default_response =
         optional_response(cx, config.response.default.as_ref(), "/response/default", &mut ok);
+    let idempotency = match &config.idempotency {
+        Some(i) => {
+            if i.ttl_seconds == 0 {
+                cx.report(
+                    Code::InvalidValue,
+                    "/idempotency/ttl_seconds",
+                    "`ttl_seconds` must be above 0",
+                );
+                ok = false;
+            }
+            let key = Expr::compile(cx, &i.key, "/idempotency/key");
+            ok &= key.is_some();
+            key.map(|key| Idempotency { key, ttl: Duration::from_secs(i.ttl_seconds) })
+        }
+        None => None,
+    };
     let error_response =
         optional_response(cx, config.response.error.as_ref(), "/response/error", &mut ok);
     ok.then(|| {
@@ -271,10 +329,12 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
             auth: config.auth,
             max_body_bytes: config.max_body_bytes,
             mode: config.response.mode,
+            on_timeout: config.response.on_timeout,
             timeout: Duration::from_millis(config.response.timeout_ms),
             default_response,
             error_response,
             expected: config.expected,
+            idempotency,
         })) as Box<dyn Node>
     })
 }
@@ -302,6 +362,12 @@ pub fn check_suffix(suffix: &str) -> Result<(), (String, String)> {
     let Some(rest) = suffix.strip_prefix('/') else {
         return fail(format!("suffix `{suffix}` must start with `/`"), "write it as `/orders`");
     };
+    if rest.starts_with('_') {
+        return fail(
+            format!("suffix `{suffix}` starts with `_`, which hookflow keeps for itself"),
+            "`/hooks/_executions/{id}` is the status-check URL; start the suffix with a letter or digit",
+        );
+    }
     if rest.is_empty() {
         return fail("suffix `/` names no path".into(), "give the webhook a name, e.g. `/orders`");
     }
@@ -362,6 +428,7 @@ mod tests {
         assert!(check_suffix("/{*rest}/x").is_err());
         assert!(check_suffix("/{}").is_err());
         assert!(check_suffix("/a?b").is_err());
+        assert!(check_suffix("/_executions/{id}").unwrap_err().0.contains("keeps for itself"));
     }
 
     #[test]

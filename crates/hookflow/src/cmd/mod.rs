@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod credentials;
+pub mod executions;
 pub mod run;
 pub mod serve;
 pub mod validate;

@@ -14,7 +14,10 @@ use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::routes::HOOKS_BASE;
 use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
-use hookflow_server::{AppState, Deployed};
+use hookflow_runtime::history::{History, HistoryConfig};
+use hookflow_runtime::queue::{self, Queue};
+use hookflow_runtime::retention::{self, Retention};
+use hookflow_server::{AppState, Deployed, Engine};
 use hookflow_store::{Store, StoreKind};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,6 +26,8 @@ use super::{exit, print};
 
 /// How long in-flight requests may take to finish once a shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often history retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,6 +43,11 @@ pub struct Args {
     /// The admin listener's address (`GET /healthz`); port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8081")]
     admin_listen: String,
+    /// The token the admin API asks for (`Authorization: Bearer <token>`). Without it, the token
+    /// whose SHA-256 digest is in `<data>/admin-token.sha256`; when that file is missing, a new
+    /// token is generated, its digest written there and the token printed once.
+    #[arg(long, env = "HOOKFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// The base URL callers use to reach the webhook listener (default: `http://` + its address).
     #[arg(long)]
     public_url: Option<String>,
@@ -47,6 +57,21 @@ pub struct Args {
     /// Let flows call private, loopback and link-local addresses (refused by default).
     #[arg(long)]
     allow_private_network: bool,
+    /// Do not record executions (calls answered `202` are still stored until they ran).
+    #[arg(long)]
+    no_history: bool,
+    /// Workers running `accepted` calls at once.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+    /// `accepted` calls that may wait for a worker; more get `503` with `Retry-After`.
+    #[arg(long, default_value_t = 1024)]
+    queue_capacity: usize,
+    /// Finished executions older than this many days are removed.
+    #[arg(long, default_value_t = 30)]
+    retention_days: u64,
+    /// Finished executions kept per flow (the newest).
+    #[arg(long, default_value_t = 10_000)]
+    retention_per_flow: usize,
 }
 
 pub fn main(args: Args) -> u8 {
@@ -96,6 +121,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    let admin_digest = admin_token_digest(args.admin_token.as_deref(), &args.data)?;
     let store = {
         let (kind, dir) = (args.store, args.data.clone());
         tokio::task::spawn_blocking(move || hookflow_store::open(kind, &dir)).await?.with_context(
@@ -113,16 +139,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let admin_addr = admin.local_addr()?;
     let public = public_base(args.public_url.as_deref(), addr);
 
+    let history_config = HistoryConfig { enabled: !args.no_history, ..HistoryConfig::default() };
+    let history = History::start(store.clone(), history_config);
+    let queue = Queue::start(args.workers, args.queue_capacity, history.clone(), services.clone());
+    let engine = Engine {
+        services,
+        history: history.clone(),
+        queue: queue.clone(),
+        public_base: public.clone(),
+    };
     let state = {
         let store = store.clone();
         let public = public.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<AppState> {
             ensure_credentials(&*store, &deployed, &public)?;
-            Ok(AppState::load(deployed, services, &*store)?)
+            Ok(AppState::load(deployed, engine, &*store)?)
         })
         .await??
     };
     let state = Arc::new(state);
+    let recovered = queue::recover(&queue, &history, |id| state.plan(id))
+        .await
+        .context("cannot read the unfinished executions")?;
+    if recovered > 0 {
+        tracing::info!(recovered, "queued again the calls a previous run left unfinished");
+    }
+    let retention = Retention {
+        max_age: Duration::from_secs(args.retention_days.saturating_mul(24 * 3600)),
+        per_flow: args.retention_per_flow,
+        ..Retention::default()
+    };
+    retention::start(store.clone(), retention, RETENTION_EVERY);
     for (suffix, method, plan) in state.deployed.load().routes.entries() {
         let inactive = if plan.active { "" } else { " (inactive)" };
         tracing::info!(
@@ -144,7 +191,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .into_future(),
     );
     let admin = tokio::spawn(
-        axum::serve(admin, hookflow_server::admin_app())
+        axum::serve(admin, hookflow_server::admin_app(state.clone(), admin_digest))
             .with_graceful_shutdown(stopped(stop_rx))
             .into_future(),
     );
@@ -169,6 +216,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "requests still in flight after the grace period; stopping anyway"
         );
     }
+    history.flush().await;
     tokio::task::spawn_blocking(move || store.flush()).await?.context("cannot flush the store")?;
     tracing::info!("stopped");
     Ok(())
@@ -225,6 +273,59 @@ fn ensure_credentials(store: &dyn Store, deployed: &Deployed, public: &str) -> a
         tracing::info!(credential = name, kind = %kind, "created a missing credential; its secret was printed once to standard output");
     }
     Ok(())
+}
+
+/// Where the admin token's digest is kept in the data directory (hex SHA-256, never the token).
+const ADMIN_TOKEN_FILE: &str = "admin-token.sha256";
+
+/// The SHA-256 digest of the admin token: the `given` one, else the one stored in the data
+/// directory, else a new token whose digest is stored there (mode 0600) and which is printed
+/// once to standard output (and logged without the token).
+fn admin_token_digest(given: Option<&str>, data: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    if let Some(token) = given {
+        anyhow::ensure!(!token.trim().is_empty(), "the admin token is empty");
+        return Ok(credentials::digest(token.trim()));
+    }
+    let path = data.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let text = text.trim();
+            let digest = (text.len() == 64)
+                .then(|| {
+                    let mut out = [0u8; 32];
+                    for (i, byte) in out.iter_mut().enumerate() {
+                        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+                    }
+                    Some(out)
+                })
+                .flatten();
+            digest.with_context(|| {
+                format!("{} does not hold a hex SHA-256 digest; delete it to get a new admin token", path.display())
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = credentials::generate_secret();
+            let digest = credentials::digest(&token);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            std::io::Write::write_all(&mut file, format!("{hex}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            print(&format!(
+                "admin token (shown once; only its digest is kept, in {}; delete that file and restart for a new one): {token}\n",
+                path.display()
+            ));
+            tracing::info!(file = %path.display(), "generated an admin token; it was printed once to standard output");
+            Ok(digest)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 fn now_ms() -> i64 {

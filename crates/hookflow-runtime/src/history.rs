@@ -1,0 +1,262 @@
+//! Execution history, written off the request path: requests hand their call and execution to a
+//! channel; one writer task turns them into records (redaction, trace) and stores them in
+//! batches. Only a call answered `202` (`accepted` mode) is persisted before it is answered.
+//!
+//! Rejected calls share the channel under a budget of their own: when that many are waiting,
+//! further ones are counted and dropped, so a flood of bad calls cannot hold up good ones or fill
+//! memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hookflow_core::Response;
+use hookflow_core::execute::Execution;
+use hookflow_store::{ExecutionRecord, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::record::{self, Call, Limits, Served};
+
+/// Records per store write at most.
+const BATCH: usize = 512;
+/// Attempts at writing one batch before its records are given up (and logged).
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// How history behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryConfig {
+    /// Whether finished and rejected calls are recorded at all (calls answered `202` always are).
+    pub enabled: bool,
+    pub limits: Limits,
+    /// Rejected calls that may wait for the writer at once; more are dropped and counted.
+    pub rejected_budget: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig { enabled: true, limits: Limits::default(), rejected_budget: 1024 }
+    }
+}
+
+enum Message {
+    Finished(Box<Finished>),
+    Rejected(Box<Rejected>),
+    Record(Box<ExecutionRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+struct Finished {
+    call: Call,
+    served: Served,
+    execution: Execution,
+    response: Sent,
+    started_at: SystemTime,
+    finished_at: SystemTime,
+}
+
+/// A response as it went out: status, headers and the body's bytes.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+}
+
+struct Rejected {
+    call: Call,
+    served: Option<Served>,
+    answer: Response,
+    message: String,
+}
+
+/// The history writer's handle, shared by every request.
+pub struct History {
+    tx: mpsc::UnboundedSender<Message>,
+    store: Arc<dyn Store>,
+    config: HistoryConfig,
+    rejected_waiting: Arc<AtomicUsize>,
+    rejected_dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl History {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Arc<dyn Store>, config: HistoryConfig) -> Arc<History> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rejected_waiting = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write(rx, store.clone(), config.limits, rejected_waiting.clone()));
+        Arc::new(History {
+            tx,
+            store,
+            config,
+            rejected_waiting,
+            rejected_dropped: AtomicU64::new(0),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.config.limits
+    }
+
+    /// Whether finished and rejected calls are recorded.
+    pub fn enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// Records a call that a flow ran to its end, with the response it produced (written soon,
+    /// in a batch).
+    pub fn finished(
+        &self,
+        call: Call,
+        served: Served,
+        execution: Execution,
+        response: Sent,
+        (started_at, finished_at): (SystemTime, SystemTime),
+    ) {
+        if self.config.enabled {
+            let finished = Finished { call, served, execution, response, started_at, finished_at };
+            self.send(Message::Finished(Box::new(finished)));
+        }
+    }
+
+    /// Records a call refused before any node ran, within the rejected budget.
+    pub fn rejected(&self, call: Call, served: Option<Served>, answer: Response, message: String) {
+        if !self.config.enabled {
+            return;
+        }
+        if self.rejected_waiting.fetch_add(1, Ordering::Relaxed) >= self.config.rejected_budget {
+            self.rejected_waiting.fetch_sub(1, Ordering::Relaxed);
+            self.rejected_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.send(Message::Rejected(Box::new(Rejected { call, served, answer, message })));
+    }
+
+    /// Records `record` as it is (a status change), written soon.
+    pub fn record(&self, record: ExecutionRecord) {
+        self.send(Message::Record(Box::new(record)));
+    }
+
+    /// Writes `record` now; durable when this returns.
+    pub async fn persist(&self, record: ExecutionRecord) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.put_executions(std::slice::from_ref(&record)))
+            .await
+            .map_err(|e| StoreError::Backend {
+                store: "history".into(),
+                operation: "persist".into(),
+                cause: e.to_string(),
+            })?
+    }
+
+    /// Waits until everything handed to the writer before this call is stored.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        self.send(Message::Flush(done));
+        let _ = wait.await;
+    }
+
+    /// How many rejected calls were not recorded because the budget was full.
+    pub fn rejected_dropped(&self) -> u64 {
+        self.rejected_dropped.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, message: Message) {
+        if self.tx.send(message).is_err() {
+            tracing::error!("the history writer has stopped; a record is lost");
+        }
+    }
+}
+
+/// The writer task: batches of messages become records, stored in one write each.
+async fn write(
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    store: Arc<dyn Store>,
+    limits: Limits,
+    rejected_waiting: Arc<AtomicUsize>,
+) {
+    let mut messages = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut messages, BATCH).await > 0 {
+        let mut flushes = Vec::new();
+        let mut batch = Vec::with_capacity(messages.len());
+        for message in messages.drain(..) {
+            match message {
+                Message::Flush(done) => flushes.push(done),
+                Message::Rejected(r) => {
+                    rejected_waiting.fetch_sub(1, Ordering::Relaxed);
+                    batch.push(Message::Rejected(r));
+                }
+                other => batch.push(other),
+            }
+        }
+        if !batch.is_empty() {
+            let store = store.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let records: Vec<ExecutionRecord> =
+                    batch.into_iter().filter_map(|m| build(m, limits)).collect();
+                store_batch(&*store, &records)
+            })
+            .await;
+            if let Err(e) = written {
+                tracing::error!(error = %e, "the history writer failed; a batch of records is lost");
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn build(message: Message, limits: Limits) -> Option<ExecutionRecord> {
+    match message {
+        Message::Finished(f) => {
+            let response = record::sent(
+                f.response.status,
+                &f.response.headers,
+                &f.response.body,
+                limits.body_bytes,
+            );
+            Some(record::finished(
+                &f.call,
+                &f.served,
+                &f.execution,
+                response,
+                (f.started_at, f.finished_at),
+                limits,
+            ))
+        }
+        Message::Rejected(r) => {
+            Some(record::rejected(&r.call, r.served.as_ref(), &r.answer, &r.message, limits))
+        }
+        Message::Record(r) => Some(*r),
+        Message::Flush(_) => None,
+    }
+}
+
+/// Stores a batch, retrying a failing store a few times before giving the records up.
+fn store_batch(store: &dyn Store, records: &[ExecutionRecord]) {
+    let mut wait = Duration::from_millis(50);
+    for attempt in 1..=WRITE_ATTEMPTS {
+        match store.put_executions(records) {
+            Ok(()) => return,
+            Err(e) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, records = records.len(), "storing history failed; retrying");
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            Err(e) => {
+                let first = records.first().map(|r| r.id.as_str()).unwrap_or_default();
+                tracing::error!(error = %e, records = records.len(), first, "storing history failed; these records are lost");
+            }
+        }
+    }
+}

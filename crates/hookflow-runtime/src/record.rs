@@ -1,0 +1,337 @@
+//! Turns a call and its execution into an [`ExecutionRecord`]: secrets redacted, bodies and trace
+//! values cut to the recording limits. Runs in the history writer, off the request path.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hookflow_core::execute::{Execution, Status};
+use hookflow_core::nodes::Role;
+use hookflow_core::nodes::webhook::{Auth, KeyLocation};
+use hookflow_core::{Body, Plan, Response};
+use hookflow_store::{
+    ExecutionRecord, ExecutionStatus, RecordedError, RecordedRequest, RecordedResponse,
+};
+
+/// What the recording keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Request and response bodies are cut at this size (a queued call keeps its whole body).
+    pub body_bytes: usize,
+    /// A trace value (a node's input or output) larger than this is replaced by a note.
+    pub trace_value_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { body_bytes: 64 * 1024, trace_value_bytes: 4 * 1024 }
+    }
+}
+
+/// A webhook call as it arrived.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub id: String,
+    pub received_at: SystemTime,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// The flow a call reached, and who called.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub plan: Arc<Plan>,
+    pub credential: Option<String>,
+}
+
+/// Headers that carry credentials or signatures, whatever the route.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "stripe-signature",
+    "x-slack-signature",
+    "x-shopify-hmac-sha256",
+    "webhook-signature",
+    "x-signature",
+];
+
+const REDACTED: &str = "[redacted]";
+
+/// Milliseconds since the Unix epoch.
+pub fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The request part of a record: credential headers, signature headers and an API key in the
+/// query replaced by `[redacted]`; the body cut at `body_limit` bytes.
+pub fn request(call: &Call, auth: Option<&Auth>, body_limit: usize) -> RecordedRequest {
+    let secrets = Secrets::of(auth);
+    let headers = call
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str();
+            let value = if secrets.header(name) {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.to_owned(), value)
+        })
+        .collect();
+    let query = match (secrets.query, call.query.as_deref()) {
+        (Some(param), Some(q)) => redact_query(q, param),
+        (_, q) => q.unwrap_or_default().to_owned(),
+    };
+    let (body, body_truncated) = cut(&call.body, body_limit);
+    RecordedRequest {
+        method: call.method.clone(),
+        path: call.path.clone(),
+        query,
+        headers,
+        body,
+        body_truncated,
+    }
+}
+
+/// Where a route's caller puts secrets, besides the headers every route treats as secret.
+struct Secrets<'a> {
+    header: Option<String>,
+    query: Option<&'a str>,
+}
+
+impl<'a> Secrets<'a> {
+    fn of(auth: Option<&'a Auth>) -> Self {
+        match auth {
+            Some(Auth::ApiKey { location: KeyLocation::Header, name, .. }) => Secrets {
+                header: Some(name.as_deref().unwrap_or("x-api-key").to_ascii_lowercase()),
+                query: None,
+            },
+            Some(Auth::ApiKey { location: KeyLocation::Query, name, .. }) => {
+                Secrets { header: None, query: Some(name.as_deref().unwrap_or("api_key")) }
+            }
+            _ => Secrets { header: None, query: None },
+        }
+    }
+
+    fn header(&self, name: &str) -> bool {
+        SECRET_HEADERS.contains(&name) || self.header.as_deref() == Some(name)
+    }
+
+    /// Redacts a request as the flow saw it (its `headers` and `query` objects), in place.
+    fn redact_request(&self, request: &mut serde_json::Value) {
+        if let Some(serde_json::Value::Object(headers)) = request.get_mut("headers") {
+            for (name, value) in headers.iter_mut() {
+                if self.header(name) {
+                    *value = serde_json::Value::String(REDACTED.into());
+                }
+            }
+        }
+        if let (Some(param), Some(serde_json::Value::Object(query))) =
+            (self.query, request.get_mut("query"))
+            && let Some(value) = query.get_mut(param)
+        {
+            *value = serde_json::Value::String(REDACTED.into());
+        }
+    }
+}
+
+/// The trace with the request it shows (the trigger's output, the input of the nodes after it)
+/// redacted like the recorded request.
+fn redacted_trace(plan: &Plan, execution: &Execution, limits: Limits) -> serde_json::Value {
+    let mut trace = execution.trace_json(plan, limits.trace_value_bytes);
+    let secrets = Secrets::of(Some(&plan.trigger().auth));
+    let trigger = plan.nodes().iter().find(|n| n.role == Role::Trigger).map(|n| n.id.as_str());
+    for step in trace.as_array_mut().into_iter().flatten() {
+        if step.get("node").and_then(|n| n.as_str()) == trigger
+            && let Some(output) = step.get_mut("output")
+        {
+            secrets.redact_request(output);
+        }
+        if step.get("from").and_then(|n| n.as_str()) == trigger
+            && let Some(input) = step.get_mut("input")
+        {
+            secrets.redact_request(input);
+        }
+    }
+    trace
+}
+
+fn redact_query(query: &str, secret: &str) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        out.append_pair(&k, if k == secret { REDACTED } else { &v });
+    }
+    out.finish()
+}
+
+/// A response as recorded, its body cut at `body_limit` bytes.
+pub fn response(response: &Response, body_limit: usize) -> RecordedResponse {
+    let bytes = match &response.body {
+        Body::Empty => Vec::new(),
+        body => body.to_bytes(),
+    };
+    sent(response.status, &response.headers, &bytes, body_limit)
+}
+
+/// A response already turned into bytes, as recorded.
+pub fn sent(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    body_limit: usize,
+) -> RecordedResponse {
+    let (body, body_truncated) = cut(body, body_limit);
+    RecordedResponse { status, headers: headers.to_vec(), body, body_truncated }
+}
+
+fn cut(bytes: &[u8], limit: usize) -> (Vec<u8>, bool) {
+    if bytes.len() > limit { (bytes[..limit].to_vec(), true) } else { (bytes.to_vec(), false) }
+}
+
+/// The route label of a plan, e.g. `POST /orders/{region}` (every method it serves).
+pub fn route(plan: &Plan) -> String {
+    let trigger = plan.trigger();
+    let methods: Vec<&str> = trigger.methods.iter().map(|m| m.as_str()).collect();
+    format!("{} {}", methods.join(","), trigger.suffix)
+}
+
+/// The record of a call that a flow ran to its end; `response` is what the flow answered.
+pub fn finished(
+    call: &Call,
+    served: &Served,
+    execution: &Execution,
+    response: RecordedResponse,
+    (started_at, finished_at): (SystemTime, SystemTime),
+    limits: Limits,
+) -> ExecutionRecord {
+    let mut record = pending(call, served, ExecutionStatus::Running);
+    record.request = request(call, Some(&served.plan.trigger().auth), limits.body_bytes);
+    complete(&mut record, &served.plan, execution, response, (started_at, finished_at), limits);
+    record
+}
+
+/// Fills in how a run ended: status, times, response, error and trace. The request body is cut
+/// to the recording limit (a queued record kept all of it until now).
+pub fn complete(
+    record: &mut ExecutionRecord,
+    plan: &Plan,
+    execution: &Execution,
+    response: RecordedResponse,
+    (started_at, finished_at): (SystemTime, SystemTime),
+    limits: Limits,
+) {
+    record.flow_version = Some(plan.version.clone());
+    record.status = match execution.status {
+        Status::Succeeded => ExecutionStatus::Succeeded,
+        Status::Failed => ExecutionStatus::Failed,
+    };
+    record.started_at_ms = Some(millis(started_at));
+    record.finished_at_ms = Some(millis(finished_at));
+    if record.request.body.len() > limits.body_bytes {
+        record.request.body.truncate(limits.body_bytes);
+        record.request.body_truncated = true;
+    }
+    record.response = Some(response);
+    record.error = execution
+        .failure
+        .as_ref()
+        .map(|f| RecordedError { node: Some(f.node.clone()), message: f.message.clone() });
+    record.trace = redacted_trace(plan, execution, limits);
+}
+
+/// The record of a call accepted for later (`queued`) or under way (`running`): the whole body
+/// is kept, so that the run can start (again) from the record alone.
+pub fn pending(call: &Call, served: &Served, status: ExecutionStatus) -> ExecutionRecord {
+    let plan = &served.plan;
+    ExecutionRecord {
+        id: call.id.clone(),
+        flow_id: Some(plan.id.clone()),
+        flow_version: Some(plan.version.clone()),
+        route: Some(route(plan)),
+        credential: served.credential.clone(),
+        status,
+        received_at_ms: millis(call.received_at),
+        started_at_ms: None,
+        finished_at_ms: None,
+        request: request(call, Some(&plan.trigger().auth), usize::MAX),
+        response: None,
+        error: None,
+        trace: serde_json::Value::Null,
+    }
+}
+
+/// The record of a call refused before any node ran.
+pub fn rejected(
+    call: &Call,
+    served: Option<&Served>,
+    answer: &Response,
+    message: &str,
+    limits: Limits,
+) -> ExecutionRecord {
+    let plan = served.map(|s| &s.plan);
+    ExecutionRecord {
+        id: call.id.clone(),
+        flow_id: plan.map(|p| p.id.clone()),
+        flow_version: plan.map(|p| p.version.clone()),
+        route: plan.map(|p| route(p)),
+        credential: served.and_then(|s| s.credential.clone()),
+        status: ExecutionStatus::Rejected,
+        received_at_ms: millis(call.received_at),
+        started_at_ms: None,
+        finished_at_ms: Some(millis(SystemTime::now())),
+        request: request(call, plan.map(|p| &p.trigger().auth), limits.body_bytes),
+        response: Some(response(answer, limits.body_bytes)),
+        error: Some(RecordedError { node: None, message: message.to_owned() }),
+        trace: serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn call() -> Call {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer s3cret"));
+        headers.insert("x-erp-key", HeaderValue::from_static("k3y"));
+        headers.insert("x-hub-signature-256", HeaderValue::from_static("sha256=abc"));
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        Call {
+            id: "e1".into(),
+            received_at: UNIX_EPOCH,
+            method: "POST".into(),
+            path: "/hooks/x".into(),
+            query: Some("api_key=q1&x=1".into()),
+            headers,
+            body: bytes::Bytes::from_static(b"0123456789"),
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let auth = Auth::ApiKey {
+            location: KeyLocation::Header,
+            name: Some("X-ERP-Key".into()),
+            credential: "erp".into(),
+        };
+        let r = request(&call(), Some(&auth), 4);
+        let text = serde_json::to_string(&r).unwrap();
+        for secret in ["s3cret", "k3y", "sha256=abc"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(r.headers.contains(&("content-type".into(), "application/json".into())));
+        assert_eq!((r.body.as_slice(), r.body_truncated), (b"0123".as_slice(), true));
+        let auth =
+            Auth::ApiKey { location: KeyLocation::Query, name: None, credential: "erp".into() };
+        assert_eq!(request(&call(), Some(&auth), 100).query, "api_key=%5Bredacted%5D&x=1");
+    }
+}

@@ -1,0 +1,62 @@
+//! History retention, enforced in the background: per flow, finished executions beyond a count or
+//! older than an age are removed; rejected calls beyond their own count; expired idempotency keys.
+//! Unfinished executions are never removed.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hookflow_store::{Store, StoreError};
+
+use crate::record::millis;
+
+/// What history keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Finished executions older than this are removed.
+    pub max_age: Duration,
+    /// Finished executions of one flow beyond this many (newest kept) are removed.
+    pub per_flow: usize,
+    /// Rejected calls beyond this many (newest kept) are removed.
+    pub rejected: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            per_flow: 10_000,
+            rejected: 10_000,
+        }
+    }
+}
+
+/// One pass over the store; answers how many records were removed.
+pub fn enforce(store: &dyn Store, policy: Retention, now: SystemTime) -> Result<usize, StoreError> {
+    let older_than = millis(now.checked_sub(policy.max_age).unwrap_or(SystemTime::UNIX_EPOCH));
+    let mut removed = 0;
+    for flow in store.flows_with_executions()? {
+        removed += store.prune_executions(&flow, policy.per_flow, older_than)?;
+    }
+    removed += store.prune_rejected(policy.rejected)?;
+    removed += store.prune_idempotency(millis(now))?;
+    Ok(removed)
+}
+
+/// Enforces `policy` every `every`, on the current runtime, until the process ends.
+pub fn start(store: Arc<dyn Store>, policy: Retention, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || enforce(&*store, policy, SystemTime::now()))
+                .await
+            {
+                Ok(Ok(0)) => {}
+                Ok(Ok(removed)) => tracing::info!(removed, "history retention removed old records"),
+                Ok(Err(e)) => tracing::error!(error = %e, "history retention failed"),
+                Err(e) => tracing::error!(error = %e, "history retention task failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,217 @@
+//! The admin listener: `GET /healthz` for anyone, and under `/api` the admin API, for callers
+//! with the admin token (`Authorization: Bearer <token>`, compared with the token's SHA-256 digest
+//! in constant time). JSON in and out; every error is problem+json, mapped in [`problem`].
+//!
+//! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
+//! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
+//! (the recorded request run again on the current version of its flow, with a diff of the
+//! responses). Store calls run on the blocking pool.
+
+mod problem;
+mod query;
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookflow_runtime::credentials::digest;
+use hookflow_runtime::replay::{self, ReplayError};
+use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq as _;
+
+use self::problem::AdminError;
+use crate::state::AppState;
+use crate::status;
+
+/// What the admin handlers share.
+struct Admin {
+    app: Arc<AppState>,
+    /// SHA-256 of the admin token.
+    token_digest: [u8; 32],
+}
+
+/// The admin router: `/healthz` open, everything else behind the token.
+pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
+    let admin = Arc::new(Admin { app, token_digest });
+    let api = Router::new()
+        .route("/api/executions", get(list))
+        .route("/api/executions/{id}", get(show))
+        .route("/api/executions/{id}/replay", post(replay))
+        .fallback(|| async { AdminError::NotFound })
+        .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(admin.clone(), require_token))
+        .with_state(admin);
+    Router::new().route("/healthz", get(|| async { "ok\n" })).merge(api)
+}
+
+/// Lets a request through only with the admin token.
+async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match given {
+        Some(token) if bool::from(digest(token).ct_eq(&admin.token_digest)) => {
+            next.run(request).await
+        }
+        _ => AdminError::Unauthorized.into_response(),
+    }
+}
+
+/// `GET /api/executions`: newest first, `{ items, next_cursor }`.
+async fn list(
+    State(admin): State<Arc<Admin>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, AdminError> {
+    let query = query::parse(raw.as_deref())?;
+    let store = admin.app.history.store().clone();
+    let page = blocking("list executions", move || store.list_executions(&query)).await?;
+    let items: Vec<Value> = page.items.iter().map(summary).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": page.next_cursor })))
+}
+
+/// `GET /api/executions/{id}`: the whole record.
+async fn show(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let record = find(&admin, id).await?;
+    Ok(Json(detail(&record)))
+}
+
+/// `POST /api/executions/{id}/replay`: `{ execution, original, diff }`.
+async fn replay(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let original = find(&admin, id).await?;
+    let app = &admin.app;
+    let replayed = replay::replay(&original, |flow| app.plan(flow), &app.services, &app.history)
+        .await?;
+    let diff = replay::diff(&original, &replayed);
+    Ok(Json(json!({
+        "execution": summary(&replayed),
+        "original": summary(&original),
+        "diff": diff,
+    })))
+}
+
+/// The execution `id`, or `404`.
+async fn find(admin: &Admin, id: String) -> Result<ExecutionRecord, AdminError> {
+    if uuid::Uuid::try_parse(&id).is_err() {
+        return Err(AdminError::NoSuchExecution(id));
+    }
+    let store = admin.app.history.store().clone();
+    let key = id.clone();
+    blocking("read an execution", move || store.execution(&key))
+        .await?
+        .ok_or(AdminError::NoSuchExecution(id))
+}
+
+/// Runs a store call on the blocking pool; a failure is logged and answered `500`.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, AdminError> {
+    match tokio::task::spawn_blocking(call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot {what}");
+            Err(AdminError::Internal)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot {what}: the task failed");
+            Err(AdminError::Internal)
+        }
+    }
+}
+
+/// An execution in a listing.
+fn summary(r: &ExecutionRecord) -> Value {
+    json!({
+        "id": r.id,
+        "flow_id": r.flow_id,
+        "flow_version": r.flow_version,
+        "route": r.route,
+        "status": r.status,
+        "credential": r.credential,
+        "received_at": time(r.received_at_ms),
+        "completed_at": r.finished_at_ms.map(time),
+        "duration_ms": r.finished_at_ms.map(|f| f - r.received_at_ms),
+        "response_status": r.response.as_ref().map(|resp| resp.status),
+        "replay_of": replay::replay_of(r),
+    })
+}
+
+/// An execution in full: its summary, the start time, the request, response, error and trace.
+fn detail(r: &ExecutionRecord) -> Value {
+    let mut doc = summary(r);
+    doc["started_at"] = json!(r.started_at_ms.map(time));
+    doc["request"] = request(&r.request);
+    doc["response"] = r.response.as_ref().map_or(Value::Null, status::response);
+    doc["error"] = json!(r.error);
+    doc["trace"] = r.trace.clone();
+    doc
+}
+
+/// A recorded request (already redacted) with its body as JSON when it is JSON, else as text.
+fn request(r: &RecordedRequest) -> Value {
+    let mut headers = Map::new();
+    for (name, value) in &r.headers {
+        match headers.get_mut(name) {
+            Some(Value::String(joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            _ => {
+                headers.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    let json = headers
+        .get("content-type")
+        .and_then(Value::as_str)
+        .is_some_and(|content_type| content_type.contains("json"));
+    let body = if r.body.is_empty() {
+        Value::Null
+    } else if json && !r.body_truncated {
+        serde_json::from_slice(&r.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned()))
+    } else {
+        Value::String(String::from_utf8_lossy(&r.body).into_owned())
+    };
+    json!({
+        "method": r.method,
+        "path": r.path,
+        "query": r.query,
+        "headers": headers,
+        "body": body,
+        "body_truncated": r.body_truncated,
+    })
+}
+
+/// RFC 3339 with milliseconds, UTC.
+fn time(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0).unsigned_abs());
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+impl From<ReplayError> for AdminError {
+    fn from(e: ReplayError) -> Self {
+        if e.is_conflict() {
+            AdminError::Conflict(e.to_string())
+        } else {
+            tracing::error!(error = %e, "a replay failed");
+            AdminError::Internal
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The status-check URL, `GET /hooks/_executions/{id}`: where a caller polls an execution. It
+//! asks for the same credential as the route that received the call, and shows the status, the
+//! times, the flow's response and the failure (node and message), nothing more.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::http::Method;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use hookflow_runtime::history::Sent;
+use hookflow_store::{ExecutionRecord, RecordedResponse};
+use serde_json::{Value, json};
+
+use crate::auth;
+use crate::error::HookError;
+use crate::hooks::Answer;
+use crate::state::AppState;
+
+/// Answers a status check of execution `id`.
+pub async fn serve(state: &AppState, parts: &Parts, id: &str) -> Result<Sent, Answer> {
+    if parts.method == Method::OPTIONS {
+        return Err(Answer::Options { allow: "GET, HEAD, OPTIONS".into() });
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return Err(HookError::MethodNotAllowed { allow: "GET, HEAD, OPTIONS".into() }.into());
+    }
+    if uuid::Uuid::try_parse(id).is_err() {
+        return Err(HookError::NotFound.into());
+    }
+    let store = state.history.store().clone();
+    let key = id.to_owned();
+    let record = tokio::task::spawn_blocking(move || store.execution(&key))
+        .await
+        .map_err(|_| HookError::Internal)?
+        .map_err(|e| {
+            tracing::error!(execution = %id, error = %e, "cannot read an execution");
+            HookError::Internal
+        })?;
+    // A call refused before any flow ran has nothing to poll.
+    let Some(record) = record else { return Err(HookError::NotFound.into()) };
+    let Some(plan) = record.flow_id.as_deref().and_then(|f| state.plan(f)) else {
+        return Err(HookError::NotFound.into());
+    };
+    let credentials = state.credentials.load();
+    auth::check(&plan.trigger().auth, &parts.headers, parts.uri.query(), &credentials)?;
+    let body = document(&record);
+    Ok(Sent {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from(body.to_string()),
+    })
+}
+
+/// What a caller sees of an execution.
+fn document(record: &ExecutionRecord) -> Value {
+    let time = |ms: Option<i64>| {
+        ms.map(|ms| {
+            let at = UNIX_EPOCH + Duration::from_millis(ms.max(0).unsigned_abs());
+            humantime::format_rfc3339_millis(at).to_string()
+        })
+    };
+    let duration_ms = record.finished_at_ms.map(|f| f - record.received_at_ms);
+    json!({
+        "execution_id": record.id,
+        "flow_id": record.flow_id,
+        "status": record.status,
+        "received_at": time(Some(record.received_at_ms)),
+        "completed_at": time(record.finished_at_ms),
+        "duration_ms": duration_ms,
+        "response": record.response.as_ref().map(response),
+        "error": record.error,
+    })
+}
+
+/// A recorded response with its body as JSON when it is JSON, else as text.
+pub fn response(r: &RecordedResponse) -> Value {
+    let content_type = r.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str());
+    let body = if r.body.is_empty() {
+        Value::Null
+    } else if content_type.is_some_and(|ct| ct.contains("json")) && !r.body_truncated {
+        serde_json::from_slice(&r.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned()))
+    } else {
+        Value::String(String::from_utf8_lossy(&r.body).into_owned())
+    };
+    let headers: serde_json::Map<String, Value> =
+        r.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    json!({ "status": r.status, "headers": headers, "body": body, "body_truncated": r.body_truncated })
+}

@@ -1,0 +1,627 @@
+//! The executions and idempotency domains over an [`Engine`]: the records, the indexes that
+//! [`put_executions`] keeps beside them, and the queries those indexes serve.
+//!
+//! # Layout
+//!
+//! - [`Table::Executions`]: `id` → the record (JSON).
+//! - [`Table::ExecutionsByFlow`]: `flow_id \0 id` → the record's [`Summary`], for the executions
+//!   that have a flow.
+//! - [`Table::ExecutionsByStatus`]: `status \0 id` → the record's [`Summary`]; serves the
+//!   unfinished executions (queued, running), the rejected ones, and status listings.
+//! - [`Table::Idempotency`]: `flow_id \0 key` → the record (JSON).
+//! - [`Table::IdempotencyByExpiry`]: `expires_at_ms` (8 bytes that sort like the number) followed
+//!   by the idempotency record's key → nothing.
+//!
+//! A flow id in a key has each 0 byte escaped as `0 0xFF` (flow ids have none, but nothing
+//! breaks if one does), then a 0 byte. What follows (an id or an idempotency key) is UTF-8, which
+//! never contains 0xFF, so every key under a prefix `p` lies in `[p, p 0xFF)` and no other key
+//! does. Ids and keys themselves may contain any character, 0 included.
+//!
+//! The indexes change in the same atomic write as the records, under the engine's write lock, so
+//! they never disagree with the records. Readers still check each record they load against the
+//! query, so a record changed or removed between the index read and the record read is skipped.
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    ops::{Bound, ControlFlow},
+};
+
+use serde::Deserialize;
+
+use super::{Engine, Record, Table, Write, corrupt, decode, encode, is_empty_range, lock};
+use crate::{
+    ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, IdempotencyRecord, StoreError,
+};
+
+impl Record for ExecutionRecord {
+    const TABLE: Table = Table::Executions;
+
+    fn key(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.id.as_bytes())
+    }
+}
+
+impl Record for IdempotencyRecord {
+    const TABLE: Table = Table::Idempotency;
+
+    fn key(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(idempotency_key(&self.flow_id, &self.key))
+    }
+}
+
+/// How many records a prune removes per atomic write, so that a first prune of a large history
+/// does not build one huge transaction.
+const PRUNE_CHUNK: usize = 1024;
+
+/// What the index entries keep of an execution: enough to filter, prune and find its other index
+/// entries without reading the record.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(super) struct Summary {
+    status: ExecutionStatus,
+    received_at_ms: i64,
+    flow_id: Option<String>,
+}
+
+impl Summary {
+    fn of(record: &ExecutionRecord) -> Self {
+        Self {
+            status: record.status,
+            received_at_ms: record.received_at_ms,
+            flow_id: record.flow_id.clone(),
+        }
+    }
+
+    /// `[status code] [received_at_ms, 8 bytes big-endian] [0 | 1 flow id bytes]`.
+    fn encode(&self) -> Vec<u8> {
+        let flow = self.flow_id.as_deref().unwrap_or_default();
+        let mut bytes = Vec::with_capacity(10 + flow.len());
+        bytes.push(status_code(self.status));
+        bytes.extend_from_slice(&self.received_at_ms.to_be_bytes());
+        bytes.push(u8::from(self.flow_id.is_some()));
+        bytes.extend_from_slice(flow.as_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let bad = || format!("not an execution summary ({} bytes)", bytes.len());
+        let (&code, rest) = bytes.split_first().ok_or_else(bad)?;
+        let status = ExecutionStatus::ALL
+            .into_iter()
+            .find(|&status| status_code(status) == code)
+            .ok_or_else(|| format!("unknown status code {code}"))?;
+        let (received, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+        let flow_id = match rest.split_first() {
+            Some((0, [])) => None,
+            Some((1, flow)) => Some(
+                String::from_utf8(flow.to_vec()).map_err(|_| "flow id is not UTF-8".to_owned())?,
+            ),
+            _ => return Err(bad()),
+        };
+        Ok(Self { status, received_at_ms: i64::from_be_bytes(*received), flow_id })
+    }
+}
+
+fn status_code(status: ExecutionStatus) -> u8 {
+    match status {
+        ExecutionStatus::Queued => 0,
+        ExecutionStatus::Running => 1,
+        ExecutionStatus::Succeeded => 2,
+        ExecutionStatus::Failed => 3,
+        ExecutionStatus::Rejected => 4,
+    }
+}
+
+/// `flow_id` with its 0 bytes escaped, then the 0 separator: the prefix of that flow's keys.
+fn flow_prefix(flow_id: &str) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(flow_id.len() + 40);
+    for &byte in flow_id.as_bytes() {
+        prefix.push(byte);
+        if byte == 0 {
+            prefix.push(0xFF);
+        }
+    }
+    prefix.push(0);
+    prefix
+}
+
+/// The flow id at the start of `key` (a [`flow_prefix`] followed by UTF-8), and the rest.
+fn split_flow_key(key: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let mut flow = Vec::new();
+    let mut i = 0;
+    while i < key.len() {
+        match (key[i], key.get(i + 1)) {
+            (0, Some(0xFF)) => {
+                flow.push(0);
+                i += 2;
+            }
+            (0, _) => return Some((flow, &key[i + 1..])),
+            (byte, _) => {
+                flow.push(byte);
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+/// The first key after every key that is `prefix` followed by UTF-8.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    [prefix, &[0xFF]].concat()
+}
+
+fn status_prefix(status: ExecutionStatus) -> Vec<u8> {
+    [status.as_str().as_bytes(), &[0]].concat()
+}
+
+fn flow_index_key(flow_id: &str, id: &[u8]) -> Vec<u8> {
+    [flow_prefix(flow_id).as_slice(), id].concat()
+}
+
+fn status_index_key(status: ExecutionStatus, id: &[u8]) -> Vec<u8> {
+    [status_prefix(status).as_slice(), id].concat()
+}
+
+/// The key of an idempotency record: `flow_id \0 key`.
+pub(super) fn idempotency_key(flow_id: &str, key: &str) -> Vec<u8> {
+    [flow_prefix(flow_id).as_slice(), key.as_bytes()].concat()
+}
+
+/// `expires_at_ms` as 8 bytes that sort like the number, then the record's key.
+fn expiry_key(expires_at_ms: i64, record_key: &[u8]) -> Vec<u8> {
+    [&(expires_at_ms.cast_unsigned() ^ (1 << 63)).to_be_bytes()[..], record_key].concat()
+}
+
+fn split_expiry_key(key: &[u8]) -> Option<(i64, &[u8])> {
+    let (expires, record_key) = key.split_first_chunk::<8>()?;
+    Some(((u64::from_be_bytes(*expires) ^ (1 << 63)).cast_signed(), record_key))
+}
+
+/// The fields of a stored record that its index entries depend on, read without the rest.
+#[derive(Deserialize)]
+struct Expiry {
+    expires_at_ms: i64,
+}
+
+/// Visits the entries of `table` between `lower` and `upper` (see [`Engine::range_raw`]).
+fn visit_range<E: Engine>(
+    engine: &E,
+    table: Table,
+    lower: Bound<&[u8]>,
+    upper: Bound<&[u8]>,
+    reverse: bool,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    if is_empty_range(lower, upper) {
+        return Ok(());
+    }
+    engine.range_raw(table, lower, upper, reverse, &mut visit)
+}
+
+/// The id at the end of an index key after `prefix`.
+fn index_id(
+    engine: &impl Engine,
+    table: Table,
+    key: &[u8],
+    prefix: &[u8],
+) -> Result<String, StoreError> {
+    key.strip_prefix(prefix)
+        .and_then(|id| String::from_utf8(id.to_vec()).ok())
+        .ok_or_else(|| corrupt(engine, table, key, "the id in the key is not UTF-8".to_owned()))
+}
+
+fn summary(
+    engine: &impl Engine,
+    table: Table,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Summary, StoreError> {
+    Summary::decode(value).map_err(|cause| corrupt(engine, table, key, cause))
+}
+
+/// Loads the executions with these ids, skipping those that are gone.
+fn load(engine: &impl Engine, ids: &[Vec<u8>]) -> Result<Vec<ExecutionRecord>, StoreError> {
+    let values = engine.get_many_raw(Table::Executions, ids)?;
+    let mut records = Vec::with_capacity(ids.len());
+    for (id, value) in ids.iter().zip(values) {
+        if let Some(bytes) = value {
+            records.push(decode(engine, id, &bytes)?);
+        }
+    }
+    Ok(records)
+}
+
+pub(super) fn put_executions(
+    engine: &impl Engine,
+    records: &[ExecutionRecord],
+) -> Result<(), StoreError> {
+    // The last occurrence of an id wins; sorted, the writes also land in key order.
+    let mut latest: HashMap<&str, &ExecutionRecord> = HashMap::with_capacity(records.len());
+    for record in records {
+        latest.insert(&record.id, record);
+    }
+    let mut records: Vec<&ExecutionRecord> = latest.into_values().collect();
+    records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    if records.is_empty() {
+        return Ok(());
+    }
+    let values = records
+        .iter()
+        .map(|record| encode(Table::Executions, record.id.as_bytes(), record))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<Vec<u8>> = records.iter().map(|record| record.id.as_bytes().to_vec()).collect();
+
+    let _guard = lock(engine);
+    let old = engine.get_many_raw(Table::Executions, &ids)?;
+    let mut writes = Vec::with_capacity(records.len() * 3);
+    for ((record, value), (id, old)) in records.iter().zip(values).zip(ids.into_iter().zip(old)) {
+        let flow_key = record.flow_id.as_deref().map(|flow| flow_index_key(flow, &id));
+        let status_key = status_index_key(record.status, &id);
+        match old.as_deref().map(serde_json::from_slice::<Summary>) {
+            None => {}
+            Some(Ok(old)) => {
+                let old_flow_key = old.flow_id.as_deref().map(|flow| flow_index_key(flow, &id));
+                if let Some(key) = old_flow_key.filter(|key| Some(key) != flow_key.as_ref()) {
+                    writes.push(Write::Remove { table: Table::ExecutionsByFlow, key });
+                }
+                if old.status != record.status {
+                    let key = status_index_key(old.status, &id);
+                    writes.push(Write::Remove { table: Table::ExecutionsByStatus, key });
+                }
+            }
+            // The old record is unreadable: its status entry may be any; its flow entry cannot be
+            // found, and readers skip it because the record no longer matches it.
+            Some(Err(_)) => {
+                for status in ExecutionStatus::ALL.into_iter().filter(|&s| s != record.status) {
+                    let key = status_index_key(status, &id);
+                    writes.push(Write::Remove { table: Table::ExecutionsByStatus, key });
+                }
+            }
+        }
+        let summary = Summary::of(record).encode();
+        if let Some(key) = flow_key {
+            writes.push(Write::Put { table: Table::ExecutionsByFlow, key, value: summary.clone() });
+        }
+        writes.push(Write::Put {
+            table: Table::ExecutionsByStatus,
+            key: status_key,
+            value: summary,
+        });
+        writes.push(Write::Put { table: Table::Executions, key: id, value });
+    }
+    engine.apply_raw(&writes)
+}
+
+pub(super) fn list_executions(
+    engine: &impl Engine,
+    query: &ExecutionQuery,
+) -> Result<ExecutionPage, StoreError> {
+    let limit = query.effective_limit();
+    let cursor = query.cursor.as_deref().filter(|cursor| !cursor.is_empty());
+    let (table, prefix) = match (&query.flow, query.status) {
+        (Some(flow), _) => (Table::ExecutionsByFlow, flow_prefix(flow)),
+        (None, Some(status)) => (Table::ExecutionsByStatus, status_prefix(status)),
+        (None, None) => (Table::Executions, Vec::new()),
+    };
+    let upper_key = match cursor {
+        Some(cursor) => [prefix.as_slice(), cursor.as_bytes()].concat(),
+        None => prefix_end(&prefix),
+    };
+    let upper = match (table, cursor) {
+        (Table::Executions, None) => Bound::Unbounded,
+        _ => Bound::Excluded(upper_key.as_slice()),
+    };
+    let lower = Bound::Included(prefix.as_slice());
+    let mut more = false;
+
+    if table == Table::Executions {
+        let mut items = Vec::new();
+        visit_range(engine, table, lower, upper, true, |key, value| {
+            let indexed: Summary = serde_json::from_slice(value)
+                .map_err(|err| corrupt(engine, table, key, err.to_string()))?;
+            if !query.matches(indexed.status, indexed.received_at_ms) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            if items.len() == limit {
+                more = true;
+                return Ok(ControlFlow::Break(()));
+            }
+            items.push(decode::<ExecutionRecord>(engine, key, value)?);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        let next_cursor = more.then(|| items.last().map(|last| last.id.clone())).flatten();
+        return Ok(ExecutionPage { items, next_cursor });
+    }
+
+    let mut ids = Vec::new();
+    visit_range(engine, table, lower, upper, true, |key, value| {
+        let summary = summary(engine, table, key, value)?;
+        if !query.matches(summary.status, summary.received_at_ms) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        if ids.len() == limit {
+            more = true;
+            return Ok(ControlFlow::Break(()));
+        }
+        ids.push(index_id(engine, table, key, &prefix)?.into_bytes());
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let next_cursor = match ids.last() {
+        Some(last) if more => Some(String::from_utf8_lossy(last).into_owned()),
+        _ => None,
+    };
+    let items = load(engine, &ids)?
+        .into_iter()
+        .filter(|record| {
+            query.flow.as_ref().is_none_or(|flow| record.flow_id.as_ref() == Some(flow))
+                && query.matches(record.status, record.received_at_ms)
+        })
+        .collect();
+    Ok(ExecutionPage { items, next_cursor })
+}
+
+pub(super) fn unfinished_executions(
+    engine: &impl Engine,
+) -> Result<Vec<ExecutionRecord>, StoreError> {
+    let table = Table::ExecutionsByStatus;
+    let mut ids = Vec::new();
+    for status in [ExecutionStatus::Queued, ExecutionStatus::Running] {
+        let prefix = status_prefix(status);
+        let end = prefix_end(&prefix);
+        visit_range(
+            engine,
+            table,
+            Bound::Included(&prefix),
+            Bound::Excluded(&end),
+            false,
+            |key, _| {
+                ids.push(index_id(engine, table, key, &prefix)?.into_bytes());
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut records = load(engine, &ids)?;
+    records.retain(|record| record.status.is_unfinished());
+    Ok(records)
+}
+
+/// Removes the executions `doomed` (id and summary) with their index entries, in atomic chunks.
+fn remove_executions(
+    engine: &impl Engine,
+    doomed: &[(Vec<u8>, Summary)],
+) -> Result<usize, StoreError> {
+    for chunk in doomed.chunks(PRUNE_CHUNK) {
+        let mut writes = Vec::with_capacity(chunk.len() * 3);
+        for (id, summary) in chunk {
+            if let Some(flow) = &summary.flow_id {
+                writes.push(Write::Remove {
+                    table: Table::ExecutionsByFlow,
+                    key: flow_index_key(flow, id),
+                });
+            }
+            writes.push(Write::Remove {
+                table: Table::ExecutionsByStatus,
+                key: status_index_key(summary.status, id),
+            });
+            writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
+        }
+        engine.apply_raw(&writes)?;
+    }
+    Ok(doomed.len())
+}
+
+pub(super) fn prune_executions(
+    engine: &impl Engine,
+    flow_id: &str,
+    keep: usize,
+    older_than_ms: i64,
+) -> Result<usize, StoreError> {
+    let table = Table::ExecutionsByFlow;
+    let prefix = flow_prefix(flow_id);
+    let end = prefix_end(&prefix);
+    let _guard = lock(engine);
+    let mut kept = 0;
+    let mut doomed = Vec::new();
+    visit_range(
+        engine,
+        table,
+        Bound::Included(&prefix),
+        Bound::Excluded(&end),
+        true,
+        |key, value| {
+            let summary = summary(engine, table, key, value)?;
+            if summary.status.is_unfinished() {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let over_count = summary.status != ExecutionStatus::Rejected && {
+                kept += 1;
+                kept > keep
+            };
+            if over_count || summary.received_at_ms < older_than_ms {
+                doomed.push((key[prefix.len()..].to_vec(), summary));
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    remove_executions(engine, &doomed)
+}
+
+pub(super) fn prune_rejected(engine: &impl Engine, keep: usize) -> Result<usize, StoreError> {
+    let table = Table::ExecutionsByStatus;
+    let prefix = status_prefix(ExecutionStatus::Rejected);
+    let end = prefix_end(&prefix);
+    let _guard = lock(engine);
+    let mut seen = 0;
+    let mut doomed = Vec::new();
+    visit_range(
+        engine,
+        table,
+        Bound::Included(&prefix),
+        Bound::Excluded(&end),
+        true,
+        |key, value| {
+            seen += 1;
+            if seen > keep {
+                doomed.push((key[prefix.len()..].to_vec(), summary(engine, table, key, value)?));
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    remove_executions(engine, &doomed)
+}
+
+pub(super) fn flows_with_executions(engine: &impl Engine) -> Result<Vec<String>, StoreError> {
+    let table = Table::ExecutionsByFlow;
+    let mut flows = Vec::new();
+    let mut from = Vec::new();
+    // A skip scan: one short range read per flow, not one step per execution.
+    loop {
+        let mut first = None;
+        visit_range(engine, table, Bound::Included(&from), Bound::Unbounded, false, |key, _| {
+            first = Some(key.to_vec());
+            Ok(ControlFlow::Break(()))
+        })?;
+        let Some(key) = first else { break };
+        let flow =
+            split_flow_key(&key).and_then(|(flow, _)| String::from_utf8(flow).ok()).ok_or_else(
+                || corrupt(engine, table, &key, "no UTF-8 flow id in the key".to_owned()),
+            )?;
+        from = prefix_end(&flow_prefix(&flow));
+        flows.push(flow);
+    }
+    Ok(flows)
+}
+
+pub(super) fn put_idempotency(
+    engine: &impl Engine,
+    record: &IdempotencyRecord,
+) -> Result<(), StoreError> {
+    let key = record.key().into_owned();
+    let value = encode(Table::Idempotency, &key, record)?;
+    let _guard = lock(engine);
+    let mut writes = Vec::with_capacity(3);
+    let old = engine.get_raw(Table::Idempotency, &key)?;
+    // An unreadable old record leaves its expiry entry behind; the prune checks records.
+    if let Some(Ok(old)) = old.as_deref().map(serde_json::from_slice::<Expiry>)
+        && old.expires_at_ms != record.expires_at_ms
+    {
+        let key = expiry_key(old.expires_at_ms, &key);
+        writes.push(Write::Remove { table: Table::IdempotencyByExpiry, key });
+    }
+    writes.push(Write::Put {
+        table: Table::IdempotencyByExpiry,
+        key: expiry_key(record.expires_at_ms, &key),
+        value: Vec::new(),
+    });
+    writes.push(Write::Put { table: Table::Idempotency, key, value });
+    engine.apply_raw(&writes)
+}
+
+pub(super) fn prune_idempotency(engine: &impl Engine, now_ms: i64) -> Result<usize, StoreError> {
+    let table = Table::IdempotencyByExpiry;
+    let _guard = lock(engine);
+    let mut expired = Vec::new();
+    visit_range(engine, table, Bound::Unbounded, Bound::Unbounded, false, |key, _| {
+        let (expires_at_ms, _) = split_expiry_key(key)
+            .ok_or_else(|| corrupt(engine, table, key, "shorter than an expiry".to_owned()))?;
+        if expires_at_ms > now_ms {
+            return Ok(ControlFlow::Break(()));
+        }
+        expired.push((expires_at_ms, key.to_vec()));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let mut removed = 0;
+    for chunk in expired.chunks(PRUNE_CHUNK) {
+        let record_keys: Vec<Vec<u8>> = chunk.iter().map(|(_, key)| key[8..].to_vec()).collect();
+        let records = engine.get_many_raw(Table::Idempotency, &record_keys)?;
+        let mut writes = Vec::with_capacity(chunk.len() * 2);
+        for (((expires_at_ms, index_key), record_key), record) in
+            chunk.iter().zip(record_keys).zip(records)
+        {
+            writes.push(Write::Remove { table, key: index_key.clone() });
+            let Some(bytes) = record else { continue };
+            // A record put again since has a later expiry (and its own entry): keep it.
+            let current = serde_json::from_slice::<Expiry>(&bytes).ok();
+            if current.is_none_or(|current| current.expires_at_ms == *expires_at_ms) {
+                writes.push(Write::Remove { table: Table::Idempotency, key: record_key });
+                removed += 1;
+            }
+        }
+        engine.apply_raw(&writes)?;
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_round_trip() {
+        for status in ExecutionStatus::ALL {
+            for flow_id in [None, Some(String::new()), Some("orders\0ü".to_owned())] {
+                for received_at_ms in [i64::MIN, -1, 0, 1_700_000_000_000, i64::MAX] {
+                    let summary = Summary { status, received_at_ms, flow_id: flow_id.clone() };
+                    assert_eq!(Summary::decode(&summary.encode()), Ok(summary));
+                }
+            }
+        }
+        assert!(Summary::decode(b"").is_err());
+        assert!(Summary::decode(&[9, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Summary::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Summary::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
+    }
+
+    #[test]
+    fn flow_keys_split_back_and_stay_within_their_prefix() {
+        let flows = ["", "a", "a\0", "a\0b", "a\0\0", "ab", "a\u{1}", "\0"];
+        let ids = ["", "0", "\0", "x\0y", "\u{10FFFF}", "é"];
+        let mut keys = Vec::new();
+        for flow in flows {
+            for id in ids {
+                let key = flow_index_key(flow, id.as_bytes());
+                let (parsed_flow, parsed_id) = split_flow_key(&key).unwrap();
+                assert_eq!((parsed_flow.as_slice(), parsed_id), (flow.as_bytes(), id.as_bytes()));
+                keys.push((flow, key));
+            }
+        }
+        for flow in flows {
+            let prefix = flow_prefix(flow);
+            let end = prefix_end(&prefix);
+            for (owner, key) in &keys {
+                let inside = key.as_slice() >= prefix.as_slice() && key.as_slice() < end.as_slice();
+                assert_eq!(inside, *owner == flow, "{flow:?} {key:?}");
+            }
+        }
+        let mut sorted = flows.map(flow_prefix);
+        sorted.sort();
+        let mut expected = flows;
+        expected.sort();
+        assert_eq!(sorted, expected.map(flow_prefix));
+    }
+
+    #[test]
+    fn expiry_keys_sort_like_the_numbers() {
+        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        let keys: Vec<Vec<u8>> = times.iter().map(|&t| expiry_key(t, b"k")).collect();
+        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]));
+        for (&t, key) in times.iter().zip(&keys) {
+            assert_eq!(split_expiry_key(key), Some((t, &b"k"[..])));
+        }
+    }
+
+    #[test]
+    fn empty_ranges_are_detected() {
+        use Bound::{Excluded, Included, Unbounded};
+        let (a, b): (&[u8], &[u8]) = (b"a", b"b");
+        assert!(!is_empty_range(Included(a), Included(a)));
+        assert!(is_empty_range(Included(a), Excluded(a)));
+        assert!(is_empty_range(Excluded(a), Included(a)));
+        assert!(is_empty_range(Included(b), Included(a)));
+        assert!(!is_empty_range(Included(a), Excluded(b)));
+        assert!(!is_empty_range(Unbounded, Excluded(a)));
+        assert!(!is_empty_range(Included(b), Unbounded));
+    }
+}
