@@ -5,13 +5,23 @@
 #   DURATION=10 bench/load.sh        # seconds of load per server (default 10)
 #
 # Env: DURATION (s, default 10), THREADS (default 2), CONNECTIONS (default 32),
-#      READY_TIMEOUT (s, default 30). Raw wrk outputs go to bench/results/.
+#      READY_TIMEOUT (s, default 30), MODE (`sync`, default: order-intake answers 201; `accepted`:
+#      the same flow in accepted mode from bench/flows-accepted answers 202 once the call is
+#      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--no-history` or `--store sled`).
+#      Raw wrk outputs go to bench/results/.
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
+MODE="${MODE:-sync}"
+SERVE_ARGS="${SERVE_ARGS:-}"
+case "$MODE" in
+    sync) HF_FLOWS_DIR="flows" HF_STATUS=201 ;;
+    accepted) HF_FLOWS_DIR="bench/flows-accepted" HF_STATUS=202 ;;
+    *) echo "load.sh: MODE must be sync or accepted" >&2; exit 1 ;;
+esac
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
@@ -92,17 +102,22 @@ wait_for_line() { poll "$3" first_match "$1" "$2"; }
 # wait_http URL PID: polls until the TCP listener answers anything over HTTP (or fails).
 wait_http() { poll "$2" curl -s -o /dev/null --max-time 1 -X POST "$1"; }
 
-# check_201 NAME URL KEY: one request; fails loudly unless 201 with the flow's body.
-check_201() {
-    local name="$1" url="$2" key="$3" code body
+# check_answer NAME URL KEY STATUS: one request; fails loudly unless STATUS (and, for 201, the
+# flow's body).
+check_answer() {
+    local name="$1" url="$2" key="$3" want="$4" code body
     code="$(curl -sS -o "$TMP/$name.check" -D "$TMP/$name.headers" -w '%{http_code}' --max-time 5 \
         -X POST -H 'Content-Type: application/json' -H "X-API-Key: $key" --data "$BODY" "$url")" ||
         die "$name: the check request failed"
     body="$(cat "$TMP/$name.check")"
-    if [[ "$code" != "201" ]]; then
+    if [[ "$code" != "$want" ]]; then
         cat "$TMP/$name.headers" >&2
         echo "$body" >&2
-        die "$name: expected 201 from $url, got $code"
+        die "$name: expected $want from $url, got $code"
+    fi
+    if [[ "$want" != "201" ]]; then
+        log "$name answered $want: $body"
+        return
     fi
     grep -qi '^x-order-id: ORD-1' "$TMP/$name.headers" || die "$name: no X-Order-Id: ORD-1 header"
     if [[ "$body" != "$EXPECTED" ]]; then
@@ -150,7 +165,8 @@ pct_ms_of() {
 # ---- hookflow ----------------------------------------------------------------------------------
 log "starting hookflow serve"
 mkdir -p "$TMP/data"
-"$HF_BIN" serve --flows "$ROOT/flows" --data "$TMP/data" \
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of options
+"$HF_BIN" serve --flows "$ROOT/$HF_FLOWS_DIR" --data "$TMP/data" $SERVE_ARGS \
     --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$TMP/hookflow.out" 2>"$TMP/hookflow.err" &
 SERVER_PID=$!
 HF_PID=$SERVER_PID
@@ -165,7 +181,7 @@ HF_KEY="$(awk '/^created .*credential `erp`/ { want = 1; next }
 [[ -n "$HF_KEY" ]] || { cat "$TMP/hookflow.out" >&2; die "no secret for credential erp in hookflow's stdout"; }
 HF_URL="http://$HF_ADDR/hooks/orders/eu"
 wait_http "$HF_URL" "$HF_PID" || die "hookflow at $HF_ADDR never answered"
-check_201 hookflow "$HF_URL" "$HF_KEY"
+check_answer hookflow "$HF_URL" "$HF_KEY" "$HF_STATUS"
 HF_OUT="$(run_wrk hookflow "$HF_URL" "$HF_KEY")"
 kill -0 "$HF_PID" 2>/dev/null || die "hookflow died during the run"
 HF_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$HF_PID/status")"
@@ -186,7 +202,7 @@ BL_ADDR="$(wait_for_line "$TMP/baseline.out" 'listening on http://127\.0\.0\.1:[
 BL_ADDR="${BL_ADDR#listening on http://}"
 BL_URL="http://$BL_ADDR/hooks/orders/eu"
 wait_http "$BL_URL" "$BL_PID" || die "the baseline at $BL_ADDR never answered"
-check_201 baseline "$BL_URL" "$BL_KEY"
+check_answer baseline "$BL_URL" "$BL_KEY" 201
 BL_OUT="$(run_wrk baseline "$BL_URL" "$BL_KEY")"
 kill -0 "$BL_PID" 2>/dev/null || die "the baseline died during the run"
 BL_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$BL_PID/status")"
@@ -201,10 +217,11 @@ for v in HF_RPS BL_RPS HF_P50 BL_P50 HF_P99 BL_P99 HF_HWM_KB; do
 done
 
 SUMMARY="$RESULTS/summary-$STAMP.txt"
-awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" \
+awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -v mode="$MODE" -v args="$SERVE_ARGS" \
     -v hr="$HF_RPS" -v br="$BL_RPS" -v h50="$HF_P50" -v b50="$BL_P50" -v h99="$HF_P99" -v b99="$BL_P99" \
     -v hwm="$HF_HWM_KB" -v rss="$HF_RSS_KB" -v bhwm="$BL_HWM_KB" 'BEGIN {
     printf "hookflow vs baseline — POST /hooks/orders/eu, wrk %ss, %s threads, %s connections\n", d, t, c
+    printf "hookflow: MODE=%s, serve options: %s\n", mode, (args == "" ? "(none)" : args)
     printf "%-10s %14s %10s %10s %14s\n", "server", "requests/s", "p50 ms", "p99 ms", "peak RSS MiB"
     printf "%-10s %14.1f %10.3f %10.3f %14.1f\n", "hookflow", hr, h50, h99, hwm / 1024
     printf "%-10s %14.1f %10.3f %10.3f %14.1f\n", "baseline", br, b50, b99, bhwm / 1024

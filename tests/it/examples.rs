@@ -84,3 +84,11 @@ impl HttpClient for NoNetwork {
         )
     }
 }
+
+#[test]
+fn the_benchmark_flows_compile_cleanly() {
+    let (sources, unreadable) = read_sources(&[root().join("bench/flows-accepted")]);
+    assert!(unreadable.is_empty() && !sources.is_empty(), "{unreadable:?}");
+    let set = compile_all(&sources);
+    assert!(set.diagnostics.is_empty(), "{:#?}", set.diagnostics);
+}

@@ -131,11 +131,26 @@ pub fn flow(id: &str, active: bool, webhook: &str, respond: &str) -> String {
     )
 }
 
-/// A real `hookflow serve` process on `127.0.0.1:0`, its log lines read as they come.
+/// A real `hookflow serve` process on `127.0.0.1:0`, its log lines (standard error) and its
+/// standard output read as they come.
 pub struct ServeProcess {
     child: Child,
     lines: mpsc::Receiver<String>,
+    stdout: mpsc::Receiver<String>,
     deadline: Instant,
+}
+
+/// Sends each line `from` yields to a channel, on a thread of its own.
+fn read_lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl ServeProcess {
@@ -148,20 +163,48 @@ impl ServeProcess {
             .arg(data)
             .args(extra)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .env_remove("HOOKFLOW_ADMIN_TOKEN")
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start hookflow serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+        let lines = read_lines(child.stderr.take().expect("stderr"));
+        let stdout = read_lines(child.stdout.take().expect("stdout"));
+        ServeProcess { child, lines, stdout, deadline: Instant::now() + Duration::from_secs(30) }
+    }
+
+    /// The admin listener's address, from the log (logged after the webhook listener's, so call
+    /// this after [`ServeProcess::addr`]).
+    pub fn admin_addr(&mut self) -> String {
+        let line = self.wait_for_line("admin listening on http://");
+        line.rsplit("http://").next().expect("an address").trim().to_owned()
+    }
+
+    /// The first line of standard output containing `needle` (panics after 30 s from the start).
+    pub fn wait_for_stdout(&mut self, needle: &str) -> String {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no `{needle}` line on hookflow serve's standard output: {e}"),
             }
-        });
-        ServeProcess { child, lines, deadline: Instant::now() + Duration::from_secs(30) }
+        }
+    }
+
+    /// Every line of standard output not read yet, up to its end: call it once the process has
+    /// exited (panics if the output does not end within 10 s).
+    pub fn rest_of_stdout(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut rest = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => rest.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+                Err(e) => panic!("hookflow serve's standard output did not end: {e}"),
+            }
+        }
     }
 
     /// The first log line containing `needle` (panics after 30 s from the start).

@@ -1,6 +1,7 @@
 //! The integration test binary: the real CLI, the example flows, the schema, golden
 //! diagnostics and the server over real sockets, one module each.
 
+mod admin;
 mod cases;
 mod cli;
 mod examples;

@@ -1,6 +1,8 @@
 //! Execution history, written off the request path: requests hand their call and execution to a
 //! channel; one writer task turns them into records (redaction, trace) and stores them in
-//! batches. Only a call answered `202` (`accepted` mode) is persisted before it is answered.
+//! batches. Only a call answered `202` (`accepted` mode) is persisted before it is answered; those
+//! durable writes go through a second task that commits every write waiting at that moment in
+//! one transaction (group commit), so that concurrent callers share one sync to disk.
 //!
 //! Rejected calls share the channel under a budget of their own: when that many are waiting,
 //! further ones are counted and dropped, so a flood of bad calls cannot hold up good ones or fill
@@ -69,9 +71,13 @@ struct Rejected {
     message: String,
 }
 
+/// A record to store durably, and who waits for the outcome.
+type Durable = (ExecutionRecord, oneshot::Sender<Result<(), StoreError>>);
+
 /// The history writer's handle, shared by every request.
 pub struct History {
     tx: mpsc::UnboundedSender<Message>,
+    durable: mpsc::UnboundedSender<Durable>,
     store: Arc<dyn Store>,
     config: HistoryConfig,
     rejected_waiting: Arc<AtomicUsize>,
@@ -88,10 +94,13 @@ impl History {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: HistoryConfig) -> Arc<History> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (durable, durable_rx) = mpsc::unbounded_channel();
         let rejected_waiting = Arc::new(AtomicUsize::new(0));
         tokio::spawn(write(rx, store.clone(), config.limits, rejected_waiting.clone()));
+        tokio::spawn(commit(durable_rx, store.clone()));
         Arc::new(History {
             tx,
+            durable,
             store,
             config,
             rejected_waiting,
@@ -146,16 +155,17 @@ impl History {
         self.send(Message::Record(Box::new(record)));
     }
 
-    /// Writes `record` now; durable when this returns.
+    /// Writes `record` now, together with the other durable writes waiting at that moment;
+    /// durable when this returns `Ok`.
     pub async fn persist(&self, record: ExecutionRecord) -> Result<(), StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.put_executions(std::slice::from_ref(&record)))
-            .await
-            .map_err(|e| StoreError::Backend {
-                store: "history".into(),
-                operation: "persist".into(),
-                cause: e.to_string(),
-            })?
+        let (done, outcome) = oneshot::channel();
+        let stopped = || StoreError::Backend {
+            store: "history".into(),
+            operation: "persist".into(),
+            cause: "the durable writer has stopped".into(),
+        };
+        self.durable.send((record, done)).map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     /// Waits until everything handed to the writer before this call is stored.
@@ -239,6 +249,33 @@ fn build(message: Message, limits: Limits) -> Option<ExecutionRecord> {
         }
         Message::Record(r) => Some(*r),
         Message::Flush(_) => None,
+    }
+}
+
+/// The durable writer: every write waiting is committed in one transaction, then each waiter
+/// hears the outcome.
+async fn commit(mut rx: mpsc::UnboundedReceiver<Durable>, store: Arc<dyn Store>) {
+    let mut waiting = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut waiting, BATCH).await > 0 {
+        let (records, waiters): (Vec<_>, Vec<_>) = waiting.drain(..).unzip();
+        let store = store.clone();
+        let outcome = tokio::task::spawn_blocking(move || store.put_executions(&records))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Backend {
+                    store: "history".into(),
+                    operation: "persist".into(),
+                    cause: e.to_string(),
+                })
+            });
+        let outcome = outcome.map_err(|e| e.to_string());
+        for waiter in waiters {
+            let _ = waiter.send(outcome.clone().map_err(|cause| StoreError::Backend {
+                store: "history".into(),
+                operation: "persist".into(),
+                cause,
+            }));
+        }
     }
 }
 

@@ -95,8 +95,8 @@ async fn replay(
 ) -> Result<Json<Value>, AdminError> {
     let original = find(&admin, id).await?;
     let app = &admin.app;
-    let replayed = replay::replay(&original, |flow| app.plan(flow), &app.services, &app.history)
-        .await?;
+    let replayed =
+        replay::replay(&original, |flow| app.plan(flow), &app.services, &app.history).await?;
     let diff = replay::diff(&original, &replayed);
     Ok(Json(json!({
         "execution": summary(&replayed),

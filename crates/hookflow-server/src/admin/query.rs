@@ -24,16 +24,18 @@ pub fn parse(raw: Option<&str>) -> Result<ExecutionQuery, AdminError> {
         match &*name {
             known if value.is_empty() && KNOWN.contains(&known) => {}
             "flow" => query.flow = Some(value.into_owned()),
-            "status" => query.status = Some(value.parse::<ExecutionStatus>().map_err(|e| bad(e.to_string()))?),
+            "status" => {
+                query.status =
+                    Some(value.parse::<ExecutionStatus>().map_err(|e| bad(e.to_string()))?)
+            }
             "since" => query.since_ms = Some(time(&value).map_err(bad)?),
             "until" => query.until_ms = Some(time(&value).map_err(bad)?),
             "limit" => {
                 let max = ExecutionQuery::MAX_LIMIT;
-                query.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| bad(format!("expected a number from 1 to {max}, not `{value}`")))?;
+                query.limit =
+                    value.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(
+                        || bad(format!("expected a number from 1 to {max}, not `{value}`")),
+                    )?;
             }
             "cursor" => {
                 uuid::Uuid::try_parse(&value).map_err(|_| {
@@ -70,13 +72,16 @@ pub fn time(text: &str) -> Result<i64, String> {
     let (local, offset_s) = if let Some(local) = text.strip_suffix(['Z', 'z']) {
         (local, 0)
     } else {
-        let split = text.len().checked_sub(6).filter(|&i| text.is_char_boundary(i)).ok_or_else(wrong)?;
+        let split =
+            text.len().checked_sub(6).filter(|&i| text.is_char_boundary(i)).ok_or_else(wrong)?;
         let (local, offset) = text.split_at(split);
         if !offset.is_ascii() {
             return Err(wrong());
         }
         let b = offset.as_bytes();
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten();
+        let digits = |s: &str| {
+            s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten()
+        };
         let (Some(hours), Some(minutes)) = (digits(&offset[1..3]), digits(&offset[4..6])) else {
             return Err(wrong());
         };
@@ -119,7 +124,14 @@ mod tests {
         assert_eq!(time("1970-01-01t00:00:01.5z"), Ok(1500));
         assert_eq!(time("1970-01-01T01:00:01+01:00"), Ok(1000));
         assert_eq!(time("1970-01-01T00:00:01.250-00:30"), Ok(1250 + 1_800_000));
-        for bad in ["", "yesterday", "1970-01-01T00:00:01", "1970-01-01 00:00:01Z", "1970-01-01T00:00:01+1:00", "-5"] {
+        for bad in [
+            "",
+            "yesterday",
+            "1970-01-01T00:00:01",
+            "1970-01-01 00:00:01Z",
+            "1970-01-01T00:00:01+1:00",
+            "-5",
+        ] {
             assert!(time(bad).is_err(), "{bad}");
         }
     }

@@ -21,7 +21,12 @@ pub struct Args {
     #[command(subcommand)]
     command: Command,
     /// The admin listener's base URL.
-    #[arg(long, global = true, env = "HOOKFLOW_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKFLOW_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
     admin_url: String,
     /// The admin token (`hookflow serve` printed it when it generated it).
     #[arg(long, global = true, env = "HOOKFLOW_ADMIN_TOKEN", hide_env_values = true)]
@@ -161,7 +166,9 @@ async fn send(request: reqwest::RequestBuilder, base: &str) -> Result<Value, Fai
         } else {
             "the request failed"
         };
-        Failure::CouldNotRun(format!("{why} to the admin API at {base}: {e} (is `hookflow serve` running? see --admin-url)"))
+        Failure::CouldNotRun(format!(
+            "{why} to the admin API at {base}: {e} (is `hookflow serve` running? see --admin-url)"
+        ))
     })?;
     let status = response.status();
     let text = response
@@ -170,7 +177,9 @@ async fn send(request: reqwest::RequestBuilder, base: &str) -> Result<Value, Fai
         .map_err(|e| Failure::CouldNotRun(format!("cannot read the admin API's answer: {e}")))?;
     let doc: Option<Value> = serde_json::from_str(&text).ok();
     if status.is_success() {
-        return doc.ok_or_else(|| Failure::CouldNotRun("the admin API answered something that is not JSON".into()));
+        return doc.ok_or_else(|| {
+            Failure::CouldNotRun("the admin API answered something that is not JSON".into())
+        });
     }
     let detail = doc
         .as_ref()
@@ -306,7 +315,8 @@ fn message(out: &mut String, doc: &Value) {
             Value::String(s) => s.clone(),
             other => serde_json::to_string_pretty(other).unwrap_or_default(),
         };
-        let cut = if doc["body_truncated"] == true { "\n  (cut at the recording limit)" } else { "" };
+        let cut =
+            if doc["body_truncated"] == true { "\n  (cut at the recording limit)" } else { "" };
         let _ = writeln!(out, "\n  {}{cut}", body.replace('\n', "\n  "));
     }
 }
@@ -347,7 +357,8 @@ fn replay(doc: &Value) -> String {
         );
     }
     for change in body {
-        let pointer = change["pointer"].as_str().filter(|p| !p.is_empty()).unwrap_or("(whole body)");
+        let pointer =
+            change["pointer"].as_str().filter(|p| !p.is_empty()).unwrap_or("(whole body)");
         let value = |key: &str| change.get(key).map_or_else(|| "(absent)".into(), Value::to_string);
         let _ = writeln!(out, "body {pointer}: {} -> {}", value("from"), value("to"));
     }

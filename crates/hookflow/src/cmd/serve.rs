@@ -300,7 +300,10 @@ fn admin_token_digest(given: Option<&str>, data: &std::path::Path) -> anyhow::Re
                 })
                 .flatten();
             digest.with_context(|| {
-                format!("{} does not hold a hex SHA-256 digest; delete it to get a new admin token", path.display())
+                format!(
+                    "{} does not hold a hex SHA-256 digest; delete it to get a new admin token",
+                    path.display()
+                )
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -311,9 +314,8 @@ fn admin_token_digest(given: Option<&str>, data: &std::path::Path) -> anyhow::Re
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut file =
+                options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
             std::io::Write::write_all(&mut file, format!("{hex}\n").as_bytes())
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("cannot write {}", path.display()))?;
