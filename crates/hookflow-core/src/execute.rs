@@ -206,18 +206,33 @@ fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
+/// How much of each node a trace shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceDetail {
+    /// Input and output of every node (the trigger's output is the request).
+    Full,
+    /// Outputs only, and none for the trigger: for stored history, where the request is kept on
+    /// its own and a node's input is the output of the node it came `from`.
+    Outputs,
+}
+
 impl Execution {
     /// The trace as JSON: per node its id, type, status, duration, the node that activated it,
-    /// its input (that node's output, or the request for the node after the trigger), its
-    /// output and its error. Values longer than `max_value_bytes` when serialized are replaced
-    /// by a truncation note.
-    pub fn trace_json(&self, plan: &Plan, max_value_bytes: usize) -> Value {
-        let output_of = |i: usize| -> Value {
+    /// (with [`TraceDetail::Full`]) its input — that node's output, or the request for the node
+    /// after the trigger —, its output and its error. A value whose JSON is longer than
+    /// `max_value_bytes` is replaced by `{"truncated": true, "larger_than": max_value_bytes}`.
+    pub fn trace_json(&self, plan: &Plan, max_value_bytes: usize, detail: TraceDetail) -> Value {
+        let output_of = |i: usize| -> Option<Value> {
             let node = &plan.nodes[i];
-            if node.role == Role::Trigger {
-                return self.context.get("request").cloned().unwrap_or(Value::Null);
-            }
-            self.context.get("nodes").and_then(|n| n.get(&node.id)).cloned().unwrap_or(Value::Null)
+            let value = if node.role == Role::Trigger {
+                if detail == TraceDetail::Outputs {
+                    return None;
+                }
+                self.context.get("request")
+            } else {
+                self.context.get("nodes").and_then(|n| n.get(&node.id))
+            };
+            Some(value.map_or(Value::Null, |v| bounded(v, max_value_bytes)))
         };
         let steps: Vec<Value> = self
             .trace
@@ -232,10 +247,16 @@ impl Execution {
                 });
                 if let Some(from) = s.from {
                     entry["from"] = json!(plan.nodes[from].id);
-                    entry["input"] = truncate(output_of(from), max_value_bytes);
+                    if detail == TraceDetail::Full
+                        && let Some(input) = output_of(from)
+                    {
+                        entry["input"] = input;
+                    }
                 }
-                if s.status == StepStatus::Succeeded {
-                    entry["output"] = truncate(output_of(s.node), max_value_bytes);
+                if s.status == StepStatus::Succeeded
+                    && let Some(output) = output_of(s.node)
+                {
+                    entry["output"] = output;
                 }
                 if let Some(o) = &s.output {
                     entry["branch"] = json!(o);
@@ -250,7 +271,36 @@ impl Execution {
     }
 }
 
-fn truncate(value: Value, max: usize) -> Value {
-    let len = serde_json::to_string(&value).map(|s| s.len()).unwrap_or(0);
-    if len <= max { value } else { json!({ "truncated": true, "bytes": len }) }
+/// `value`, or a note when its JSON is longer than `max` bytes. The length is estimated by a walk
+/// that stops as soon as it passes `max` (escapes in strings are not counted).
+fn bounded(value: &Value, max: usize) -> Value {
+    fn take(budget: &mut usize, n: usize) -> bool {
+        match budget.checked_sub(n) {
+            Some(left) => {
+                *budget = left;
+                true
+            }
+            None => false,
+        }
+    }
+    fn size(value: &Value, budget: &mut usize) -> bool {
+        match value {
+            Value::Null | Value::Bool(_) => take(budget, 5),
+            Value::Number(_) => take(budget, 20),
+            Value::String(s) => take(budget, s.len() + 2),
+            Value::Array(items) => {
+                take(budget, 2) && items.iter().all(|v| take(budget, 1) && size(v, budget))
+            }
+            Value::Object(map) => {
+                take(budget, 2)
+                    && map.iter().all(|(k, v)| take(budget, k.len() + 4) && size(v, budget))
+            }
+        }
+    }
+    let mut budget = max;
+    if size(value, &mut budget) {
+        value.clone()
+    } else {
+        json!({ "truncated": true, "larger_than": max })
+    }
 }

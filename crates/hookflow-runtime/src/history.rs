@@ -4,9 +4,10 @@
 //! durable writes go through a second task that commits every write waiting at that moment in
 //! one transaction (group commit), so that concurrent callers share one sync to disk.
 //!
-//! Rejected calls share the channel under a budget of their own: when that many are waiting,
-//! further ones are counted and dropped, so a flood of bad calls cannot hold up good ones or fill
-//! memory.
+//! The channel is bounded: when the writer falls that far behind, requests wait for room (the
+//! store sets the pace) rather than memory growing without end. Rejected calls share the channel
+//! under a budget of their own: when that many are waiting, or the channel is full, further ones
+//! are counted and dropped, so a flood of bad calls cannot hold up good ones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,7 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::record::{self, Call, Limits, Served};
 
 /// Records per store write at most.
-const BATCH: usize = 512;
+const BATCH: usize = 1024;
+/// Messages that may wait for the writer.
+const CHANNEL: usize = 4096;
 /// Attempts at writing one batch before its records are given up (and logged).
 const WRITE_ATTEMPTS: u32 = 5;
 
@@ -76,7 +79,7 @@ type Durable = (ExecutionRecord, oneshot::Sender<Result<(), StoreError>>);
 
 /// The history writer's handle, shared by every request.
 pub struct History {
-    tx: mpsc::UnboundedSender<Message>,
+    tx: mpsc::Sender<Message>,
     durable: mpsc::UnboundedSender<Durable>,
     store: Arc<dyn Store>,
     config: HistoryConfig,
@@ -93,7 +96,7 @@ impl std::fmt::Debug for History {
 impl History {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: HistoryConfig) -> Arc<History> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(CHANNEL);
         let (durable, durable_rx) = mpsc::unbounded_channel();
         let rejected_waiting = Arc::new(AtomicUsize::new(0));
         tokio::spawn(write(rx, store.clone(), config.limits, rejected_waiting.clone()));
@@ -123,7 +126,7 @@ impl History {
 
     /// Records a call that a flow ran to its end, with the response it produced (written soon,
     /// in a batch).
-    pub fn finished(
+    pub async fn finished(
         &self,
         call: Call,
         served: Served,
@@ -133,7 +136,7 @@ impl History {
     ) {
         if self.config.enabled {
             let finished = Finished { call, served, execution, response, started_at, finished_at };
-            self.send(Message::Finished(Box::new(finished)));
+            self.send(Message::Finished(Box::new(finished))).await;
         }
     }
 
@@ -147,12 +150,16 @@ impl History {
             self.rejected_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.send(Message::Rejected(Box::new(Rejected { call, served, answer, message })));
+        let message = Message::Rejected(Box::new(Rejected { call, served, answer, message }));
+        if self.tx.try_send(message).is_err() {
+            self.rejected_waiting.fetch_sub(1, Ordering::Relaxed);
+            self.rejected_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records `record` as it is (a status change), written soon.
-    pub fn record(&self, record: ExecutionRecord) {
-        self.send(Message::Record(Box::new(record)));
+    pub async fn record(&self, record: ExecutionRecord) {
+        self.send(Message::Record(Box::new(record))).await;
     }
 
     /// Writes `record` now, together with the other durable writes waiting at that moment;
@@ -171,7 +178,7 @@ impl History {
     /// Waits until everything handed to the writer before this call is stored.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        self.send(Message::Flush(done));
+        self.send(Message::Flush(done)).await;
         let _ = wait.await;
     }
 
@@ -180,8 +187,8 @@ impl History {
         self.rejected_dropped.load(Ordering::Relaxed)
     }
 
-    fn send(&self, message: Message) {
-        if self.tx.send(message).is_err() {
+    async fn send(&self, message: Message) {
+        if self.tx.send(message).await.is_err() {
             tracing::error!("the history writer has stopped; a record is lost");
         }
     }
@@ -189,7 +196,7 @@ impl History {
 
 /// The writer task: batches of messages become records, stored in one write each.
 async fn write(
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    mut rx: mpsc::Receiver<Message>,
     store: Arc<dyn Store>,
     limits: Limits,
     rejected_waiting: Arc<AtomicUsize>,

@@ -79,14 +79,14 @@ async fn run(job: Job, history: &History, services: &Services) {
     let started_at = SystemTime::now();
     record.status = ExecutionStatus::Running;
     record.started_at_ms = Some(record::millis(started_at));
-    history.record(record.clone());
+    history.record(record.clone()).await;
     let received_at =
         UNIX_EPOCH + Duration::from_millis(record.received_at_ms.max(0).unsigned_abs());
     let request = match rebuild(&record.request, &plan, received_at) {
         Ok(request) => request,
         Err(e) => {
             fail(&mut record, e.to_string());
-            history.record(record);
+            history.record(record).await;
             return;
         }
     };
@@ -101,7 +101,7 @@ async fn run(job: Job, history: &History, services: &Services) {
     let response = record::response(&execution.response, limits.body_bytes);
     let times = (started_at, SystemTime::now());
     record::complete(&mut record, &plan, &execution, response, times, limits);
-    history.record(record);
+    history.record(record).await;
 }
 
 fn fail(record: &mut ExecutionRecord, message: String) {
@@ -135,7 +135,7 @@ pub async fn recover(
             None => {
                 let flow = record.flow_id.clone().unwrap_or_default();
                 fail(&mut record, format!("flow `{flow}` is not deployed any more"));
-                history.record(record);
+                history.record(record).await;
             }
         }
     }

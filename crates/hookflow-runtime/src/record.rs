@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hookflow_core::execute::{Execution, Status};
-use hookflow_core::nodes::Role;
+use hookflow_core::execute::{Execution, Status, TraceDetail};
 use hookflow_core::nodes::webhook::{Auth, KeyLocation};
 use hookflow_core::{Body, Plan, Response};
 use hookflow_store::{
@@ -123,44 +122,6 @@ impl<'a> Secrets<'a> {
     fn header(&self, name: &str) -> bool {
         SECRET_HEADERS.contains(&name) || self.header.as_deref() == Some(name)
     }
-
-    /// Redacts a request as the flow saw it (its `headers` and `query` objects), in place.
-    fn redact_request(&self, request: &mut serde_json::Value) {
-        if let Some(serde_json::Value::Object(headers)) = request.get_mut("headers") {
-            for (name, value) in headers.iter_mut() {
-                if self.header(name) {
-                    *value = serde_json::Value::String(REDACTED.into());
-                }
-            }
-        }
-        if let (Some(param), Some(serde_json::Value::Object(query))) =
-            (self.query, request.get_mut("query"))
-            && let Some(value) = query.get_mut(param)
-        {
-            *value = serde_json::Value::String(REDACTED.into());
-        }
-    }
-}
-
-/// The trace with the request it shows (the trigger's output, the input of the nodes after it)
-/// redacted like the recorded request.
-fn redacted_trace(plan: &Plan, execution: &Execution, limits: Limits) -> serde_json::Value {
-    let mut trace = execution.trace_json(plan, limits.trace_value_bytes);
-    let secrets = Secrets::of(Some(&plan.trigger().auth));
-    let trigger = plan.nodes().iter().find(|n| n.role == Role::Trigger).map(|n| n.id.as_str());
-    for step in trace.as_array_mut().into_iter().flatten() {
-        if step.get("node").and_then(|n| n.as_str()) == trigger
-            && let Some(output) = step.get_mut("output")
-        {
-            secrets.redact_request(output);
-        }
-        if step.get("from").and_then(|n| n.as_str()) == trigger
-            && let Some(input) = step.get_mut("input")
-        {
-            secrets.redact_request(input);
-        }
-    }
-    trace
 }
 
 fn redact_query(query: &str, secret: &str) -> String {
@@ -211,8 +172,7 @@ pub fn finished(
     (started_at, finished_at): (SystemTime, SystemTime),
     limits: Limits,
 ) -> ExecutionRecord {
-    let mut record = pending(call, served, ExecutionStatus::Running);
-    record.request = request(call, Some(&served.plan.trigger().auth), limits.body_bytes);
+    let mut record = started(call, served, ExecutionStatus::Running, limits.body_bytes);
     complete(&mut record, &served.plan, execution, response, (started_at, finished_at), limits);
     record
 }
@@ -243,12 +203,24 @@ pub fn complete(
         .failure
         .as_ref()
         .map(|f| RecordedError { node: Some(f.node.clone()), message: f.message.clone() });
-    record.trace = redacted_trace(plan, execution, limits);
+    // Outputs only: the request is recorded (redacted) on its own, and an input is the output
+    // of the node the step came `from`.
+    record.trace = execution.trace_json(plan, limits.trace_value_bytes, TraceDetail::Outputs);
 }
 
 /// The record of a call accepted for later (`queued`) or under way (`running`): the whole body
 /// is kept, so that the run can start (again) from the record alone.
 pub fn pending(call: &Call, served: &Served, status: ExecutionStatus) -> ExecutionRecord {
+    started(call, served, status, usize::MAX)
+}
+
+/// A record of `call` on its flow with its request (body cut at `body_limit`) and nothing else.
+fn started(
+    call: &Call,
+    served: &Served,
+    status: ExecutionStatus,
+    body_limit: usize,
+) -> ExecutionRecord {
     let plan = &served.plan;
     ExecutionRecord {
         id: call.id.clone(),
@@ -260,7 +232,7 @@ pub fn pending(call: &Call, served: &Served, status: ExecutionStatus) -> Executi
         received_at_ms: millis(call.received_at),
         started_at_ms: None,
         finished_at_ms: None,
-        request: request(call, Some(&plan.trigger().auth), usize::MAX),
+        request: request(call, Some(&plan.trigger().auth), body_limit),
         response: None,
         error: None,
         trace: serde_json::Value::Null,

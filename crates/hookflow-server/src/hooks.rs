@@ -225,7 +225,7 @@ async fn run(
         let response = std::mem::replace(&mut execution.response, Response::json(200, Value::Null));
         let out = sent(response);
         if history.enabled() {
-            history.finished(call, served, execution, out.clone(), (started_at, finished_at));
+            history.finished(call, served, execution, out.clone(), (started_at, finished_at)).await;
         }
         out
     });

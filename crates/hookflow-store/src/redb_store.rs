@@ -14,6 +14,10 @@ use crate::{
     kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
 };
 
+/// redb's page cache: enough for the indexes and recent records; history is written far more than
+/// it is read, and a larger cache only grows the process (redb's default is 1 GiB).
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A [`Store`](crate::Store) in `hookflow.redb`, one redb table per domain.
 ///
 /// Every write (a single put or delete, or a whole batch) is one transaction, committed with
@@ -40,7 +44,10 @@ impl RedbStore {
             store: describe.clone(),
             cause: cause.to_string(),
         };
-        let db = Database::create(&path).map_err(|err| open_failed(&err))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|err| open_failed(&err))?;
         let txn = db.begin_write().map_err(|err| open_failed(&err))?;
         for table in Table::ALL {
             txn.open_table(definition(table)).map_err(|err| open_failed(&err))?;

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use hookflow_core::diagnostic::render_all;
-use hookflow_core::execute::Status;
+use hookflow_core::execute::{Status, TraceDetail};
 use hookflow_core::intake::pairs;
 use hookflow_core::offline::{self, SampleBody, SampleRequest};
 use hookflow_core::{Body, Source, compile};
@@ -106,7 +106,7 @@ fn run(args: Args) -> Result<u8, String> {
     let execution = runtime
         .block_on(offline::run(&plan, sample, uuid::Uuid::now_v7().to_string(), &services))
         .map_err(|e| e.to_string())?;
-    let trace = execution.trace_json(&plan, 4096);
+    let trace = execution.trace_json(&plan, 4096, TraceDetail::Full);
     let response = &execution.response;
     let mut out = String::new();
     match args.format {
