@@ -1,15 +1,14 @@
 //! The example flows in `flows/`: each compiles with zero diagnostics, and each case of its
-//! `<flow-id>.cases.json` runs offline and gets the expected response.
+//! `<flow-id>.cases.json` runs offline and gets the expected response (the same matching as
+//! `hookflow test`).
 
+use std::path::Path;
 use std::sync::Arc;
 
-use hookflow_core::offline::{self, SampleBody, SampleRequest};
-use hookflow_core::{Body, compile_all, read_sources};
-use serde_json::Value;
+use hookflow_core::cases::{self, check};
+use hookflow_core::services::{NoNetwork, Services};
+use hookflow_core::{compile_all, read_sources};
 
-use hookflow_core::services::{BoxFuture, HttpCall, HttpClient, HttpError, HttpReply, Services};
-
-use crate::cases::{Case, CasesFile};
 use crate::root;
 
 #[test]
@@ -25,64 +24,32 @@ fn example_flows_compile_cleanly() {
 async fn example_cases_pass() {
     let (sources, _) = read_sources(&[root().join("flows")]);
     let set = compile_all(&sources);
+    let services = Services { http: Arc::new(NoNetwork) };
     let mut ran = 0;
     for plan in &set.plans {
-        let path = root().join(format!("flows/{}.cases.json", plan.id));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|_| panic!("{} has no cases file", plan.id));
-        let file: CasesFile =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!plan.calls_out(), "{} calls out: the examples run without a network", plan.id);
+        let path = cases::cases_path(Path::new(&plan.file), &plan.id);
+        let file = cases::read(&path).unwrap_or_else(|e| panic!("{} has no cases: {e}", plan.id));
         assert_eq!(file.flow, plan.id);
+        assert_eq!(file.schema.as_deref(), Some("../schemas/cases.schema.json"));
         assert!(!file.cases.is_empty());
-        for case in file.cases {
-            check_case(plan, case).await;
+        let base = path.parent().expect("a directory");
+        for case in &file.cases {
+            let actual = cases::run(plan, case, base, &services)
+                .await
+                .unwrap_or_else(|e| panic!("{} / {}: {e}", plan.id, case.name));
+            let mismatches = check(&case.expect, &actual);
+            assert!(
+                mismatches.is_empty(),
+                "{} / {}:\n{}\n{actual:?}",
+                plan.id,
+                case.name,
+                mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            );
             ran += 1;
         }
     }
     assert!(ran >= 8, "only {ran} cases");
-}
-
-async fn check_case(plan: &Arc<hookflow_core::Plan>, case: Case) {
-    let sample = SampleRequest {
-        method: case.request.method,
-        path: case.request.path,
-        query: case.request.query,
-        headers: case.request.headers,
-        body: case.request.body.map(SampleBody::Json),
-    };
-    let id = case.execution_id.unwrap_or_else(|| "test-execution".into());
-    let services = Services { http: Arc::new(NoNetwork) };
-    let execution = offline::run(plan, sample, id, &services)
-        .await
-        .unwrap_or_else(|e| panic!("{} / {}: {e}", plan.id, case.name));
-    let r = &execution.response;
-    let what = format!("{} / {}: {:?} {:?}", plan.id, case.name, r, execution.failure);
-    assert_eq!(r.status, case.expect.status, "{what}");
-    for (k, v) in &case.expect.headers {
-        assert_eq!(r.header(k), v.as_str(), "header {k} of {what}");
-    }
-    if let Some(body) = &case.expect.body {
-        let actual = match &r.body {
-            Body::Empty => Value::Null,
-            Body::Json(v) => v.clone(),
-            Body::Text(t) => Value::String(t.clone()),
-        };
-        assert_eq!(&actual, body, "{what}");
-    }
-    if let Some(by) = &case.expect.responded_by {
-        assert_eq!(execution.responded_by.as_ref(), Some(by), "{what}");
-    }
-}
-
-/// The example flows make no outbound call; one that tried would fail its case.
-struct NoNetwork;
-
-impl HttpClient for NoNetwork {
-    fn send(&self, call: HttpCall) -> BoxFuture<Result<HttpReply, HttpError>> {
-        Box::pin(
-            async move { Err(HttpError::Refused(format!("no network in cases: {}", call.url))) },
-        )
-    }
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! diagnostics and the server over real sockets, one module each.
 
 mod admin;
-mod cases;
 mod cli;
 mod examples;
 mod executions;
@@ -12,6 +11,7 @@ mod invalid_flows;
 mod outbound;
 mod schema;
 mod serve;
+mod test_cmd;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,8 @@
-//! `schemas/flow.schema.json` is generated from the code: it must be up to date, every example
-//! flow must conform to it, and it must refuse what the compiler refuses structurally.
+//! `schemas/flow.schema.json` and `schemas/cases.schema.json` are generated from the code: they
+//! must be up to date, every example flow and cases file must conform, and the flow schema must
+//! refuse what the compiler refuses structurally.
 
+use hookflow_core::cases::cases_schema;
 use hookflow_core::schema::flow_schema;
 use serde_json::{Value, json};
 
@@ -61,4 +63,35 @@ fn schema_refuses_structural_mistakes() {
     for doc in bad {
         assert!(!validator.is_valid(&doc), "accepted: {doc}");
     }
+}
+
+#[test]
+fn cases_schema_file_is_up_to_date() {
+    let text = serde_json::to_string_pretty(&cases_schema()).expect("schema serializes") + "\n";
+    golden::check(&root().join("schemas/cases.schema.json"), &text);
+}
+
+#[test]
+fn example_cases_files_conform() {
+    let validator = jsonschema::draft202012::new(&cases_schema()).expect("a valid 2020-12 schema");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("flows")).expect("flows/") {
+        let path = entry.expect("entry").path();
+        if !path.to_string_lossy().ends_with(".cases.json") {
+            continue;
+        }
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+        assert_eq!(doc["$schema"], "../schemas/cases.schema.json", "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} cases files");
+    let bad = json!({ "flow": "f", "cases": [ { "name": "n", "expect": { "status": 200,
+        "headers": { "a": { "regexp": "x" } } } } ] });
+    assert!(!validator.is_valid(&bad));
 }

@@ -6,9 +6,9 @@ use std::process::Command;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::cases::CasesFile;
 use crate::harness::{BASIC_USER, Harness, ServeProcess, flow};
 use crate::root;
+use hookflow_core::cases::CasesFile;
 
 const NONE: &str = r#""auth": { "type": "none" }"#;
 

@@ -1,6 +1,7 @@
 //! hookflow's core: the flow model, diagnostics, the compiler, the route table, the node types
 //! and the executor. No sockets and no storage here: the runtime and the server build on it.
 
+pub mod cases;
 pub mod compile_cx;
 pub mod compiler;
 pub mod context;

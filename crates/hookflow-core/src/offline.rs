@@ -23,6 +23,22 @@ pub struct SampleRequest {
     pub query: Map<String, Value>,
     pub headers: Map<String, Value>,
     pub body: Option<SampleBody>,
+    /// When the request arrived (default: now).
+    pub received_at: Option<SystemTime>,
+    /// The credential name the flow sees as `execution.credential`.
+    pub credential: SampleCredential,
+}
+
+/// Which credential an offline run pretends authenticated the call (auth itself is not checked).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SampleCredential {
+    /// The one the route's auth names (none for a route without auth).
+    #[default]
+    Route,
+    /// None: `execution.credential` is `null`.
+    Skip,
+    /// This one.
+    Named(String),
 }
 
 /// A sample body: raw bytes (parsed by the `content-type` header, JSON when there is none), or a
@@ -98,13 +114,17 @@ pub async fn run(
         query,
         headers,
         body,
-        received_at: SystemTime::now(),
+        received_at: sample.received_at.unwrap_or_else(SystemTime::now),
     };
     let meta = ExecutionMeta {
         id: execution_id,
         flow_id: plan.id.clone(),
         flow_version: plan.version.clone(),
-        credential: trigger.auth.credential().map(str::to_owned),
+        credential: match sample.credential {
+            SampleCredential::Route => trigger.auth.credential().map(str::to_owned),
+            SampleCredential::Skip => None,
+            SampleCredential::Named(name) => Some(name),
+        },
     };
     Ok(execute(plan, request, meta, services).await)
 }

@@ -51,6 +51,11 @@ impl Plan {
         &self.nodes
     }
 
+    /// Whether any node of the flow calls out over the network.
+    pub fn calls_out(&self) -> bool {
+        self.nodes.iter().any(|n| n.node.calls_out())
+    }
+
     /// The node called `id`.
     pub fn node(&self, id: &str) -> Option<&PlanNode> {
         self.nodes.iter().find(|n| n.id == id)

@@ -74,3 +74,14 @@ impl fmt::Debug for Services {
         f.debug_struct("Services").finish_non_exhaustive()
     }
 }
+
+/// An HTTP client that refuses every call: for offline runs of flows that make no outbound call
+/// (a flow that tried would fail, which a test then shows).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNetwork;
+
+impl HttpClient for NoNetwork {
+    fn send(&self, call: HttpCall) -> BoxFuture<Result<HttpReply, HttpError>> {
+        Box::pin(async move { Err(HttpError::Refused(format!("no network here: {}", call.url))) })
+    }
+}

@@ -25,6 +25,12 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Run one flow offline on a sample request and print the response and the node trace.
     Run(cmd::run::Args),
+    /// Run the flows' test cases offline and report pass/fail (exit 0 = all passed, 1 = a case
+    /// failed, 2 = could not run).
+    Test(cmd::test::Args),
+    /// Write test cases: a starter file from a flow's sample (`init`), or a case from a recorded
+    /// execution (`capture`).
+    Cases(cmd::cases::Args),
     /// Serve the flows' webhooks over HTTP until SIGINT or SIGTERM.
     Serve(cmd::serve::Args),
     /// Create, list, rotate and delete the credentials webhook routes require.
@@ -39,6 +45,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => cmd::validate::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::Test(args) => cmd::test::main(args),
+        Command::Cases(args) => cmd::cases::main(args),
         Command::Serve(args) => cmd::serve::main(args),
         Command::Credentials(args) => cmd::credentials::main(args),
         Command::Executions(args) => cmd::executions::main(args),

@@ -127,6 +127,10 @@ struct HttpRequest {
 }
 
 impl Node for HttpRequest {
+    fn calls_out(&self) -> bool {
+        true
+    }
+
     fn run(&self, scope: Scope<'_>, services: &Services) -> Result<Outcome, NodeError> {
         let url = match self.url.eval(scope)? {
             Some(Value::String(url)) => url,

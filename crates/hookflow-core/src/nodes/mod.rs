@@ -77,6 +77,11 @@ pub trait Node: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether running the node calls out over the network (through [`Services::http`]).
+    fn calls_out(&self) -> bool {
+        false
+    }
+
     /// Runs the node against the context. A node that does I/O renders what it needs from the
     /// context here and answers [`Outcome::Pending`] with the I/O still to do.
     fn run(&self, scope: Scope<'_>, services: &Services) -> Result<Outcome, NodeError>;

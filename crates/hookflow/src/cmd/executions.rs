@@ -13,8 +13,8 @@ use super::{Format, exit, print};
 /// Exit code when the server answered with an error.
 const REFUSED: u8 = 1;
 /// How long to wait for a connection, and for an answer (a replay runs the flow).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -67,7 +67,7 @@ enum Command {
 }
 
 /// Why the command did not print its result, and its exit code.
-enum Failure {
+pub(super) enum Failure {
     /// The server answered with an error status.
     Refused(String),
     /// No answer, or an answer that is not JSON.
@@ -144,7 +144,7 @@ async fn run(args: &Args) -> Result<String, Failure> {
 }
 
 /// An id as one path segment (an id with `/` or `?` in it cannot reach another endpoint).
-fn segment(id: &str) -> String {
+pub(super) fn segment(id: &str) -> String {
     id.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b == b'-' {
@@ -157,7 +157,7 @@ fn segment(id: &str) -> String {
 }
 
 /// Sends `request`; answers the JSON of a 2xx answer.
-async fn send(request: reqwest::RequestBuilder, base: &str) -> Result<Value, Failure> {
+pub(super) async fn send(request: reqwest::RequestBuilder, base: &str) -> Result<Value, Failure> {
     let response = request.send().await.map_err(|e| {
         let why = if e.is_connect() {
             "cannot connect"

@@ -1,9 +1,11 @@
 //! One module per command.
 
+pub mod cases;
 pub mod credentials;
 pub mod executions;
 pub mod run;
 pub mod serve;
+pub mod test;
 pub mod validate;
 
 /// Exit codes shared by the commands.

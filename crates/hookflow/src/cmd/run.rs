@@ -97,6 +97,7 @@ fn run(args: Args) -> Result<u8, String> {
         query: pairs(query.into_iter()),
         headers,
         body,
+        ..SampleRequest::default()
     };
     let services = super::services(args.allow_private_network).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,248 @@
+//! `hookflow cases init FLOW` (a starter cases file from the flow's `expected` sample) and
+//! `hookflow cases capture EXECUTION_ID` (a recorded execution, fetched from a running server's
+//! admin API, appended as a case). Exit 0 = written, 1 = the server refused, 2 = could not run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hookflow_core::cases::{self, Case, CaseRequest, CasesFile, Expect};
+use hookflow_core::intake::{parse_body, parse_query};
+use hookflow_core::routes::HOOKS_BASE;
+use hookflow_core::services::{NoNetwork, Services};
+use hookflow_core::{Plan, Source, compile, compile_all, read_sources};
+use serde_json::{Map, Value};
+
+use super::executions::{ANSWER_TIMEOUT, CONNECT_TIMEOUT, Failure, segment, send};
+use super::{exit, print};
+
+/// The `$schema` a cases file beside `flows/` points at, when the schema is there.
+const SCHEMA: &str = "../schemas/cases.schema.json";
+/// The time a starter case runs at, so that an expectation on it stays true.
+const FIXED_TIME: &str = "2026-01-01T00:00:00Z";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Write `<flow-id>.cases.json` beside FLOW with one case: the flow's `expected` sample, its
+    /// current response as the expectation.
+    Init {
+        /// The flow file.
+        flow: PathBuf,
+        /// Overwrite an existing cases file.
+        #[arg(long)]
+        force: bool,
+        /// Let a flow with `http_request` nodes call private, loopback and link-local addresses.
+        #[arg(long)]
+        allow_private_network: bool,
+    },
+    /// Turn a recorded execution into a case (its recorded response as the expectation) appended
+    /// to its flow's cases file.
+    Capture {
+        /// The execution's id (see `hookflow executions list`).
+        id: String,
+        /// The case's name (default: `captured <id>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The directory of the flow files.
+        #[arg(long, default_value = "flows")]
+        flows: PathBuf,
+        /// The admin listener's base URL.
+        #[arg(long, env = "HOOKFLOW_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
+        admin_url: String,
+        /// The admin token.
+        #[arg(long, env = "HOOKFLOW_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+    },
+}
+
+pub fn main(args: Args) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hookflow cases: cannot start the async runtime: {e}");
+            return exit::COULD_NOT_RUN;
+        }
+    };
+    let result = match args.command {
+        Command::Init { flow, force, allow_private_network } => {
+            runtime.block_on(init(&flow, force, allow_private_network))
+        }
+        Command::Capture { id, name, flows, admin_url, admin_token } => {
+            runtime.block_on(capture(&id, name, &flows, &admin_url, admin_token.as_deref()))
+        }
+    };
+    match result {
+        Ok(text) => {
+            print(&text);
+            exit::OK
+        }
+        Err(Failure::Refused(message)) => {
+            eprintln!("hookflow cases: {message}");
+            exit::FLOW_ERRORS
+        }
+        Err(Failure::CouldNotRun(message)) => {
+            eprintln!("hookflow cases: {message}");
+            exit::COULD_NOT_RUN
+        }
+    }
+}
+
+fn could_not(message: impl Into<String>) -> Failure {
+    Failure::CouldNotRun(message.into())
+}
+
+async fn init(flow: &Path, force: bool, allow_private_network: bool) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(flow)
+        .map_err(|e| could_not(format!("cannot read {}: {e}", flow.display())))?;
+    let compiled = compile(&Source { file: flow.display().to_string(), text });
+    let Some(plan) = compiled.plan else {
+        return Err(could_not(format!("{} has errors (see `hookflow validate`)", flow.display())));
+    };
+    let path = cases::cases_path(flow, &plan.id);
+    if path.exists() && !force {
+        return Err(could_not(format!("{} exists (--force overwrites it)", path.display())));
+    }
+    let services = if plan.calls_out() {
+        super::services(allow_private_network).map_err(|e| could_not(e.to_string()))?
+    } else {
+        Services { http: Arc::new(NoNetwork) }
+    };
+    let mut case = Case {
+        name: "the expected sample".into(),
+        request: CaseRequest::default(),
+        execution_id: Some(cases::DEFAULT_EXECUTION_ID.into()),
+        received_at: Some(FIXED_TIME.into()),
+        expect: Expect::with_status(0),
+    };
+    let actual = cases::run(&plan, &case, Path::new("."), &services).await.map_err(could_not)?;
+    cases::bless(&mut case.expect, &actual);
+    let file = CasesFile { schema: schema_for(&path), flow: plan.id.clone(), cases: vec![case] };
+    cases::write(&path, &file).map_err(could_not)?;
+    Ok(format!("wrote {} (1 case, HTTP {})\n", path.display(), actual.status))
+}
+
+async fn capture(
+    id: &str,
+    name: Option<String>,
+    flows: &Path,
+    admin_url: &str,
+    token: Option<&str>,
+) -> Result<String, Failure> {
+    let token = token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        could_not("no admin token: pass --admin-token or set HOOKFLOW_ADMIN_TOKEN")
+    })?;
+    let base = admin_url.trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(ANSWER_TIMEOUT)
+        .build()
+        .map_err(|e| could_not(format!("cannot build an HTTP client: {e}")))?;
+    let request = client.get(format!("{base}/api/executions/{}", segment(id))).bearer_auth(token);
+    let doc = send(request, base).await?;
+    let flow_id = doc["flow_id"].as_str().ok_or_else(|| could_not("the record has no flow_id"))?;
+    let plan = find_flow(flows, flow_id)?;
+    let case = to_case(&doc, name.unwrap_or_else(|| format!("captured {id}")))?;
+    let path = cases::cases_path(Path::new(&plan.file), &plan.id);
+    let mut file = if path.exists() {
+        cases::read(&path).map_err(could_not)?
+    } else {
+        CasesFile { schema: schema_for(&path), flow: plan.id.clone(), cases: Vec::new() }
+    };
+    if file.cases.iter().any(|c| c.name == case.name) {
+        return Err(could_not(format!(
+            "{} already has a case named `{}` (choose another with --name)",
+            path.display(),
+            case.name
+        )));
+    }
+    let name = case.name.clone();
+    file.cases.push(case);
+    cases::write(&path, &file).map_err(could_not)?;
+    Ok(format!("added case `{name}` to {}\n", path.display()))
+}
+
+/// The compiled flow `id` among the flow files of `dir`.
+fn find_flow(dir: &Path, id: &str) -> Result<Arc<Plan>, Failure> {
+    let (sources, _) = read_sources(&[dir.to_path_buf()]);
+    compile_all(&sources)
+        .plans
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| could_not(format!("no flow `{id}` that compiles in {}", dir.display())))
+}
+
+/// A recorded execution (`GET /api/executions/{id}`) as a case: its request (secrets already
+/// redacted by the recorder), its id and time injected, its response as the expectation.
+fn to_case(doc: &Value, name: String) -> Result<Case, Failure> {
+    let request = &doc["request"];
+    let response = &doc["response"];
+    if !response.is_object() {
+        return Err(could_not("the execution has no recorded response (yet)"));
+    }
+    if request["body_truncated"] == true || response["body_truncated"] == true {
+        return Err(could_not("the recorded body was cut at the recording limit"));
+    }
+    let path = request["path"].as_str().unwrap_or_default();
+    let path = path.strip_prefix(HOOKS_BASE).unwrap_or(path);
+    let mut headers = Map::new();
+    for (k, v) in request["headers"].as_object().into_iter().flatten() {
+        // Framing, not content: the body is re-encoded when the case runs.
+        if !matches!(k.as_str(), "content-length" | "transfer-encoding") {
+            headers.insert(k.clone(), v.clone());
+        }
+    }
+    let body = match &request["body"] {
+        Value::Null => None,
+        // Kept as text: parsed as the content type says, like the server did.
+        Value::String(text) => {
+            let content_type = headers.get("content-type").and_then(Value::as_str);
+            Some(parse_body(content_type, text.as_bytes()).map_err(|e| could_not(e.to_string()))?)
+        }
+        json => Some(json.clone()),
+    };
+    let status = response["status"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| could_not("the recorded response has no status"))?;
+    let mut expect = Expect::with_status(status);
+    for (k, v) in response["headers"].as_object().into_iter().flatten() {
+        if k != "content-length" {
+            expect.headers.insert(k.clone(), v.clone());
+        }
+    }
+    expect.body = Some(response["body"].clone());
+    expect.responded_by = doc["trace"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["type"] == "respond" && s["status"] == "succeeded")
+        .and_then(|s| s["node"].as_str())
+        .map(str::to_owned);
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Ok(Case {
+        name,
+        request: CaseRequest {
+            method: text(&request["method"]),
+            path: Some(path.to_owned()),
+            query: parse_query(request["query"].as_str().unwrap_or_default()),
+            headers,
+            body,
+            credential: text(&doc["credential"]),
+            ..CaseRequest::default()
+        },
+        execution_id: text(&doc["id"]),
+        received_at: text(&doc["received_at"]),
+        expect,
+    })
+}
+
+/// `../schemas/cases.schema.json` when that file is there, relative to the cases file.
+fn schema_for(cases_file: &Path) -> Option<String> {
+    let dir = cases_file.parent().unwrap_or(Path::new("."));
+    dir.join(SCHEMA).exists().then(|| SCHEMA.to_owned())
+}
