@@ -271,9 +271,59 @@ impl Execution {
     }
 }
 
-/// `value`, or a note when its JSON is longer than `max` bytes. The length is estimated by a walk
-/// that stops as soon as it passes `max` (escapes in strings are not counted).
+impl Execution {
+    /// The trace with outputs only (see [`TraceDetail::Outputs`]), taking the node outputs out
+    /// of the context instead of copying them: for history, once the execution is over.
+    pub fn take_trace(&mut self, plan: &Plan, max_value_bytes: usize) -> Value {
+        let mut outputs = match self.context.get_mut("nodes") {
+            Some(Value::Object(nodes)) => std::mem::take(nodes),
+            _ => serde_json::Map::new(),
+        };
+        let steps = self
+            .trace
+            .iter()
+            .map(|s| {
+                let node = &plan.nodes[s.node];
+                let mut entry = serde_json::Map::with_capacity(8);
+                entry.insert("node".into(), Value::String(node.id.clone()));
+                entry.insert("type".into(), Value::String(node.type_name.to_owned()));
+                entry.insert("status".into(), json!(s.status));
+                entry.insert("duration_us".into(), json!(s.duration_us));
+                if let Some(from) = s.from {
+                    entry.insert("from".into(), Value::String(plan.nodes[from].id.clone()));
+                }
+                if s.status == StepStatus::Succeeded
+                    && node.role != Role::Trigger
+                    && let Some(output) = outputs.remove(&node.id)
+                {
+                    let output = if fits(&output, max_value_bytes) {
+                        output
+                    } else {
+                        json!({ "truncated": true, "larger_than": max_value_bytes })
+                    };
+                    entry.insert("output".into(), output);
+                }
+                if let Some(o) = &s.output {
+                    entry.insert("branch".into(), Value::String(o.clone()));
+                }
+                if let Some(e) = &s.error {
+                    entry.insert("error".into(), Value::String(e.clone()));
+                }
+                Value::Object(entry)
+            })
+            .collect();
+        Value::Array(steps)
+    }
+}
+
+/// `value`, or a note when its JSON is longer than `max` bytes.
 fn bounded(value: &Value, max: usize) -> Value {
+    if fits(value, max) { value.clone() } else { json!({ "truncated": true, "larger_than": max }) }
+}
+
+/// Whether the JSON of `value` is at most `max` bytes, estimated by a walk that stops as soon as
+/// it passes `max` (escapes in strings are not counted).
+fn fits(value: &Value, max: usize) -> bool {
     fn take(budget: &mut usize, n: usize) -> bool {
         match budget.checked_sub(n) {
             Some(left) => {
@@ -298,9 +348,5 @@ fn bounded(value: &Value, max: usize) -> Value {
         }
     }
     let mut budget = max;
-    if size(value, &mut budget) {
-        value.clone()
-    } else {
-        json!({ "truncated": true, "larger_than": max })
-    }
+    size(value, &mut budget)
 }

@@ -242,10 +242,11 @@ fn build(message: Message, limits: Limits) -> Option<ExecutionRecord> {
                 &f.response.body,
                 limits.body_bytes,
             );
+            let mut f = f;
             Some(record::finished(
                 &f.call,
                 &f.served,
-                &f.execution,
+                &mut f.execution,
                 response,
                 (f.started_at, f.finished_at),
                 limits,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hookflow_core::execute::{Execution, Status, TraceDetail};
+use hookflow_core::execute::{Execution, Status};
 use hookflow_core::nodes::webhook::{Auth, KeyLocation};
 use hookflow_core::{Body, Plan, Response};
 use hookflow_store::{
@@ -167,7 +167,7 @@ pub fn route(plan: &Plan) -> String {
 pub fn finished(
     call: &Call,
     served: &Served,
-    execution: &Execution,
+    execution: &mut Execution,
     response: RecordedResponse,
     (started_at, finished_at): (SystemTime, SystemTime),
     limits: Limits,
@@ -182,7 +182,7 @@ pub fn finished(
 pub fn complete(
     record: &mut ExecutionRecord,
     plan: &Plan,
-    execution: &Execution,
+    execution: &mut Execution,
     response: RecordedResponse,
     (started_at, finished_at): (SystemTime, SystemTime),
     limits: Limits,
@@ -204,8 +204,8 @@ pub fn complete(
         .as_ref()
         .map(|f| RecordedError { node: Some(f.node.clone()), message: f.message.clone() });
     // Outputs only: the request is recorded (redacted) on its own, and an input is the output
-    // of the node the step came `from`.
-    record.trace = execution.trace_json(plan, limits.trace_value_bytes, TraceDetail::Outputs);
+    // of the node the step came `from`. The outputs are moved out of the finished execution.
+    record.trace = execution.take_trace(plan, limits.trace_value_bytes);
 }
 
 /// The record of a call accepted for later (`queued`) or under way (`running`): the whole body

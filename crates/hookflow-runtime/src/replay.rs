@@ -97,7 +97,7 @@ pub async fn replay(
         credential: original.credential.clone(),
     };
     let started_at = SystemTime::now();
-    let execution = execute(&plan, flow_request, meta, services).await;
+    let mut execution = execute(&plan, flow_request, meta, services).await;
     let finished_at = SystemTime::now();
     if let Some(failure) = &execution.failure {
         tracing::info!(flow = %plan.id, execution = %replay_id, replay_of = %original.id, node = %failure.node, error = %failure.message, "replayed flow failed");
@@ -121,7 +121,14 @@ pub async fn replay(
     };
     let limits = history.limits();
     let response = record::response(&execution.response, limits.body_bytes);
-    record::complete(&mut replayed, &plan, &execution, response, (started_at, finished_at), limits);
+    record::complete(
+        &mut replayed,
+        &plan,
+        &mut execution,
+        response,
+        (started_at, finished_at),
+        limits,
+    );
     history
         .persist(replayed.clone())
         .await

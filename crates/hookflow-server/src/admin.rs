@@ -1,13 +1,12 @@
 //! The admin listener: `GET /healthz` for anyone, and under `/api` the admin API, for callers
 //! with the admin token (`Authorization: Bearer <token>`, compared with the token's SHA-256 digest
-//! in constant time). JSON in and out; every error is problem+json, mapped in [`problem`].
+//! in constant time). JSON in and out; every error is problem+json, mapped in [`crate::error`].
 //!
 //! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
 //! (the recorded request run again on the current version of its flow, with a diff of the
 //! responses). Store calls run on the blocking pool.
 
-mod problem;
 mod query;
 
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
-use self::problem::AdminError;
+use crate::error::AdminError;
 use crate::state::AppState;
 use crate::status;
 

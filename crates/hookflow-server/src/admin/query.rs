@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hookflow_store::{ExecutionQuery, ExecutionStatus};
 
-use super::problem::AdminError;
+use crate::error::AdminError;
 
 const KNOWN: [&str; 6] = ["flow", "status", "since", "until", "limit", "cursor"];
 const PARAMETERS: &str = "flow, status, since, until, limit or cursor";
