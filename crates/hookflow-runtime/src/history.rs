@@ -22,6 +22,8 @@ use crate::record::{self, Call, Limits, Served};
 
 /// Records per store write at most.
 const BATCH: usize = 1024;
+/// How long the writer sleeps when nothing waits for it.
+const TICK: Duration = Duration::from_millis(10);
 /// Messages that may wait for the writer.
 const CHANNEL: usize = 4096;
 /// Attempts at writing one batch before its records are given up (and logged).
@@ -202,7 +204,28 @@ async fn write(
     rejected_waiting: Arc<AtomicUsize>,
 ) {
     let mut messages = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut messages, BATCH).await > 0 {
+    loop {
+        // Take what is waiting without waiting for it; when nothing is, sleep a tick. So the
+        // writer never waits on the channel, and a request handing over a record never has to
+        // wake it (a system call and a context switch per call under load).
+        let mut closed = false;
+        while messages.len() < BATCH {
+            match rx.try_recv() {
+                Ok(message) => messages.push(message),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if messages.is_empty() {
+            if closed {
+                return;
+            }
+            tokio::time::sleep(TICK).await;
+            continue;
+        }
         let mut flushes = Vec::new();
         let mut batch = Vec::with_capacity(messages.len());
         for message in messages.drain(..) {
