@@ -160,3 +160,39 @@ fn outbound_calls_to_private_addresses_are_refused_unless_allowed() {
     assert!(!stdout(&o).contains("loopback address"), "{}", stdout(&o));
     assert!(stdout(&o).contains("no answer after 1 attempt"), "{}", stdout(&o));
 }
+
+#[test]
+fn run_shows_a_nodes_output_and_explains_the_answer() {
+    let o = hookflow(&[
+        "run",
+        "flows/order-intake.json",
+        "--body",
+        SMALL,
+        "--query",
+        "status=202",
+        "--node",
+        "order",
+        "--explain",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(report["node"]["id"], "order");
+    assert_eq!(report["node"]["output"]["order_id"], "ORD-2");
+    assert_eq!(report["node"]["output"]["channel"], "erp");
+    let explain = report["explain"].as_array().expect("explain");
+    let find = |pointer: &str| explain.iter().find(|e| e["pointer"] == pointer).cloned();
+    let status = find("/nodes/4/status_override").expect("the override is explained");
+    assert_eq!(
+        (status["kind"].as_str(), status["value"].as_str()),
+        (Some("jsonpath"), Some("202"))
+    );
+    assert_eq!(find("/nodes/4/body/id").expect("body id")["value"], "ORD-2");
+    assert_eq!(find("/nodes/4/body/review").expect("literal")["kind"], "literal");
+    let o = hookflow(&["run", "flows/order-intake.json", "--node", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no node `nope`"));
+    let o = hookflow(&["run", "flows/order-intake.json", "--explain"]);
+    assert!(stdout(&o).contains("#/nodes/3/headers/X-Order-Id"), "{}", stdout(&o));
+}

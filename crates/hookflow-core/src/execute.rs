@@ -272,6 +272,16 @@ impl Execution {
 }
 
 impl Execution {
+    /// For the node that answered: every value expression with what it produced against the
+    /// final context (`hookflow run --explain`). Empty when no `respond` node answered.
+    pub fn explain(&self, plan: &Plan) -> Vec<crate::expr::Explained> {
+        let Some(node) = self.responded_by.as_deref().and_then(|id| plan.node(id)) else {
+            return Vec::new();
+        };
+        let ctx = Context::from(self.context.clone());
+        node.node.explain(Scope { ctx: &ctx, templates: &plan.templates }, &node.pointer)
+    }
+
     /// The trace with outputs only (see [`TraceDetail::Outputs`]), taking the node outputs out
     /// of the context instead of copying them: for history, once the execution is over.
     pub fn take_trace(&mut self, plan: &Plan, max_value_bytes: usize) -> Value {

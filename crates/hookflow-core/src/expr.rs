@@ -121,6 +121,44 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// Evaluates every leaf of the expression and records, per leaf, its JSON pointer (under
+    /// `pointer`), what kind of expression it is and what it produced (`None`: nothing).
+    pub fn explain(&self, scope: Scope<'_>, pointer: &str, out: &mut Vec<Explained>) {
+        let leaf = |kind: &'static str, out: &mut Vec<Explained>| {
+            let value = self.eval(scope).map_err(|e| e.message);
+            out.push(Explained { pointer: pointer.to_owned(), kind, value });
+        };
+        match self {
+            Expr::Object(fields) => {
+                for (key, e) in fields {
+                    e.explain(scope, &format!("{pointer}/{}", escape(key)), out);
+                }
+            }
+            Expr::Array(items) => {
+                for (i, e) in items.iter().enumerate() {
+                    e.explain(scope, &format!("{pointer}/{i}"), out);
+                }
+            }
+            Expr::Literal(_) => leaf("literal", out),
+            Expr::Path(_) => leaf("jsonpath", out),
+            Expr::Template { .. } => leaf("template", out),
+            Expr::Default { .. } => leaf("default", out),
+        }
+    }
+}
+
+/// One leaf of an explained expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    /// Where the expression is in the flow file.
+    pub pointer: String,
+    /// `literal`, `jsonpath`, `template` or `default`.
+    pub kind: &'static str,
+    /// What it produced (`Ok(None)`: nothing), or why it failed.
+    pub value: Result<Option<Value>, String>,
+}
+
 /// An object or array whose leaves are all literals is one literal: the original JSON.
 fn fold(expr: Expr, original: &Value) -> Expr {
     let all_literal = match &expr {

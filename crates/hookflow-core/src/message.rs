@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
-use crate::expr::{EvalError, Expr, Scope, escape};
+use crate::expr::{EvalError, Explained, Expr, Scope, escape};
 use crate::response::Body;
 use crate::template::TemplateId;
 
@@ -23,9 +23,9 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-/// Header name (lower case) → value expression.
+/// Header name (lower case) → value expression, with the JSON pointer it was written at.
 #[derive(Debug, Clone, Default)]
-pub struct HeadersSpec(Vec<(String, Expr)>);
+pub struct HeadersSpec(Vec<(String, Expr, String)>);
 
 impl HeadersSpec {
     /// Compiles `headers` found at `rel`: names must be HTTP tokens and not hop-by-hop.
@@ -61,17 +61,24 @@ impl HeadersSpec {
                 ok = false;
             }
             match Expr::compile(cx, value, &at) {
-                Some(e) => compiled.push((lower, e)),
+                Some(e) => compiled.push((lower, e, escape(name))),
                 None => ok = false,
             }
         }
         ok.then_some(HeadersSpec(compiled))
     }
 
+    /// Every header's value expression and what it produces (see [`Expr::explain`]).
+    pub fn explain(&self, scope: Scope<'_>, base: &str, out: &mut Vec<Explained>) {
+        for (_, e, written) in &self.0 {
+            e.explain(scope, &format!("{base}/{written}"), out);
+        }
+    }
+
     /// Renders the headers; one whose value yields nothing or `null` is left out.
     pub fn render(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, EvalError> {
         let mut headers = Vec::with_capacity(self.0.len() + 1);
-        for (name, e) in &self.0 {
+        for (name, e, _) in &self.0 {
             let value = match e.eval(scope)? {
                 None | Some(Value::Null) => continue,
                 Some(Value::String(s)) => s,
@@ -110,6 +117,21 @@ impl BodySpec {
             Some(Value::String(s)) => BodySpec::Text(s.clone()),
             Some(v) => BodySpec::Json(Expr::compile(cx, v, rel)?),
         })
+    }
+
+    /// The body's value expressions (a text template is one) and what they produce.
+    pub fn explain(&self, scope: Scope<'_>, base: &str, out: &mut Vec<Explained>) {
+        match self {
+            BodySpec::None | BodySpec::Text(_) => {}
+            BodySpec::TextTemplate(..) => {
+                let value = self.render(scope).map_err(|e| e.message).map(|body| match body {
+                    Body::Text(t) => Some(Value::String(t)),
+                    _ => None,
+                });
+                out.push(Explained { pointer: base.to_owned(), kind: "template", value });
+            }
+            BodySpec::Json(e) => e.explain(scope, base, out),
+        }
     }
 
     pub fn render(&self, scope: Scope<'_>) -> Result<Body, EvalError> {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
-use crate::expr::{EvalError, Expr, Scope};
+use crate::expr::{EvalError, Explained, Expr, Scope};
 use crate::message::{BodySpec, HeadersSpec};
 
 /// A response as it goes out.
@@ -154,6 +154,16 @@ impl ResponseSpec {
             body,
             content_type: config.content_type.clone(),
         })
+    }
+
+    /// Every value expression of the response with the value it produces against the context
+    /// (pointers under `base`, the node's pointer).
+    pub fn explain(&self, scope: Scope<'_>, base: &str, out: &mut Vec<Explained>) {
+        if let Some(e) = &self.status_override {
+            e.explain(scope, &format!("{base}/status_override"), out);
+        }
+        self.headers.explain(scope, &format!("{base}/headers"), out);
+        self.body.explain(scope, &format!("{base}/body"), out);
     }
 
     /// Renders the response against the context.

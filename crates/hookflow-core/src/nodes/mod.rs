@@ -82,6 +82,12 @@ pub trait Node: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Every value expression of the node with the value it produces against the context, with
+    /// pointers under `base` (the node's pointer); empty for a node that does not explain itself.
+    fn explain(&self, _scope: Scope<'_>, _base: &str) -> Vec<crate::expr::Explained> {
+        Vec::new()
+    }
+
     /// Runs the node against the context. A node that does I/O renders what it needs from the
     /// context here and answers [`Outcome::Pending`] with the I/O still to do.
     fn run(&self, scope: Scope<'_>, services: &Services) -> Result<Outcome, NodeError>;

@@ -30,6 +30,12 @@ pub static TYPE: NodeType = NodeType {
 struct Respond(ResponseSpec);
 
 impl Node for Respond {
+    fn explain(&self, scope: Scope<'_>, base: &str) -> Vec<crate::expr::Explained> {
+        let mut out = Vec::new();
+        self.0.explain(scope, base, &mut out);
+        out
+    }
+
     fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
         Ok(Outcome::Respond(self.0.render(scope)?))
     }

@@ -4,9 +4,12 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use hookflow_core::Plan;
 use hookflow_core::diagnostic::render_all;
-use hookflow_core::execute::{Status, TraceDetail};
+use hookflow_core::execute::{Execution, Status, TraceDetail};
+use hookflow_core::expr::Explained;
 use hookflow_core::intake::pairs;
+use hookflow_core::nodes::Role;
 use hookflow_core::offline::{self, SampleBody, SampleRequest};
 use hookflow_core::{Body, Source, compile};
 use serde_json::{Map, Value, json};
@@ -40,6 +43,13 @@ pub struct Args {
     /// Let the flow call private, loopback and link-local addresses (refused by default).
     #[arg(long)]
     allow_private_network: bool,
+    /// Also print the output of node ID (the request, for the trigger).
+    #[arg(long, value_name = "ID")]
+    node: Option<String>,
+    /// Also print, for every value expression of the answering `respond` node, the value it
+    /// produced.
+    #[arg(long)]
+    explain: bool,
 }
 
 pub fn main(args: Args) -> u8 {
@@ -107,6 +117,13 @@ fn run(args: Args) -> Result<u8, String> {
     let execution = runtime
         .block_on(offline::run(&plan, sample, uuid::Uuid::now_v7().to_string(), &services))
         .map_err(|e| e.to_string())?;
+    if let Some(id) = &args.node
+        && plan.node(id).is_none()
+    {
+        return Err(format!("flow `{}` has no node `{id}`", plan.id));
+    }
+    let node_output = args.node.as_deref().map(|id| node_output(&plan, &execution, id));
+    let explained = args.explain.then(|| explain_json(&execution.explain(&plan)));
     let trace = execution.trace_json(&plan, 4096, TraceDetail::Full);
     let response = &execution.response;
     let mut out = String::new();
@@ -123,6 +140,13 @@ fn run(args: Args) -> Result<u8, String> {
                 "duration_us": execution.duration_us,
                 "trace": trace,
             });
+            let mut report = report;
+            if let (Some(id), Some(output)) = (&args.node, &node_output) {
+                report["node"] = json!({ "id": id, "output": output });
+            }
+            if let Some(explained) = &explained {
+                report["explain"] = explained.clone();
+            }
             let _ = writeln!(
                 out,
                 "{}",
@@ -177,10 +201,60 @@ fn run(args: Args) -> Result<u8, String> {
             if let Some(f) = &execution.failure {
                 let _ = writeln!(out, "\nfailed at node `{}`: {}", f.node, f.message);
             }
+            if let (Some(id), Some(output)) = (&args.node, &node_output) {
+                let text = match output {
+                    Some(v) => serde_json::to_string_pretty(v).expect("JSON serializes"),
+                    None => "(did not run)".to_owned(),
+                };
+                let _ = writeln!(out, "\nnode `{id}`:\n{text}");
+            }
+            if let Some(Value::Array(items)) = &explained {
+                let _ = writeln!(out, "\nexplain (the answering node's expressions):");
+                for item in items {
+                    let shown = match (item.get("value"), item.get("error")) {
+                        (_, Some(Value::String(e))) => format!("error: {e}"),
+                        (Some(v), _) => v.to_string(),
+                        (None, _) => "(nothing)".to_owned(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  #{:<40} {:<9} {shown}",
+                        item["pointer"].as_str().unwrap_or(""),
+                        item["kind"].as_str().unwrap_or("")
+                    );
+                }
+            }
         }
     }
     print(&out);
     Ok(if execution.status == Status::Succeeded { exit::OK } else { exit::FLOW_ERRORS })
+}
+
+/// The output of node `id` (the request for the trigger), `None` when it did not run.
+fn node_output(plan: &Plan, execution: &Execution, id: &str) -> Option<Value> {
+    let node = plan.node(id)?;
+    if node.role == Role::Trigger {
+        return execution.context.get("request").cloned();
+    }
+    execution.context.get("nodes").and_then(|n| n.get(id)).cloned()
+}
+
+/// Explained expressions as JSON: pointer, kind, and the value (absent for nothing) or error.
+fn explain_json(explained: &[Explained]) -> Value {
+    Value::Array(
+        explained
+            .iter()
+            .map(|e| {
+                let mut item = json!({ "pointer": e.pointer, "kind": e.kind });
+                match &e.value {
+                    Ok(Some(v)) => item["value"] = v.clone(),
+                    Ok(None) => {}
+                    Err(message) => item["error"] = json!(message),
+                }
+                item
+            })
+            .collect(),
+    )
 }
 
 fn body_json(body: &Body) -> Value {
