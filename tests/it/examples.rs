@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use hookflow_core::cases::{self, check};
+use hookflow_core::cases::{self, Actual, check};
 use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{compile_all, read_sources};
 
@@ -35,9 +35,16 @@ async fn example_cases_pass() {
         assert!(!file.cases.is_empty());
         let base = path.parent().expect("a directory");
         for case in &file.cases {
-            let actual = cases::run(plan, case, base, &services)
+            let actual = match cases::run(plan, case, base, &services)
                 .await
-                .unwrap_or_else(|e| panic!("{} / {}: {e}", plan.id, case.name));
+                .unwrap_or_else(|e| panic!("{} / {}: {e}", plan.id, case.name))
+            {
+                Ok(actual) => actual,
+                Err(refusal) => {
+                    let id = case.execution_id.as_deref().unwrap_or(cases::DEFAULT_EXECUTION_ID);
+                    Actual::refused(&hookflow_server::refused(refusal, &plan.trigger().auth, id))
+                }
+            };
             let mismatches = check(&case.expect, &actual);
             assert!(
                 mismatches.is_empty(),

@@ -260,3 +260,13 @@ fn cases_init_writes_a_passing_starter_file() {
     let o = hookflow(dir.path(), &["cases", "init", "flows/event-intake.json"]);
     assert_eq!(o.status.code(), Some(2), "an existing file is kept");
 }
+
+#[test]
+fn offline_cases_meet_the_same_body_limit_and_auth_as_the_server() {
+    let o = hookflow(&root(), &["test", "tests/fixtures/limits"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("2 passed, 0 failed"), "{}", stdout(&o));
+    let o = hookflow(&root(), &["test", "flows", "--filter", "without the bearer token"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("1 passed, 0 failed"), "{}", stdout(&o));
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::execute::{Execution, StepStatus};
-use crate::offline::{self, SampleBody, SampleCredential, SampleRequest};
+use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleRequest};
 use crate::plan::Plan;
 use crate::response::Body;
 use crate::services::Services;
@@ -93,7 +93,10 @@ impl CaseRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
+    /// Run as if authenticated, with no credential name (`execution.credential` is `null`).
     Skip,
+    /// Present no credential: a route with auth answers `401`, as the server does.
+    Anonymous,
 }
 
 /// What the response must look like. Every expectation given must hold.
@@ -291,6 +294,7 @@ impl Case {
                 return Err("give `auth: \"skip\"` or `credential`, not both".into());
             }
             (Some(AuthMode::Skip), None) => SampleCredential::Skip,
+            (Some(AuthMode::Anonymous), None) => SampleCredential::Anonymous,
             (None, Some(name)) => SampleCredential::Named(name.clone()),
             (None, None) => SampleCredential::Route,
         };
@@ -316,17 +320,40 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
 }
 
-/// Runs `case` offline on `plan`; `base` is the directory of the cases file.
+/// Runs `case` offline on `plan`; `base` is the directory of the cases file. A call the server
+/// would refuse before any node runs answers `Ok(Err(refusal))`, for the caller to turn into the
+/// server's answer.
 pub async fn run(
     plan: &Plan,
     case: &Case,
     base: &Path,
     services: &Services,
-) -> Result<Actual, String> {
+) -> Result<Result<Actual, Refusal>, String> {
     let sample = case.sample(base)?;
     let id = case.execution_id.clone().unwrap_or_else(|| DEFAULT_EXECUTION_ID.into());
-    let execution = offline::run(plan, sample, id, services).await.map_err(|e| e.to_string())?;
-    Ok(Actual::from_execution(plan, &execution))
+    match offline::run(plan, sample, id, services).await {
+        Ok(execution) => Ok(Ok(Actual::from_execution(plan, &execution))),
+        Err(offline::OfflineError::Refused(refusal)) => Ok(Err(refusal)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Actual {
+    /// The answer to a refused call: `response`, as the server sends it; no node ran.
+    pub fn refused(response: &crate::Response) -> Actual {
+        Actual {
+            status: response.status,
+            headers: response.headers.clone(),
+            body: match &response.body {
+                Body::Empty => Value::Null,
+                Body::Json(v) => v.clone(),
+                Body::Text(t) => Value::String(t.clone()),
+            },
+            responded_by: None,
+            nodes_ran: Vec::new(),
+            failure: None,
+        }
+    }
 }
 
 /// The case a flow's `expected` sample makes, with `actual` as its expectation.

@@ -37,6 +37,8 @@ pub enum SampleCredential {
     Route,
     /// None: `execution.credential` is `null`.
     Skip,
+    /// No credential is presented: a route with auth refuses the call.
+    Anonymous,
     /// This one.
     Named(String),
 }
@@ -58,6 +60,20 @@ pub enum OfflineError {
     Path { path: String, suffix: String },
     #[error("{0}")]
     Body(#[from] IntakeError),
+    /// The call would be refused before any node runs, as the server refuses it.
+    #[error("the call is refused: {0}")]
+    Refused(Refusal),
+}
+
+/// Why a sample call is refused before any node runs (the server answers these itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// It presents no credential to a route with auth.
+    #[error("it presents no credential and the route needs one")]
+    Unauthorized,
+    /// Its body is larger than the route's `max_body_bytes`.
+    #[error("its body is larger than the route's limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
 }
 
 /// Runs `plan` on `sample` (even when the flow is inactive).
@@ -92,7 +108,21 @@ pub async fn run(
     }
     let mut query = trigger.expected.query.clone();
     query.extend(sample.query);
-    let body = match sample.body.or_else(|| trigger.expected.body.clone().map(SampleBody::Json)) {
+    if sample.credential == SampleCredential::Anonymous && trigger.auth.credential().is_some() {
+        return Err(OfflineError::Refused(Refusal::Unauthorized));
+    }
+    let sample_body = sample.body.or_else(|| trigger.expected.body.clone().map(SampleBody::Json));
+    let size = match &sample_body {
+        None => 0,
+        Some(SampleBody::Raw(bytes)) => bytes.len(),
+        Some(SampleBody::Json(v)) => serde_json::to_vec(v).map_or(0, |b| b.len()),
+    };
+    if u64::try_from(size).unwrap_or(u64::MAX) > trigger.max_body_bytes {
+        return Err(OfflineError::Refused(Refusal::PayloadTooLarge {
+            limit: trigger.max_body_bytes,
+        }));
+    }
+    let body = match sample_body {
         None => Value::Null,
         Some(SampleBody::Json(v)) => {
             headers
@@ -122,7 +152,7 @@ pub async fn run(
         flow_version: plan.version.clone(),
         credential: match sample.credential {
             SampleCredential::Route => trigger.auth.credential().map(str::to_owned),
-            SampleCredential::Skip => None,
+            SampleCredential::Skip | SampleCredential::Anonymous => None,
             SampleCredential::Named(name) => Some(name),
         },
     };

@@ -23,6 +23,15 @@ pub const DEFAULT_KEY_QUERY: &str = "api_key";
 /// The `WWW-Authenticate` challenge of a Basic route.
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"hookflow\"";
 
+/// The `WWW-Authenticate` challenge of a route's auth, for its `401`.
+pub fn challenge(auth: &Auth) -> Option<&'static str> {
+    match auth {
+        Auth::Bearer { .. } => Some("Bearer"),
+        Auth::Basic { .. } => Some(BASIC_CHALLENGE),
+        Auth::None | Auth::ApiKey { .. } => None,
+    }
+}
+
 /// Checks the caller against `auth`. `Ok(Some(name))` names the credential that authenticated
 /// the call; `Ok(None)` is a route without auth.
 pub fn check(
@@ -31,7 +40,7 @@ pub fn check(
     query: Option<&str>,
     credentials: &HashMap<String, Credential>,
 ) -> Result<Option<String>, HookError> {
-    let (name, presented, username, kind, challenge) = match auth {
+    let (name, presented, username, kind) = match auth {
         Auth::None => return Ok(None),
         Auth::ApiKey { location, name, credential } => {
             let presented = match location {
@@ -47,11 +56,11 @@ pub fn check(
                         .map(|v| v.as_bytes().to_vec())
                 }
             };
-            (credential, presented, None, CredentialKind::ApiKey, None)
+            (credential, presented, None, CredentialKind::ApiKey)
         }
         Auth::Bearer { credential } => {
             let presented = authorization(headers, "bearer").map(|t| t.trim().as_bytes().to_vec());
-            (credential, presented, None, CredentialKind::Bearer, Some("Bearer"))
+            (credential, presented, None, CredentialKind::Bearer)
         }
         Auth::Basic { credential } => {
             let decoded = authorization(headers, "basic")
@@ -61,10 +70,10 @@ pub fn check(
                 Some((u, p)) => (Some(u.to_owned()), Some(p.as_bytes().to_vec())),
                 None => (None, None),
             };
-            (credential, password, user, CredentialKind::Basic, Some(BASIC_CHALLENGE))
+            (credential, password, user, CredentialKind::Basic)
         }
     };
-    let refused = HookError::Unauthorized { challenge };
+    let refused = HookError::Unauthorized { challenge: challenge(auth) };
     let Some(presented) = presented else {
         tracing::debug!(credential = %name, "refused a call without credentials");
         return Err(refused);

@@ -6,6 +6,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use hookflow_core::intake::IntakeError;
+use hookflow_core::nodes::webhook::Auth;
+use hookflow_core::offline::Refusal;
 use hookflow_core::response::Response;
 use serde_json::json;
 
@@ -96,6 +98,27 @@ impl HookError {
                     .into(),
             ),
         }
+    }
+
+    /// The error the server answers a call with that an offline run finds refused.
+    pub fn of_refusal(refusal: Refusal, auth: &Auth) -> HookError {
+        match refusal {
+            Refusal::Unauthorized => {
+                HookError::Unauthorized { challenge: crate::auth::challenge(auth) }
+            }
+            Refusal::PayloadTooLarge { limit } => HookError::PayloadTooLarge { limit },
+        }
+    }
+
+    /// The whole answer, as the server sends it: the problem document and the headers that go
+    /// with the status.
+    pub fn to_answer(&self, execution_id: &str) -> Response {
+        let mut response = self.to_response(execution_id);
+        for (name, value) in self.extra_headers() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            response.headers.push((name.as_str().to_owned(), value));
+        }
+        response
     }
 
     /// One line for the history: the title and the detail.

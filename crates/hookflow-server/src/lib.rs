@@ -40,3 +40,13 @@ pub fn app(state: Arc<AppState>) -> Router {
 pub fn admin_app(state: Arc<AppState>, token_digest: [u8; 32]) -> Router {
     admin::router(state, token_digest)
 }
+
+/// The server's answer to a call that an offline run finds refused (`401`, `413`): the same
+/// status, problem document and headers as over HTTP.
+pub fn refused(
+    refusal: hookflow_core::offline::Refusal,
+    auth: &hookflow_core::nodes::webhook::Auth,
+    execution_id: &str,
+) -> hookflow_core::Response {
+    HookError::of_refusal(refusal, auth).to_answer(execution_id)
+}

@@ -119,7 +119,8 @@ async fn init(flow: &Path, force: bool, allow_private_network: bool) -> Result<S
         received_at: Some(FIXED_TIME.into()),
         expect: Expect::with_status(0),
     };
-    let actual = cases::run(&plan, &case, Path::new("."), &services).await.map_err(could_not)?;
+    let actual =
+        super::test::run_case(&plan, &case, Path::new("."), &services).await.map_err(could_not)?;
     cases::bless(&mut case.expect, &actual);
     let file = CasesFile { schema: schema_for(&path), flow: plan.id.clone(), cases: vec![case] };
     cases::write(&path, &file).map_err(could_not)?;

@@ -135,7 +135,7 @@ async fn run_flow(
         let started = Instant::now();
         // Its expectations are not checked: see `sample_problems`.
         let sample: Case = cases::sample_case(SAMPLE_CASE, &placeholder());
-        let problems = match cases::run(plan, &sample, Path::new("."), services).await {
+        let problems = match run_case(plan, &sample, Path::new("."), services).await {
             Ok(actual) => sample_problems(&actual),
             Err(e) => vec![e],
         };
@@ -165,7 +165,7 @@ async fn run_flow(
             header = true;
         }
         let started = Instant::now();
-        let problems = match cases::run(plan, case, &base, services).await {
+        let problems = match run_case(plan, case, &base, services).await {
             Ok(actual) => {
                 let mismatches = cases::check(&case.expect, &actual);
                 if args.update && !mismatches.is_empty() {
@@ -191,6 +191,22 @@ async fn run_flow(
 }
 
 /// A sample case without expectations passes when the flow answered without failing (< 500).
+/// Runs a case offline; a call the server would refuse (`401`, `413`) gets the server's answer.
+pub async fn run_case(
+    plan: &Plan,
+    case: &Case,
+    base: &Path,
+    services: &Services,
+) -> Result<Actual, String> {
+    Ok(match cases::run(plan, case, base, services).await? {
+        Ok(actual) => actual,
+        Err(refusal) => {
+            let id = case.execution_id.as_deref().unwrap_or(cases::DEFAULT_EXECUTION_ID);
+            Actual::refused(&hookflow_server::refused(refusal, &plan.trigger().auth, id))
+        }
+    })
+}
+
 fn sample_problems(actual: &Actual) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(failure) = &actual.failure {
