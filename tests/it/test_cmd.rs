@@ -188,6 +188,30 @@ async fn a_captured_call_becomes_a_case_that_fails_when_the_flow_changes() {
         assert!(Instant::now() < deadline, "not captured after 10 s: {err}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The admin API does the same: POST /api/executions/{id}/case.
+    let client = reqwest::Client::new();
+    let url = format!("{admin}/api/executions/{id}/case");
+    let r = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "name": "the same call, from the API" }))
+        .send()
+        .await
+        .expect("capture through the admin API");
+    assert_eq!(r.status().as_u16(), 201);
+    let created: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(created["case"]["name"], "the same call, from the API");
+    assert!(created["file"].as_str().unwrap().ends_with("echo.cases.json"), "{created}");
+    let r = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "name": "a real call" }))
+        .send()
+        .await
+        .expect("a second capture");
+    assert_eq!(r.status().as_u16(), 409, "a case name is used once");
+    let r = client.post(&url).send().await.expect("without the token");
+    assert_eq!(r.status().as_u16(), 401);
     server.kill();
 
     let cases = std::fs::read_to_string(flows.join("echo.cases.json")).expect("the cases file");
@@ -196,13 +220,15 @@ async fn a_captured_call_becomes_a_case_that_fails_when_the_flow_changes() {
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{cases}");
     assert!(out.contains("  pass  a real call"), "{out}");
-    assert_eq!(summary(&out), (1, 0), "{out}");
+    assert!(out.contains("  pass  the same call, from the API"), "{out}");
+    assert_eq!(summary(&out), (2, 0), "{out}");
 
     edit(&flow_file, r#""got": "$.request.body""#, r#""got": "$.request.query""#);
     let o = hookflow(dir.path(), &["test", "flows"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("  FAIL  a real call"), "{out}");
+    assert_eq!(summary(&out), (0, 2), "{out}");
     assert!(out.contains("body /got/sku: expected \"A1\", actual (absent)"), "{out}");
 }
 

@@ -12,9 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::execute::{Execution, StepStatus};
+use crate::intake::{parse_body, parse_query};
 use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleRequest};
 use crate::plan::Plan;
 use crate::response::Body;
+use crate::routes::HOOKS_BASE;
 use crate::services::Services;
 
 /// The execution id a case runs with when it does not inject one.
@@ -229,6 +231,93 @@ pub fn parse(text: &str) -> Result<CasesFile, String> {
 pub fn write(path: &Path, file: &CasesFile) -> Result<(), String> {
     let text = serde_json::to_string_pretty(file).expect("a cases file serializes") + "\n";
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Where the cases schema is, seen from a cases file in `flows/`.
+const SCHEMA_REF: &str = "../schemas/cases.schema.json";
+
+/// The case a recorded execution makes (`doc` is the admin API's execution document), with its
+/// recorded response as the expectation and its id, time and credential injected.
+pub fn case_from_execution(doc: &Value, name: String) -> Result<Case, String> {
+    let request = &doc["request"];
+    let response = &doc["response"];
+    if !response.is_object() {
+        return Err(String::from("the execution has no recorded response (yet)"));
+    }
+    if request["body_truncated"] == true || response["body_truncated"] == true {
+        return Err(String::from("the recorded body was cut at the recording limit"));
+    }
+    let path = request["path"].as_str().unwrap_or_default();
+    let path = path.strip_prefix(HOOKS_BASE).unwrap_or(path);
+    let mut headers = Map::new();
+    for (k, v) in request["headers"].as_object().into_iter().flatten() {
+        // Framing, not content: the body is re-encoded when the case runs.
+        if !matches!(k.as_str(), "content-length" | "transfer-encoding") {
+            headers.insert(k.clone(), v.clone());
+        }
+    }
+    let body = match &request["body"] {
+        Value::Null => None,
+        // Kept as text: parsed as the content type says, like the server did.
+        Value::String(text) => {
+            let content_type = headers.get("content-type").and_then(Value::as_str);
+            Some(parse_body(content_type, text.as_bytes()).map_err(|e| e.to_string())?)
+        }
+        json => Some(json.clone()),
+    };
+    let status = response["status"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| String::from("the recorded response has no status"))?;
+    let mut expect = Expect::with_status(status);
+    for (k, v) in response["headers"].as_object().into_iter().flatten() {
+        if k != "content-length" {
+            expect.headers.insert(k.clone(), v.clone());
+        }
+    }
+    expect.body = Some(response["body"].clone());
+    expect.responded_by = doc["trace"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["type"] == "respond" && s["status"] == "succeeded")
+        .and_then(|s| s["node"].as_str())
+        .map(str::to_owned);
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Ok(Case {
+        name,
+        request: CaseRequest {
+            method: text(&request["method"]),
+            path: Some(path.to_owned()),
+            query: parse_query(request["query"].as_str().unwrap_or_default()),
+            headers,
+            body,
+            credential: text(&doc["credential"]),
+            ..CaseRequest::default()
+        },
+        execution_id: text(&doc["id"]),
+        received_at: text(&doc["received_at"]),
+        expect,
+    })
+}
+
+/// A cases file for flow `flow_id` to be written at `path`; it points at the cases schema when
+/// that is beside it (`../schemas/cases.schema.json`).
+pub fn new_file(path: &Path, flow_id: &str, cases: Vec<Case>) -> CasesFile {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let schema = dir.join(SCHEMA_REF).exists().then(|| SCHEMA_REF.to_owned());
+    CasesFile { schema, flow: flow_id.to_owned(), cases }
+}
+
+/// Appends `case` to the cases file at `path` (created for flow `flow_id` when missing, pointing
+/// at the cases schema when it is beside it). A case of the same name is refused.
+pub fn append_case(path: &Path, flow_id: &str, case: Case) -> Result<(), String> {
+    let mut file = if path.exists() { read(path)? } else { new_file(path, flow_id, Vec::new()) };
+    if file.cases.iter().any(|c| c.name == case.name) {
+        return Err(format!("{} already has a case named `{}`", path.display(), case.name));
+    }
+    file.cases.push(case);
+    write(path, &file)
 }
 
 /// What a case's run produced, in the terms expectations use.

@@ -42,6 +42,7 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
         .route("/api/executions", get(list))
         .route("/api/executions/{id}", get(show))
         .route("/api/executions/{id}/replay", post(replay))
+        .route("/api/executions/{id}/case", post(capture))
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))
@@ -85,6 +86,47 @@ async fn show(
 ) -> Result<Json<Value>, AdminError> {
     let record = find(&admin, id).await?;
     Ok(Json(detail(&record)))
+}
+
+/// `POST /api/executions/{id}/case` (body: optional `{"name": ...}`): the execution becomes a
+/// case, appended to its flow's cases file beside the flow file; answers `201` with the case and
+/// the file.
+async fn capture(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Result<(axum::http::StatusCode, Json<Value>), AdminError> {
+    let record = find(&admin, id.clone()).await?;
+    let name = match body.as_ref().map(|Json(b)| &b["name"]) {
+        None | Some(Value::Null) => format!("captured {id}"),
+        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+        Some(_) => {
+            return Err(AdminError::BadParameter {
+                name: "name".into(),
+                reason: "expected a non-empty string".into(),
+            });
+        }
+    };
+    let flow = record.flow_id.clone().unwrap_or_default();
+    let plan = admin.app.plan(&flow).ok_or_else(|| {
+        AdminError::Conflict(format!("flow `{flow}` of this execution is not deployed"))
+    })?;
+    let case = hookflow_core::cases::case_from_execution(&detail(&record), name)
+        .map_err(AdminError::Conflict)?;
+    let path = hookflow_core::cases::cases_path(std::path::Path::new(&plan.file), &plan.id);
+    let written = case.clone();
+    let file = path.clone();
+    tokio::task::spawn_blocking(move || {
+        hookflow_core::cases::append_case(&file, &plan.id, written)
+    })
+    .await
+    .map_err(|_| AdminError::Internal)?
+    .map_err(AdminError::Conflict)?;
+    let case = serde_json::to_value(&case).map_err(|_| AdminError::Internal)?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "case": case, "file": path.display().to_string() })),
+    ))
 }
 
 /// `POST /api/executions/{id}/replay`: `{ execution, original, diff }`.

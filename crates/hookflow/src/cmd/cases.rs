@@ -5,18 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hookflow_core::cases::{self, Case, CaseRequest, CasesFile, Expect};
-use hookflow_core::intake::{parse_body, parse_query};
-use hookflow_core::routes::HOOKS_BASE;
+use hookflow_core::cases::{self, Case, CaseRequest, Expect};
 use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{Plan, Source, compile, compile_all, read_sources};
-use serde_json::{Map, Value};
 
 use super::executions::{ANSWER_TIMEOUT, CONNECT_TIMEOUT, Failure, segment, send};
 use super::{exit, print};
 
-/// The `$schema` a cases file beside `flows/` points at, when the schema is there.
-const SCHEMA: &str = "../schemas/cases.schema.json";
 /// The time a starter case runs at, so that an expectation on it stays true.
 const FIXED_TIME: &str = "2026-01-01T00:00:00Z";
 
@@ -122,7 +117,7 @@ async fn init(flow: &Path, force: bool, allow_private_network: bool) -> Result<S
     let actual =
         super::test::run_case(&plan, &case, Path::new("."), &services).await.map_err(could_not)?;
     cases::bless(&mut case.expect, &actual);
-    let file = CasesFile { schema: schema_for(&path), flow: plan.id.clone(), cases: vec![case] };
+    let file = cases::new_file(&path, &plan.id, vec![case]);
     cases::write(&path, &file).map_err(could_not)?;
     Ok(format!("wrote {} (1 case, HTTP {})\n", path.display(), actual.status))
 }
@@ -147,23 +142,12 @@ async fn capture(
     let doc = send(request, base).await?;
     let flow_id = doc["flow_id"].as_str().ok_or_else(|| could_not("the record has no flow_id"))?;
     let plan = find_flow(flows, flow_id)?;
-    let case = to_case(&doc, name.unwrap_or_else(|| format!("captured {id}")))?;
+    let case = cases::case_from_execution(&doc, name.unwrap_or_else(|| format!("captured {id}")))
+        .map_err(could_not)?;
     let path = cases::cases_path(Path::new(&plan.file), &plan.id);
-    let mut file = if path.exists() {
-        cases::read(&path).map_err(could_not)?
-    } else {
-        CasesFile { schema: schema_for(&path), flow: plan.id.clone(), cases: Vec::new() }
-    };
-    if file.cases.iter().any(|c| c.name == case.name) {
-        return Err(could_not(format!(
-            "{} already has a case named `{}` (choose another with --name)",
-            path.display(),
-            case.name
-        )));
-    }
     let name = case.name.clone();
-    file.cases.push(case);
-    cases::write(&path, &file).map_err(could_not)?;
+    cases::append_case(&path, &plan.id, case)
+        .map_err(|e| could_not(format!("{e} (choose another name with --name)")))?;
     Ok(format!("added case `{name}` to {}\n", path.display()))
 }
 
@@ -175,75 +159,4 @@ fn find_flow(dir: &Path, id: &str) -> Result<Arc<Plan>, Failure> {
         .into_iter()
         .find(|p| p.id == id)
         .ok_or_else(|| could_not(format!("no flow `{id}` that compiles in {}", dir.display())))
-}
-
-/// A recorded execution (`GET /api/executions/{id}`) as a case: its request (secrets already
-/// redacted by the recorder), its id and time injected, its response as the expectation.
-fn to_case(doc: &Value, name: String) -> Result<Case, Failure> {
-    let request = &doc["request"];
-    let response = &doc["response"];
-    if !response.is_object() {
-        return Err(could_not("the execution has no recorded response (yet)"));
-    }
-    if request["body_truncated"] == true || response["body_truncated"] == true {
-        return Err(could_not("the recorded body was cut at the recording limit"));
-    }
-    let path = request["path"].as_str().unwrap_or_default();
-    let path = path.strip_prefix(HOOKS_BASE).unwrap_or(path);
-    let mut headers = Map::new();
-    for (k, v) in request["headers"].as_object().into_iter().flatten() {
-        // Framing, not content: the body is re-encoded when the case runs.
-        if !matches!(k.as_str(), "content-length" | "transfer-encoding") {
-            headers.insert(k.clone(), v.clone());
-        }
-    }
-    let body = match &request["body"] {
-        Value::Null => None,
-        // Kept as text: parsed as the content type says, like the server did.
-        Value::String(text) => {
-            let content_type = headers.get("content-type").and_then(Value::as_str);
-            Some(parse_body(content_type, text.as_bytes()).map_err(|e| could_not(e.to_string()))?)
-        }
-        json => Some(json.clone()),
-    };
-    let status = response["status"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .ok_or_else(|| could_not("the recorded response has no status"))?;
-    let mut expect = Expect::with_status(status);
-    for (k, v) in response["headers"].as_object().into_iter().flatten() {
-        if k != "content-length" {
-            expect.headers.insert(k.clone(), v.clone());
-        }
-    }
-    expect.body = Some(response["body"].clone());
-    expect.responded_by = doc["trace"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| s["type"] == "respond" && s["status"] == "succeeded")
-        .and_then(|s| s["node"].as_str())
-        .map(str::to_owned);
-    let text = |v: &Value| v.as_str().map(str::to_owned);
-    Ok(Case {
-        name,
-        request: CaseRequest {
-            method: text(&request["method"]),
-            path: Some(path.to_owned()),
-            query: parse_query(request["query"].as_str().unwrap_or_default()),
-            headers,
-            body,
-            credential: text(&doc["credential"]),
-            ..CaseRequest::default()
-        },
-        execution_id: text(&doc["id"]),
-        received_at: text(&doc["received_at"]),
-        expect,
-    })
-}
-
-/// `../schemas/cases.schema.json` when that file is there, relative to the cases file.
-fn schema_for(cases_file: &Path) -> Option<String> {
-    let dir = cases_file.parent().unwrap_or(Path::new("."));
-    dir.join(SCHEMA).exists().then(|| SCHEMA.to_owned())
 }
