@@ -35,18 +35,7 @@ pub fn rebuild(
         path: recorded.path.clone(),
         suffix: suffix.clone(),
     })?;
-    let mut headers: Map<String, Value> = Map::new();
-    for (name, value) in &recorded.headers {
-        match headers.get_mut(name) {
-            Some(Value::String(joined)) => {
-                joined.push_str(", ");
-                joined.push_str(value);
-            }
-            _ => {
-                headers.insert(name.clone(), Value::String(value.clone()));
-            }
-        }
-    }
+    let headers = joined_headers(&recorded.headers);
     let content_type = headers.get("content-type").and_then(Value::as_str);
     let body = parse_body(content_type, &recorded.body)?;
     Ok(Request {
@@ -58,4 +47,21 @@ pub fn rebuild(
         body,
         received_at,
     })
+}
+
+/// Recorded headers as the flow sees them: one entry per name, repeated ones joined with `", "`.
+pub fn joined_headers(headers: &[(String, String)]) -> Map<String, Value> {
+    let mut map: Map<String, Value> = Map::new();
+    for (name, value) in headers {
+        match map.get_mut(name) {
+            Some(Value::String(joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            _ => {
+                map.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    map
 }

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use hookflow_runtime::credentials::digest;
 use hookflow_runtime::replay::{self, ReplayError};
 use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::AdminError;
@@ -206,18 +206,7 @@ fn detail(r: &ExecutionRecord) -> Value {
 
 /// A recorded request (already redacted) with its body as JSON when it is JSON, else as text.
 fn request(r: &RecordedRequest) -> Value {
-    let mut headers = Map::new();
-    for (name, value) in &r.headers {
-        match headers.get_mut(name) {
-            Some(Value::String(joined)) => {
-                joined.push_str(", ");
-                joined.push_str(value);
-            }
-            _ => {
-                headers.insert(name.clone(), Value::String(value.clone()));
-            }
-        }
-    }
+    let headers = hookflow_runtime::rebuild::joined_headers(&r.headers);
     let json = headers
         .get("content-type")
         .and_then(Value::as_str)

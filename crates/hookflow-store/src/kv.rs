@@ -59,6 +59,30 @@ impl Table {
     }
 }
 
+/// Feeds the entries of `range` to `step` in key order (descending when `reverse`) until it
+/// answers `Break`; the one loop every backend's `range_raw` ends with.
+pub(crate) fn walk<T>(
+    range: impl DoubleEndedIterator<Item = T>,
+    reverse: bool,
+    mut step: impl FnMut(T) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut run = |entry: T| step(entry).map(|flow| flow.is_break());
+    if reverse {
+        for entry in range.rev() {
+            if run(entry)? {
+                break;
+            }
+        }
+    } else {
+        for entry in range {
+            if run(entry)? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A key and its value, as stored.
 pub type Entry = (Vec<u8>, Vec<u8>);
 

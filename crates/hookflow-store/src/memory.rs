@@ -8,7 +8,7 @@ use std::{
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
+    kv::{Engine, Entry, Table, Visit, Write, is_empty_range, walk},
 };
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -64,21 +64,8 @@ impl Engine for MemoryStore {
         let tables = self.tables();
         let Some(entries) = tables.get(&table) else { return Ok(()) };
         let range = entries.range::<[u8], _>((lower, upper));
-        let mut step = |(key, value): (&Vec<u8>, &Vec<u8>)| visit(key, value);
-        if reverse {
-            for entry in range.rev() {
-                if step(entry)?.is_break() {
-                    break;
-                }
-            }
-        } else {
-            for entry in range {
-                if step(entry)?.is_break() {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        let step = |(key, value): (&Vec<u8>, &Vec<u8>)| visit(key, value);
+        walk(range, reverse, step)
     }
 
     fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {

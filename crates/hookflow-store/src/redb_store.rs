@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
+    kv::{Engine, Entry, Table, Visit, Write, is_empty_range, walk},
 };
 
 /// redb's page cache: enough for the indexes and recent records; history is written far more than
@@ -131,25 +131,12 @@ impl Engine for RedbStore {
         let txn = self.db.begin_read().map_err(|err| failed(&err))?;
         let entries = txn.open_table(definition(table)).map_err(|err| failed(&err))?;
         let range = entries.range::<&[u8]>((lower, upper)).map_err(|err| failed(&err))?;
-        let mut step = |entry: Result<_, redb::StorageError>| {
+        let step = |entry: Result<_, redb::StorageError>| {
             let (key, value): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
                 entry.map_err(|err| failed(&err))?;
             visit(key.value(), value.value())
         };
-        if reverse {
-            for entry in range.rev() {
-                if step(entry)?.is_break() {
-                    break;
-                }
-            }
-        } else {
-            for entry in range {
-                if step(entry)?.is_break() {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        walk(range, reverse, step)
     }
 
     fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ use sled::Transactional;
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table, Visit, Write, is_empty_range},
+    kv::{Engine, Entry, Table, Visit, Write, is_empty_range, walk},
 };
 
 /// A [`Store`](crate::Store) in `sled/`, one sled tree per domain.
@@ -134,24 +134,11 @@ impl Engine for SledStore {
             return Ok(());
         }
         let range = self.tree(table).range::<&[u8], _>((lower, upper));
-        let mut step = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+        let step = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
             let (key, value) = entry.map_err(|err| self.failed("scan", table, None, err))?;
             visit(&key, &value)
         };
-        if reverse {
-            for entry in range.rev() {
-                if step(entry)?.is_break() {
-                    break;
-                }
-            }
-        } else {
-            for entry in range {
-                if step(entry)?.is_break() {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        walk(range, reverse, step)
     }
 
     fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
