@@ -22,6 +22,7 @@ pub mod routes;
 pub mod schema;
 pub mod services;
 pub mod template;
+pub mod trace;
 
 pub use compiler::{Compiled, Source, compile};
 pub use context::{ExecutionMeta, Request};

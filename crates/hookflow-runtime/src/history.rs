@@ -1,6 +1,6 @@
-//! Execution history, written off the request path: requests hand their call and execution to a
-//! channel; one writer task turns them into records (redaction, trace) and stores them in
-//! batches. Only a call answered `202` (`accepted` mode) is persisted before it is answered; those
+//! Execution history, written off the request path: a request that ran its flow encodes its
+//! record where its data is (see [`record::finished`]) and hands the bytes to a channel; one
+//! writer task stores what waits there in batches. Only a call answered `202` (`accepted` mode) is persisted before it is answered; those
 //! durable writes go through a second task that commits every write waiting at that moment in
 //! one transaction (group commit), so that concurrent callers share one sync to disk.
 //!
@@ -15,10 +15,10 @@ use std::time::{Duration, SystemTime};
 
 use hookflow_core::Response;
 use hookflow_core::execute::Execution;
-use hookflow_store::{ExecutionRecord, Store, StoreError};
+use hookflow_store::{EncodedExecution, ExecutionRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::record::{self, Call, Limits, Served};
+use crate::record::{self, Call, Limits, Sent, Served};
 
 /// Records per store write at most.
 const BATCH: usize = 1024;
@@ -46,27 +46,10 @@ impl Default for HistoryConfig {
 }
 
 enum Message {
-    Finished(Box<Finished>),
+    Encoded(EncodedExecution),
     Rejected(Box<Rejected>),
     Record(Box<ExecutionRecord>),
     Flush(oneshot::Sender<()>),
-}
-
-struct Finished {
-    call: Call,
-    served: Served,
-    execution: Execution,
-    response: Sent,
-    started_at: SystemTime,
-    finished_at: SystemTime,
-}
-
-/// A response as it went out: status, headers and the body's bytes.
-#[derive(Debug, Clone)]
-pub struct Sent {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: bytes::Bytes,
 }
 
 struct Rejected {
@@ -126,19 +109,24 @@ impl History {
         self.config.enabled
     }
 
-    /// Records a call that a flow ran to its end, with the response it produced (written soon,
-    /// in a batch).
+    /// Records a call that a flow ran to its end, with the response it produced: encoded now,
+    /// written soon, in a batch. `new`: no record of this call was stored before.
     pub async fn finished(
         &self,
-        call: Call,
-        served: Served,
-        execution: Execution,
-        response: Sent,
-        (started_at, finished_at): (SystemTime, SystemTime),
+        (call, served): (&Call, &Served),
+        execution: &Execution,
+        response: &Sent,
+        times: (SystemTime, SystemTime),
+        new: bool,
     ) {
-        if self.config.enabled {
-            let finished = Finished { call, served, execution, response, started_at, finished_at };
-            self.send(Message::Finished(Box::new(finished))).await;
+        if !self.config.enabled {
+            return;
+        }
+        match record::finished(call, served, execution, response, times, self.config.limits, new) {
+            Ok(encoded) => self.send(Message::Encoded(encoded)).await,
+            Err(e) => {
+                tracing::error!(execution = %call.id, error = %e, "cannot encode a record; it is lost");
+            }
         }
     }
 
@@ -241,7 +229,7 @@ async fn write(
         if !batch.is_empty() {
             let store = store.clone();
             let written = tokio::task::spawn_blocking(move || {
-                let records: Vec<ExecutionRecord> =
+                let records: Vec<EncodedExecution> =
                     batch.into_iter().filter_map(|m| build(m, limits)).collect();
                 store_batch(&*store, &records)
             })
@@ -256,31 +244,21 @@ async fn write(
     }
 }
 
-fn build(message: Message, limits: Limits) -> Option<ExecutionRecord> {
-    match message {
-        Message::Finished(f) => {
-            let response = record::sent(
-                f.response.status,
-                &f.response.headers,
-                &f.response.body,
-                limits.body_bytes,
-            );
-            let mut f = f;
-            Some(record::finished(
-                &f.call,
-                &f.served,
-                &mut f.execution,
-                response,
-                (f.started_at, f.finished_at),
-                limits,
-            ))
-        }
+/// The record a message stores; `None` for a flush, or a record that cannot be encoded (logged).
+fn build(message: Message, limits: Limits) -> Option<EncodedExecution> {
+    let (record, new) = match message {
+        Message::Encoded(encoded) => return Some(encoded),
         Message::Rejected(r) => {
-            Some(record::rejected(&r.call, r.served.as_ref(), &r.answer, &r.message, limits))
+            (record::rejected(&r.call, r.served.as_ref(), &r.answer, &r.message, limits), true)
         }
-        Message::Record(r) => Some(*r),
-        Message::Flush(_) => None,
-    }
+        Message::Record(r) => (*r, false),
+        Message::Flush(_) => return None,
+    };
+    EncodedExecution::of(&record, new)
+        .inspect_err(|e| {
+            tracing::error!(execution = %record.id, error = %e, "cannot encode a record; it is lost");
+        })
+        .ok()
 }
 
 /// The durable writer: every write waiting is committed in one transaction, then each waiter
@@ -311,10 +289,10 @@ async fn commit(mut rx: mpsc::UnboundedReceiver<Durable>, store: Arc<dyn Store>)
 }
 
 /// Stores a batch, retrying a failing store a few times before giving the records up.
-fn store_batch(store: &dyn Store, records: &[ExecutionRecord]) {
+fn store_batch(store: &dyn Store, records: &[EncodedExecution]) {
     let mut wait = Duration::from_millis(50);
     for attempt in 1..=WRITE_ATTEMPTS {
-        match store.put_executions(records) {
+        match store.put_encoded_executions(records) {
             Ok(()) => return,
             Err(e) if attempt < WRITE_ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, records = records.len(), "storing history failed; retrying");

@@ -96,11 +96,11 @@ async fn run(job: Job, history: &History, services: &Services) {
         flow_version: plan.version.clone(),
         credential: record.credential.clone(),
     };
-    let mut execution = execute(&plan, request, meta, services).await;
+    let execution = execute(&plan, request, meta, services).await;
     let limits = history.limits();
     let response = record::response(&execution.response, limits.body_bytes);
     let times = (started_at, SystemTime::now());
-    record::complete(&mut record, &plan, &mut execution, response, times, limits);
+    record::complete(&mut record, &plan, &execution, response, times, limits);
     history.record(record).await;
 }
 

@@ -1,15 +1,21 @@
 //! Turns a call and its execution into an [`ExecutionRecord`]: secrets redacted, bodies and trace
-//! values cut to the recording limits. Runs in the history writer, off the request path.
+//! values cut to the recording limits. A call that ran to its end on the request path is
+//! encoded there, straight to JSON ([`finished`]); the history writer only stores the bytes.
 
+mod finished;
+
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hookflow_core::execute::{Execution, Status};
 use hookflow_core::nodes::webhook::{Auth, KeyLocation};
+use hookflow_core::trace::TraceDetail;
 use hookflow_core::{Body, Plan, Response};
 use hookflow_store::{
     ExecutionRecord, ExecutionStatus, RecordedError, RecordedRequest, RecordedResponse,
 };
+use http::{HeaderName, HeaderValue};
 
 /// What the recording keeps.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +68,16 @@ const SECRET_HEADERS: &[&str] = &[
 
 const REDACTED: &str = "[redacted]";
 
+pub use finished::finished;
+
+/// A response as it went out: status, headers and the body's bytes.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -74,27 +90,15 @@ pub fn request(call: &Call, auth: Option<&Auth>, body_limit: usize) -> RecordedR
     let headers = call
         .headers
         .iter()
-        .map(|(name, value)| {
-            let name = name.as_str();
-            let value = if secrets.header(name) {
-                REDACTED.to_owned()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            (name.to_owned(), value)
-        })
+        .map(|(name, value)| (name.as_str().to_owned(), secrets.value(name, value).into_owned()))
         .collect();
-    let query = match (secrets.query, call.query.as_deref()) {
-        (Some(param), Some(q)) => redact_query(q, param),
-        (_, q) => q.unwrap_or_default().to_owned(),
-    };
     let (body, body_truncated) = cut(&call.body, body_limit);
     RecordedRequest {
         method: call.method.clone(),
         path: call.path.clone(),
-        query,
+        query: secrets.query(call).into_owned(),
         headers,
-        body,
+        body: body.to_vec(),
         body_truncated,
     }
 }
@@ -121,6 +125,23 @@ impl<'a> Secrets<'a> {
 
     fn header(&self, name: &str) -> bool {
         SECRET_HEADERS.contains(&name) || self.header.as_deref() == Some(name)
+    }
+
+    /// A header's value as recorded.
+    fn value<'v>(&self, name: &HeaderName, value: &'v HeaderValue) -> Cow<'v, str> {
+        if self.header(name.as_str()) {
+            Cow::Borrowed(REDACTED)
+        } else {
+            String::from_utf8_lossy(value.as_bytes())
+        }
+    }
+
+    /// The call's query string as recorded.
+    fn query<'c>(&self, call: &'c Call) -> Cow<'c, str> {
+        match (self.query, call.query.as_deref()) {
+            (Some(param), Some(q)) => Cow::Owned(redact_query(q, param)),
+            (_, q) => Cow::Borrowed(q.unwrap_or_default()),
+        }
     }
 }
 
@@ -149,11 +170,12 @@ pub fn sent(
     body_limit: usize,
 ) -> RecordedResponse {
     let (body, body_truncated) = cut(body, body_limit);
-    RecordedResponse { status, headers: headers.to_vec(), body, body_truncated }
+    RecordedResponse { status, headers: headers.to_vec(), body: body.to_vec(), body_truncated }
 }
 
-fn cut(bytes: &[u8], limit: usize) -> (Vec<u8>, bool) {
-    if bytes.len() > limit { (bytes[..limit].to_vec(), true) } else { (bytes.to_vec(), false) }
+/// `bytes` cut at `limit`, and whether they were.
+fn cut(bytes: &[u8], limit: usize) -> (&[u8], bool) {
+    if bytes.len() > limit { (&bytes[..limit], true) } else { (bytes, false) }
 }
 
 /// The route label of a plan, e.g. `POST /orders/{region}` (every method it serves).
@@ -163,26 +185,12 @@ pub fn route(plan: &Plan) -> String {
     format!("{} {}", methods.join(","), trigger.suffix)
 }
 
-/// The record of a call that a flow ran to its end; `response` is what the flow answered.
-pub fn finished(
-    call: &Call,
-    served: &Served,
-    execution: &mut Execution,
-    response: RecordedResponse,
-    (started_at, finished_at): (SystemTime, SystemTime),
-    limits: Limits,
-) -> ExecutionRecord {
-    let mut record = started(call, served, ExecutionStatus::Running, limits.body_bytes);
-    complete(&mut record, &served.plan, execution, response, (started_at, finished_at), limits);
-    record
-}
-
 /// Fills in how a run ended: status, times, response, error and trace. The request body is cut
 /// to the recording limit (a queued record kept all of it until now).
 pub fn complete(
     record: &mut ExecutionRecord,
     plan: &Plan,
-    execution: &mut Execution,
+    execution: &Execution,
     response: RecordedResponse,
     (started_at, finished_at): (SystemTime, SystemTime),
     limits: Limits,
@@ -204,8 +212,8 @@ pub fn complete(
         .as_ref()
         .map(|f| RecordedError { node: Some(f.node.clone()), message: f.message.clone() });
     // Outputs only: the request is recorded (redacted) on its own, and an input is the output
-    // of the node the step came `from`. The outputs are moved out of the finished execution.
-    record.trace = execution.take_trace(plan, limits.trace_value_bytes);
+    // of the node the step came `from`.
+    record.trace = execution.trace_json(plan, limits.trace_value_bytes, TraceDetail::Outputs);
 }
 
 /// The record of a call accepted for later (`queued`) or under way (`running`): the whole body

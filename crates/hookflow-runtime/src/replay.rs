@@ -97,7 +97,7 @@ pub async fn replay(
         credential: original.credential.clone(),
     };
     let started_at = SystemTime::now();
-    let mut execution = execute(&plan, flow_request, meta, services).await;
+    let execution = execute(&plan, flow_request, meta, services).await;
     let finished_at = SystemTime::now();
     if let Some(failure) = &execution.failure {
         tracing::info!(flow = %plan.id, execution = %replay_id, replay_of = %original.id, node = %failure.node, error = %failure.message, "replayed flow failed");
@@ -124,7 +124,7 @@ pub async fn replay(
     record::complete(
         &mut replayed,
         &plan,
-        &mut execution,
+        &execution,
         response,
         (started_at, finished_at),
         limits,

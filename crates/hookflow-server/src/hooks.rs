@@ -20,9 +20,8 @@ use hookflow_core::nodes::webhook::{OnTimeout, ResponseMode};
 use hookflow_core::response::{Response, is_bodiless};
 use hookflow_core::routes::{HOOKS_BASE, Lookup};
 use hookflow_core::{Body, execute};
-use hookflow_runtime::history::Sent;
 use hookflow_runtime::queue::Job;
-use hookflow_runtime::record::{self, Call, Served};
+use hookflow_runtime::record::{self, Call, Sent, Served};
 use hookflow_store::ExecutionStatus;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Map, Value, json};
@@ -210,6 +209,8 @@ async fn run(
     // With `on_timeout: accepted`, the caller may poll a run that has not ended yet.
     let running = (on_timeout == OnTimeout::Accepted)
         .then(|| record::pending(&call, &served, ExecutionStatus::Running));
+    // Otherwise nothing of this call is stored before it ends.
+    let new = running.is_none();
     let id = call.id.clone();
     let (history, services) = (state.history.clone(), state.services.clone());
     let started_at = SystemTime::now();
@@ -224,9 +225,8 @@ async fn run(
         }
         let response = std::mem::replace(&mut execution.response, Response::json(200, Value::Null));
         let out = sent(response);
-        if history.enabled() {
-            history.finished(call, served, execution, out.clone(), (started_at, finished_at)).await;
-        }
+        let times = (started_at, finished_at);
+        history.finished((&call, &served), &execution, &out, times, new).await;
         out
     });
     match tokio::time::timeout(timeout, &mut run).await {

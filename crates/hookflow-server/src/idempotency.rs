@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use hookflow_runtime::history::Sent;
+use hookflow_runtime::record::Sent;
 use hookflow_runtime::record::{self, millis};
 use hookflow_store::IdempotencyRecord;
 use tokio::sync::watch;

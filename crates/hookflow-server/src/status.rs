@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::http::Method;
 use axum::http::request::Parts;
 use bytes::Bytes;
-use hookflow_runtime::history::Sent;
+use hookflow_runtime::record::Sent;
 use hookflow_store::{ExecutionRecord, RecordedResponse};
 use serde_json::{Value, json};
 

@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    Credential, CredentialKind, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    Credential, CredentialKind, EncodedExecution, ExecutionQuery, ExecutionRecord, ExecutionStatus,
     IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse, Store, StoredSecret,
 };
 
@@ -35,6 +35,7 @@ pub const CASES: &[(&str, Case)] = &[
         put_replaces_an_execution_and_its_index_entries,
     ),
     ("a_batch_repeating_an_id_keeps_the_last", a_batch_repeating_an_id_keeps_the_last),
+    ("encoded_executions_are_stored_as_given", encoded_executions_are_stored_as_given),
     ("executions_are_listed_newest_first", executions_are_listed_newest_first),
     ("listing_filters_by_flow_status_and_time", listing_filters_by_flow_status_and_time),
     ("pages_have_no_duplicates_or_gaps", pages_have_no_duplicates_or_gaps),
@@ -472,6 +473,23 @@ pub fn put_replaces_an_execution_and_its_index_entries(store: &dyn Store) {
     let flowless = ExecutionRecord { flow_id: None, status: ExecutionStatus::Rejected, ..moved };
     store.put_executions(std::slice::from_ref(&flowless)).unwrap();
     assert_indexes_match(store, &[flowless]);
+}
+
+/// Records encoded by their caller are stored and indexed like the others; a new one replaces
+/// nothing, a later one that is not new moves the index entries.
+pub fn encoded_executions_are_stored_as_given(store: &dyn Store) {
+    let encode = |record: &ExecutionRecord, new| EncodedExecution::of(record, new).unwrap();
+    let fresh = execution(&execution_id(1), Some("a"), ExecutionStatus::Succeeded, 5);
+    let other = execution(&execution_id(2), None, ExecutionStatus::Rejected, 6);
+    store.put_encoded_executions(&[encode(&fresh, true), encode(&other, true)]).unwrap();
+    assert_eq!(store.execution(&fresh.id).unwrap(), Some(fresh.clone()));
+    assert_indexes_match(store, &[fresh.clone(), other.clone()]);
+    let failed = ExecutionRecord { status: ExecutionStatus::Failed, ..fresh.clone() };
+    let failed = ExecutionRecord { flow_id: Some("b".to_owned()), ..failed };
+    store.put_encoded_executions(&[encode(&failed, false)]).unwrap();
+    assert_eq!(store.execution(&fresh.id).unwrap(), Some(failed.clone()));
+    assert_indexes_match(store, &[failed, other]);
+    store.put_encoded_executions(&[]).unwrap();
 }
 
 /// Within one batch, the last record with an id is the one kept.

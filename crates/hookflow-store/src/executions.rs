@@ -125,6 +125,36 @@ pub struct RecordedError {
     pub message: String,
 }
 
+/// An execution record already encoded as the JSON a store keeps, with the fields its indexes
+/// need beside it: what a caller that serializes records itself hands to
+/// [`Store::put_encoded_executions`](crate::Store::put_encoded_executions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedExecution {
+    pub id: String,
+    pub flow_id: Option<String>,
+    pub status: ExecutionStatus,
+    pub received_at_ms: i64,
+    /// The record as JSON: it decodes to an [`ExecutionRecord`] with the fields above.
+    pub json: Vec<u8>,
+    /// No record with this id was stored before: the store need not look for one (and its index
+    /// entries) to replace. Set it only for an id made for this record.
+    pub new: bool,
+}
+
+impl EncodedExecution {
+    /// `record`, encoded; `new` as in [`EncodedExecution::new`].
+    pub fn of(record: &ExecutionRecord, new: bool) -> Result<Self, serde_json::Error> {
+        Ok(EncodedExecution {
+            id: record.id.clone(),
+            flow_id: record.flow_id.clone(),
+            status: record.status,
+            received_at_ms: record.received_at_ms,
+            json: serde_json::to_vec(record)?,
+            new,
+        })
+    }
+}
+
 /// Which executions to list, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutionQuery {
@@ -184,15 +214,18 @@ pub struct IdempotencyRecord {
     pub expires_at_ms: i64,
 }
 
-mod base64_bytes {
+/// Bytes as standard base64 in a JSON string: how records keep bodies.
+pub mod base64_bytes {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes `bytes` as a base64 string.
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&STANDARD.encode(bytes))
     }
 
+    /// Reads a base64 string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         STANDARD.decode(text).map_err(serde::de::Error::custom)

@@ -14,8 +14,8 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Credential, ExecutionPage, ExecutionQuery, ExecutionRecord, IdempotencyRecord, Store,
-    StoreError,
+    Credential, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    IdempotencyRecord, Store, StoreError,
 };
 
 /// One table (a redb table, a sled tree, a map in memory) per domain, and per index.
@@ -233,6 +233,10 @@ impl<E: Engine> Store for E {
 
     fn put_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
         executions::put_executions(self, records)
+    }
+
+    fn put_encoded_executions(&self, records: &[EncodedExecution]) -> Result<(), StoreError> {
+        executions::put_encoded_executions(self, records)
     }
 
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {

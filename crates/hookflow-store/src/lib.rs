@@ -39,8 +39,9 @@ pub use crate::{
     credentials::{Credential, CredentialKind, StoredSecret, UnknownCredentialKind},
     error::{StoreError, UnknownStoreKind},
     executions::{
-        ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, IdempotencyRecord,
-        RecordedError, RecordedRequest, RecordedResponse, UnknownExecutionStatus,
+        EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+        IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse,
+        UnknownExecutionStatus,
     },
     memory::MemoryStore,
     redb_store::RedbStore,
@@ -74,6 +75,10 @@ pub trait Store: Send + Sync + 'static {
     /// after a crash either all of them are there or none. A record repeated in the batch is
     /// stored as its last occurrence. Efficient for batches of hundreds.
     fn put_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
+
+    /// [`Store::put_executions`] for records their caller has encoded: the same atomic write,
+    /// without encoding them again. A record marked [`EncodedExecution::new`] replaces nothing.
+    fn put_encoded_executions(&self, records: &[EncodedExecution]) -> Result<(), StoreError>;
 
     /// The execution with id `id`, if there is one.
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError>;

@@ -31,7 +31,8 @@ use serde::Deserialize;
 
 use super::{Engine, Record, Table, Write, corrupt, decode, encode, is_empty_range, lock};
 use crate::{
-    ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus, IdempotencyRecord, StoreError,
+    EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    IdempotencyRecord, StoreError,
 };
 
 impl Record for ExecutionRecord {
@@ -64,7 +65,7 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    fn of(record: &ExecutionRecord) -> Self {
+    fn of(record: &EncodedExecution) -> Self {
         Self {
             status: record.status,
             received_at_ms: record.received_at_ms,
@@ -235,37 +236,54 @@ pub(super) fn put_executions(
     engine: &impl Engine,
     records: &[ExecutionRecord],
 ) -> Result<(), StoreError> {
+    let encoded = records
+        .iter()
+        .map(|record| {
+            EncodedExecution::of(record, false).map_err(|cause| StoreError::Encode {
+                table: Table::Executions.name(),
+                key: record.id.clone(),
+                cause,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    put_encoded_executions(engine, &encoded)
+}
+
+pub(super) fn put_encoded_executions(
+    engine: &impl Engine,
+    records: &[EncodedExecution],
+) -> Result<(), StoreError> {
     // The last occurrence of an id wins; sorted, the writes also land in key order.
-    let mut latest: HashMap<&str, &ExecutionRecord> = HashMap::with_capacity(records.len());
+    let mut latest: HashMap<&str, &EncodedExecution> = HashMap::with_capacity(records.len());
     for record in records {
         latest.insert(&record.id, record);
     }
-    let mut records: Vec<&ExecutionRecord> = latest.into_values().collect();
+    let mut records: Vec<&EncodedExecution> = latest.into_values().collect();
     records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if records.is_empty() {
         return Ok(());
     }
-    let values = records
-        .iter()
-        .map(|record| encode(Table::Executions, record.id.as_bytes(), record))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<Vec<u8>> = records.iter().map(|record| record.id.as_bytes().to_vec()).collect();
+    // Only records that may replace an older one need that one's index entries.
+    let replaced: Vec<Vec<u8>> =
+        records.iter().filter(|r| !r.new).map(|r| r.id.as_bytes().to_vec()).collect();
 
     let _guard = lock(engine);
-    let old = engine.get_many_raw(Table::Executions, &ids)?;
+    let mut old = engine.get_many_raw(Table::Executions, &replaced)?.into_iter();
     let mut writes = Vec::with_capacity(records.len() * 3);
-    for ((record, value), (id, old)) in records.iter().zip(values).zip(ids.into_iter().zip(old)) {
-        let flow_key = record.flow_id.as_deref().map(|flow| flow_index_key(flow, &id));
-        let status_key = status_index_key(record.status, &id);
+    for record in records {
+        let id = record.id.as_bytes();
+        let flow_key = record.flow_id.as_deref().map(|flow| flow_index_key(flow, id));
+        let status_key = status_index_key(record.status, id);
+        let old = if record.new { None } else { old.next().flatten() };
         match old.as_deref().map(serde_json::from_slice::<Summary>) {
             None => {}
             Some(Ok(old)) => {
-                let old_flow_key = old.flow_id.as_deref().map(|flow| flow_index_key(flow, &id));
+                let old_flow_key = old.flow_id.as_deref().map(|flow| flow_index_key(flow, id));
                 if let Some(key) = old_flow_key.filter(|key| Some(key) != flow_key.as_ref()) {
                     writes.push(Write::Remove { table: Table::ExecutionsByFlow, key });
                 }
                 if old.status != record.status {
-                    let key = status_index_key(old.status, &id);
+                    let key = status_index_key(old.status, id);
                     writes.push(Write::Remove { table: Table::ExecutionsByStatus, key });
                 }
             }
@@ -273,7 +291,7 @@ pub(super) fn put_executions(
             // found, and readers skip it because the record no longer matches it.
             Some(Err(_)) => {
                 for status in ExecutionStatus::ALL.into_iter().filter(|&s| s != record.status) {
-                    let key = status_index_key(status, &id);
+                    let key = status_index_key(status, id);
                     writes.push(Write::Remove { table: Table::ExecutionsByStatus, key });
                 }
             }
@@ -287,7 +305,11 @@ pub(super) fn put_executions(
             key: status_key,
             value: summary,
         });
-        writes.push(Write::Put { table: Table::Executions, key: id, value });
+        writes.push(Write::Put {
+            table: Table::Executions,
+            key: id.to_vec(),
+            value: record.json.clone(),
+        });
     }
     engine.apply_raw(&writes)
 }

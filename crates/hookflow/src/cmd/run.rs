@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use hookflow_core::Plan;
 use hookflow_core::diagnostic::render_all;
-use hookflow_core::execute::{Execution, Status, TraceDetail};
+use hookflow_core::execute::{Execution, Status};
 use hookflow_core::expr::Explained;
 use hookflow_core::intake::pairs;
 use hookflow_core::nodes::Role;
 use hookflow_core::offline::{self, SampleBody, SampleRequest};
+use hookflow_core::trace::TraceDetail;
 use hookflow_core::{Body, Source, compile};
 use serde_json::{Map, Value, json};
 

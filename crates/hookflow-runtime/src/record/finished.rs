@@ -1,0 +1,222 @@
+//! The record of a call that a flow ran to its end, encoded straight from the call, the finished
+//! execution and the response that went out: no intermediate record, no copy of bodies, headers
+//! or node outputs. It decodes to the [`ExecutionRecord`](hookflow_store::ExecutionRecord) that
+//! [`pending`](super::pending) and [`complete`](super::complete) build (a test holds them to it).
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use hookflow_core::execute::{Execution, Status};
+use hookflow_core::trace::{Trace, TraceDetail};
+use hookflow_store::executions::base64_bytes;
+use hookflow_store::{EncodedExecution, ExecutionStatus};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+
+use super::{Call, Limits, Secrets, Sent, Served, cut, millis, route};
+
+/// The record of `call`, served by `served`'s flow, that ran as `execution` and answered
+/// `response`. `new`: no record of this call was stored before (see [`EncodedExecution::new`]).
+pub fn finished(
+    call: &Call,
+    served: &Served,
+    execution: &Execution,
+    response: &Sent,
+    (started_at, finished_at): (SystemTime, SystemTime),
+    limits: Limits,
+    new: bool,
+) -> Result<EncodedExecution, serde_json::Error> {
+    let plan = &served.plan;
+    let secrets = Secrets::of(Some(&plan.trigger().auth));
+    let status = match execution.status {
+        Status::Succeeded => ExecutionStatus::Succeeded,
+        Status::Failed => ExecutionStatus::Failed,
+    };
+    let received_at_ms = millis(call.received_at);
+    let (request_body, request_cut) = cut(&call.body, limits.body_bytes);
+    let (response_body, response_cut) = cut(&response.body, limits.body_bytes);
+    let record = Finished {
+        id: &call.id,
+        flow_id: &plan.id,
+        flow_version: &plan.version,
+        route: route(plan),
+        credential: served.credential.as_deref(),
+        status,
+        received_at_ms,
+        started_at_ms: millis(started_at),
+        finished_at_ms: millis(finished_at),
+        request: Request {
+            method: &call.method,
+            path: &call.path,
+            query: secrets.query(call),
+            headers: Headers { call, secrets: &secrets },
+            body: Base64(request_body),
+            body_truncated: request_cut,
+        },
+        response: Response {
+            status: response.status,
+            headers: &response.headers,
+            body: Base64(response_body),
+            body_truncated: response_cut,
+        },
+        error: execution
+            .failure
+            .as_ref()
+            .map(|f| Error { node: Some(&f.node), message: &f.message }),
+        trace: execution.trace(plan, limits.trace_value_bytes, TraceDetail::Outputs),
+    };
+    Ok(EncodedExecution {
+        id: call.id.clone(),
+        flow_id: Some(plan.id.clone()),
+        status,
+        received_at_ms,
+        json: serde_json::to_vec(&record)?,
+        new,
+    })
+}
+
+#[derive(serde::Serialize)]
+struct Finished<'a> {
+    id: &'a str,
+    flow_id: &'a str,
+    flow_version: &'a str,
+    route: String,
+    credential: Option<&'a str>,
+    status: ExecutionStatus,
+    received_at_ms: i64,
+    started_at_ms: i64,
+    finished_at_ms: i64,
+    request: Request<'a>,
+    response: Response<'a>,
+    error: Option<Error<'a>>,
+    trace: Trace<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Cow<'a, str>,
+    headers: Headers<'a>,
+    body: Base64<'a>,
+    body_truncated: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Response<'a> {
+    status: u16,
+    headers: &'a [(String, String)],
+    body: Base64<'a>,
+    body_truncated: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Error<'a> {
+    node: Option<&'a str>,
+    message: &'a str,
+}
+
+/// The call's headers as `[name, value]` pairs, secrets redacted.
+struct Headers<'a> {
+    call: &'a Call,
+    secrets: &'a Secrets<'a>,
+}
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let headers = &self.call.headers;
+        let mut seq = serializer.serialize_seq(Some(headers.len()))?;
+        for (name, value) in headers {
+            seq.serialize_element(&(name.as_str(), self.secrets.value(name, value)))?;
+        }
+        seq.end()
+    }
+}
+
+struct Base64<'a>(&'a [u8]);
+
+impl Serialize for Base64<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        base64_bytes::serialize(self.0, serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use bytes::Bytes;
+    use hookflow_core::services::{NoNetwork, Services};
+    use hookflow_core::{ExecutionMeta, Source, compile, execute};
+    use hookflow_store::ExecutionRecord;
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::rebuild::rebuild;
+    use crate::record::{complete, pending, request};
+
+    /// The encoded record decodes to what `pending` then `complete` build, for a flow that
+    /// answers and one that fails, with secrets in the headers and bodies over the limit.
+    #[tokio::test]
+    async fn finished_matches_the_record_built_field_by_field() {
+        let source = Source {
+            file: "flows/order-intake.json".into(),
+            text: include_str!("../../../../flows/order-intake.json").into(),
+        };
+        let plan = Arc::new(compile(&source).plan.expect("the example compiles"));
+        let services = Services { http: Arc::new(NoNetwork) };
+        let bodies: [&[u8]; 2] = [
+            br#"{"id":"ORD-1","customer":{"name":"Ada"},"total":120.5,"items":[{"sku":"A1","qty":2}]}"#,
+            br#"{"id":"ORD-2","total":"not a number"}"#,
+        ];
+        for (n, body) in bodies.into_iter().enumerate() {
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            headers.insert("x-api-key", HeaderValue::from_static("s3cret"));
+            headers.insert("x-note", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+            let call = Call {
+                id: format!("0190-{n}"),
+                received_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
+                method: "POST".into(),
+                path: "/hooks/orders/eu".into(),
+                query: Some("x=1&y=2".into()),
+                headers,
+                body: Bytes::copy_from_slice(body),
+            };
+            let served = Served { plan: plan.clone(), credential: Some("erp".into()) };
+            let recorded = request(&call, Some(&plan.trigger().auth), usize::MAX);
+            let flow_request = rebuild(&recorded, &plan, call.received_at).unwrap();
+            let meta = ExecutionMeta {
+                id: call.id.clone(),
+                flow_id: plan.id.clone(),
+                flow_version: plan.version.clone(),
+                credential: served.credential.clone(),
+            };
+            let execution = execute(&plan, flow_request, meta, &services).await;
+            let response = Sent {
+                status: execution.response.status,
+                headers: execution.response.headers.clone(),
+                body: Bytes::from(execution.response.body.to_bytes()),
+            };
+            let times = (call.received_at, call.received_at + Duration::from_millis(3));
+            let limits = Limits { body_bytes: 40, trace_value_bytes: 64 };
+
+            let encoded =
+                finished(&call, &served, &execution, &response, times, limits, true).unwrap();
+            let decoded: ExecutionRecord = serde_json::from_slice(&encoded.json).unwrap();
+
+            let mut built = pending(&call, &served, ExecutionStatus::Running);
+            let sent = super::super::sent(response.status, &response.headers, &response.body, 40);
+            complete(&mut built, &plan, &execution, sent, times, limits);
+            assert_eq!(decoded, built);
+            assert_eq!(
+                (encoded.id, encoded.flow_id, encoded.status, encoded.received_at_ms),
+                (built.id, built.flow_id, built.status, built.received_at_ms)
+            );
+            assert!(!String::from_utf8_lossy(&encoded.json).contains("s3cret"));
+            let cut = body.len() > 40;
+            assert_eq!(decoded.request.body_truncated, cut);
+            assert_eq!(decoded.request.body.len(), body.len().min(40));
+        }
+    }
+}
