@@ -26,8 +26,8 @@ pub enum Table {
     Executions,
     /// `flow_id \0 id` → the execution's [summary](executions::Summary).
     ExecutionsByFlow,
-    /// `status \0 id` → the execution's summary: the unfinished (queued, running) and rejected
-    /// executions without reading the others.
+    /// `status \0 id` → the execution's summary, for every status but succeeded: the unfinished
+    /// (queued, running), failed and rejected executions without reading the others.
     ExecutionsByStatus,
     /// Idempotency records by `flow_id \0 key`.
     Idempotency,

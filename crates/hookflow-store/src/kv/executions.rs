@@ -6,8 +6,9 @@
 //! - [`Table::Executions`]: `id` → the record (JSON).
 //! - [`Table::ExecutionsByFlow`]: `flow_id \0 id` → the record's [`Summary`], for the executions
 //!   that have a flow.
-//! - [`Table::ExecutionsByStatus`]: `status \0 id` → the record's [`Summary`]; serves the
-//!   unfinished executions (queued, running), the rejected ones, and status listings.
+//! - [`Table::ExecutionsByStatus`]: `status \0 id` → the record's [`Summary`], for every status
+//!   but `succeeded`; serves the unfinished executions (queued, running), the rejected ones, and
+//!   status listings (a listing of succeeded ones reads the records, newest first).
 //! - [`Table::Idempotency`]: `flow_id \0 key` → the record (JSON).
 //! - [`Table::IdempotencyByExpiry`]: `expires_at_ms` (8 bytes that sort like the number) followed
 //!   by the idempotency record's key → nothing.
@@ -101,6 +102,13 @@ impl Summary {
         };
         Ok(Self { status, received_at_ms: i64::from_be_bytes(*received), flow_id })
     }
+}
+
+/// Whether executions with `status` have an entry in [`Table::ExecutionsByStatus`]: all but the
+/// succeeded ones, the bulk of a history, which a status listing finds by reading the records
+/// newest first (most of them match) rather than by an index entry written for each.
+fn has_status_entry(status: ExecutionStatus) -> bool {
+    status != ExecutionStatus::Succeeded
 }
 
 fn status_code(status: ExecutionStatus) -> u8 {
@@ -300,11 +308,13 @@ pub(super) fn put_encoded_executions(
         if let Some(key) = flow_key {
             writes.push(Write::Put { table: Table::ExecutionsByFlow, key, value: summary.clone() });
         }
-        writes.push(Write::Put {
-            table: Table::ExecutionsByStatus,
-            key: status_key,
-            value: summary,
-        });
+        if has_status_entry(record.status) {
+            writes.push(Write::Put {
+                table: Table::ExecutionsByStatus,
+                key: status_key,
+                value: summary,
+            });
+        }
         writes.push(Write::Put {
             table: Table::Executions,
             key: id.to_vec(),
@@ -322,8 +332,10 @@ pub(super) fn list_executions(
     let cursor = query.cursor.as_deref().filter(|cursor| !cursor.is_empty());
     let (table, prefix) = match (&query.flow, query.status) {
         (Some(flow), _) => (Table::ExecutionsByFlow, flow_prefix(flow)),
-        (None, Some(status)) => (Table::ExecutionsByStatus, status_prefix(status)),
-        (None, None) => (Table::Executions, Vec::new()),
+        (None, Some(status)) if has_status_entry(status) => {
+            (Table::ExecutionsByStatus, status_prefix(status))
+        }
+        (None, _) => (Table::Executions, Vec::new()),
     };
     let upper_key = match cursor {
         Some(cursor) => [prefix.as_slice(), cursor.as_bytes()].concat(),
