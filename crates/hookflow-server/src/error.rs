@@ -159,6 +159,8 @@ pub enum AdminError {
     BadParameter { name: String, reason: String },
     /// No execution has this id.
     NoSuchExecution(String),
+    /// The instance cannot serve webhooks; each reason says what is missing.
+    NotReady(Vec<String>),
     /// No admin endpoint at this path.
     NotFound,
     /// The path exists, not with this method.
@@ -175,6 +177,7 @@ impl AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             AdminError::NoSuchExecution(_) | AdminError::NotFound => StatusCode::NOT_FOUND,
+            AdminError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -190,6 +193,7 @@ impl AdminError {
                 format!("Query parameter `{name}`: {reason}.")
             }
             AdminError::NoSuchExecution(id) => format!("There is no execution `{id}`."),
+            AdminError::NotReady(reasons) => format!("Not ready: {}.", reasons.join("; ")),
             AdminError::NotFound => "There is no admin endpoint at this path.".into(),
             AdminError::MethodNotAllowed => "This endpoint does not accept this method.".into(),
             AdminError::Conflict(reason) => format!("{reason}."),
@@ -209,8 +213,10 @@ impl IntoResponse for AdminError {
             "status": status.as_u16(),
             "detail": self.detail(),
         });
-        if let AdminError::BadParameter { name, .. } = &self {
-            doc["parameter"] = json!(name);
+        match &self {
+            AdminError::BadParameter { name, .. } => doc["parameter"] = json!(name),
+            AdminError::NotReady(reasons) => doc["reasons"] = json!(reasons),
+            _ => {}
         }
         let mut response = (status, doc.to_string()).into_response();
         let headers = response.headers_mut();
@@ -266,5 +272,12 @@ mod tests {
         let r = AdminError::Unauthorized.into_response();
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
         assert_eq!(AdminError::Conflict("x".into()).status(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn readiness_problems_list_their_reasons() {
+        let not_ready = AdminError::NotReady(vec!["a".into(), "b".into()]);
+        assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(not_ready.detail(), "Not ready: a; b.");
     }
 }
