@@ -6,9 +6,13 @@
 //! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
 //! (the recorded request run again on the current version of its flow, with a diff of the
-//! responses). Store calls run on the blocking pool.
+//! responses). Credentials and node types have modules of their own. Store calls run on the
+//! blocking pool.
 
+mod body;
+mod credentials;
 mod health;
+mod node_types;
 mod query;
 
 use std::sync::Arc;
@@ -46,6 +50,8 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
         .with_state(Arc::new(health::Readiness::new(app.clone())));
     let admin = Arc::new(Admin { app, token_digest });
     let api = Router::new()
+        .merge(credentials::routes())
+        .merge(node_types::routes())
         .route("/api/executions", get(list))
         .route("/api/executions/{id}", get(show))
         .route("/api/executions/{id}/replay", post(replay))
