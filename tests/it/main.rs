@@ -8,6 +8,7 @@ mod executions;
 mod golden;
 mod harness;
 mod invalid_flows;
+mod openapi;
 mod ops;
 mod outbound;
 mod schema;

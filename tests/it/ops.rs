@@ -135,9 +135,9 @@ fn samples(text: &str) -> HashMap<String, f64> {
 }
 
 #[tokio::test]
-async fn probes_and_metrics_are_open_and_the_api_is_not() {
+async fn probes_metrics_and_the_document_are_open_and_the_api_is_not() {
     let s = Server::start(&flows());
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
         let (status, _, text) = s.open(path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {text}");
     }

@@ -1,7 +1,7 @@
-//! The admin listener: `GET /healthz`, `GET /readyz` and `GET /metrics` for anyone, and under
-//! `/api` the admin API, for callers with the admin token (`Authorization: Bearer <token>`,
-//! compared with the token's SHA-256 digest in constant time). JSON in and out; every error is
-//! problem+json, mapped in [`crate::error`].
+//! The admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics` and
+//! `GET /api/openapi.json` for anyone, and under `/api` the admin API, for callers with the admin
+//! token (`Authorization: Bearer <token>`, compared with the token's SHA-256 digest in constant
+//! time). JSON in and out; every error is problem+json, mapped in [`crate::error`].
 //!
 //! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
@@ -13,6 +13,7 @@ mod body;
 mod credentials;
 mod health;
 mod node_types;
+mod openapi;
 mod query;
 
 use std::sync::Arc;
@@ -41,12 +42,14 @@ struct Admin {
     token_digest: [u8; 32],
 }
 
-/// The admin router: the probes and `/metrics` open, everything else behind the token.
+/// The admin router: the probes, `/metrics` and the OpenAPI document open, everything else
+/// behind the token.
 pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
     let open = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::serve))
+        .route("/api/openapi.json", get(openapi::serve))
         .with_state(Arc::new(health::Readiness::new(app.clone())));
     let admin = Arc::new(Admin { app, token_digest });
     let api = Router::new()
