@@ -1,5 +1,5 @@
 //! The integration test binary: the real CLI, the example flows, the schema, golden
-//! diagnostics and the server over real sockets, one module each.
+//! diagnostics, the server and its admin listener over real sockets, one module each.
 
 mod admin;
 mod cli;
@@ -8,6 +8,8 @@ mod executions;
 mod golden;
 mod harness;
 mod invalid_flows;
+mod openapi;
+mod ops;
 mod outbound;
 mod schema;
 mod serve;

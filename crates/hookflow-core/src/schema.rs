@@ -1,10 +1,14 @@
 //! The JSON Schema (2020-12) of the flow format, generated from the node types' config structs
-//! so that `schemas/flow.schema.json` can never drift from the code.
+//! so that `schemas/flow.schema.json` can never drift from the code. The schema of one node type
+//! (served by the admin API) comes from the same code.
 
+use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::nodes::NODE_TYPES;
+use crate::nodes::{NODE_TYPES, NodeType};
+
+const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// The schema of a whole flow file.
 pub fn flow_schema() -> Value {
@@ -12,33 +16,11 @@ pub fn flow_schema() -> Value {
     let mut defs = Map::new();
     let mut variants = Vec::new();
     for t in NODE_TYPES {
-        let mut schema = (t.schema)(&mut generator).to_value();
-        if let Some(Value::Object(more)) = schema.as_object_mut().and_then(|s| s.remove("$defs")) {
-            defs.extend(more);
-        }
-        let mut properties = Map::new();
-        properties.insert("id".into(), json!({ "$ref": "#/$defs/node_id" }));
-        properties.insert("type".into(), json!({ "const": t.name }));
-        if let Some(Value::Object(own)) = schema.get("properties") {
-            properties.extend(own.clone());
-        }
-        let mut required = vec![json!("id"), json!("type")];
-        if let Some(Value::Array(own)) = schema.get("required") {
-            required.extend(own.iter().cloned());
-        }
-        variants.push(json!({
-            "title": t.name,
-            "description": t.doc,
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": false,
-        }));
+        let (variant, own) = node_variant(t, &mut generator);
+        defs.extend(own);
+        variants.push(variant);
     }
-    defs.insert(
-        "node_id".into(),
-        json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Unique in the flow; read as `nodes.<id>` in paths and templates." }),
-    );
+    defs.insert("node_id".into(), node_id());
     defs.insert("node".into(), json!({ "oneOf": variants }));
     defs.insert(
         "edge".into(),
@@ -54,7 +36,7 @@ pub fn flow_schema() -> Value {
         }),
     );
     json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": DIALECT,
         "title": "hookflow flow",
         "description": "A hookflow flow: a webhook trigger and the nodes it runs, as a JSON graph. See docs/flow-format.md.",
         "type": "object",
@@ -71,4 +53,49 @@ pub fn flow_schema() -> Value {
         "additionalProperties": false,
         "$defs": defs,
     })
+}
+
+/// The schema of one node of type `t`, as it appears in a flow's `nodes`: `id`, `type` and the
+/// type's own fields, with the definitions they use under `$defs`.
+pub fn node_schema(t: &NodeType) -> Value {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let (mut schema, mut defs) = node_variant(t, &mut generator);
+    defs.insert("node_id".into(), node_id());
+    if let Value::Object(schema) = &mut schema {
+        schema.insert("$schema".into(), json!(DIALECT));
+        schema.insert("$defs".into(), Value::Object(defs));
+    }
+    schema
+}
+
+/// A node of type `t` (referring to `#/$defs/node_id`), and the definitions its fields use.
+fn node_variant(t: &NodeType, generator: &mut SchemaGenerator) -> (Value, Map<String, Value>) {
+    let mut schema = (t.schema)(generator).to_value();
+    let defs = match schema.as_object_mut().and_then(|s| s.remove("$defs")) {
+        Some(Value::Object(defs)) => defs,
+        _ => Map::new(),
+    };
+    let mut properties = Map::new();
+    properties.insert("id".into(), json!({ "$ref": "#/$defs/node_id" }));
+    properties.insert("type".into(), json!({ "const": t.name }));
+    if let Some(Value::Object(own)) = schema.get("properties") {
+        properties.extend(own.clone());
+    }
+    let mut required = vec![json!("id"), json!("type")];
+    if let Some(Value::Array(own)) = schema.get("required") {
+        required.extend(own.iter().cloned());
+    }
+    let variant = json!({
+        "title": t.name,
+        "description": t.doc,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    });
+    (variant, defs)
+}
+
+fn node_id() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Unique in the flow; read as `nodes.<id>` in paths and templates." })
 }

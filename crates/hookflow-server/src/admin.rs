@@ -1,12 +1,19 @@
-//! The admin listener: `GET /healthz` for anyone, and under `/api` the admin API, for callers
-//! with the admin token (`Authorization: Bearer <token>`, compared with the token's SHA-256 digest
-//! in constant time). JSON in and out; every error is problem+json, mapped in [`crate::error`].
+//! The admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics` and
+//! `GET /api/openapi.json` for anyone, and under `/api` the admin API, for callers with the admin
+//! token (`Authorization: Bearer <token>`, compared with the token's SHA-256 digest in constant
+//! time). JSON in and out; every error is problem+json, mapped in [`crate::error`].
 //!
 //! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
 //! (the recorded request run again on the current version of its flow, with a diff of the
-//! responses). Store calls run on the blocking pool.
+//! responses). Credentials and node types have modules of their own. Store calls run on the
+//! blocking pool.
 
+mod body;
+mod credentials;
+mod health;
+mod node_types;
+mod openapi;
 mod query;
 
 use std::sync::Arc;
@@ -35,10 +42,19 @@ struct Admin {
     token_digest: [u8; 32],
 }
 
-/// The admin router: `/healthz` open, everything else behind the token.
+/// The admin router: the probes, `/metrics` and the OpenAPI document open, everything else
+/// behind the token.
 pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
+    let open = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(crate::metrics::serve))
+        .route("/api/openapi.json", get(openapi::serve))
+        .with_state(Arc::new(health::Readiness::new(app.clone())));
     let admin = Arc::new(Admin { app, token_digest });
     let api = Router::new()
+        .merge(credentials::routes())
+        .merge(node_types::routes())
         .route("/api/executions", get(list))
         .route("/api/executions/{id}", get(show))
         .route("/api/executions/{id}/replay", post(replay))
@@ -47,7 +63,7 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .with_state(admin);
-    Router::new().route("/healthz", get(|| async { "ok\n" })).merge(api)
+    open.merge(api)
 }
 
 /// Lets a request through only with the admin token.
@@ -74,7 +90,7 @@ async fn list(
 ) -> Result<Json<Value>, AdminError> {
     let query = query::parse(raw.as_deref())?;
     let store = admin.app.history.store().clone();
-    let page = blocking("list executions", move || store.list_executions(&query)).await?;
+    let page = blocking("list_executions", move || store.list_executions(&query)).await?;
     let items: Vec<Value> = page.items.iter().map(summary).collect();
     Ok(Json(json!({ "items": items, "next_cursor": page.next_cursor })))
 }
@@ -153,24 +169,26 @@ async fn find(admin: &Admin, id: String) -> Result<ExecutionRecord, AdminError> 
     }
     let store = admin.app.history.store().clone();
     let key = id.clone();
-    blocking("read an execution", move || store.execution(&key))
+    blocking("read_execution", move || store.execution(&key))
         .await?
         .ok_or(AdminError::NoSuchExecution(id))
 }
 
-/// Runs a store call on the blocking pool; a failure is logged and answered `500`.
+/// Runs the store call `operation` on the blocking pool; a failure is counted, logged and
+/// answered `500`.
 async fn blocking<T: Send + 'static>(
-    what: &'static str,
+    operation: &'static str,
     call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, AdminError> {
     match tokio::task::spawn_blocking(call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot {what}");
+            crate::metrics::store_error(operation);
+            tracing::error!(error = %e, operation, "a store call failed");
             Err(AdminError::Internal)
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot {what}: the task failed");
+            tracing::error!(error = %e, operation, "a store call's task failed");
             Err(AdminError::Internal)
         }
     }
@@ -240,6 +258,7 @@ impl From<ReplayError> for AdminError {
         if e.is_conflict() {
             AdminError::Conflict(e.to_string())
         } else {
+            crate::metrics::store_error("write_replay");
             tracing::error!(error = %e, "a replay failed");
             AdminError::Internal
         }

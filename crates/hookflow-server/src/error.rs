@@ -159,6 +159,17 @@ pub enum AdminError {
     BadParameter { name: String, reason: String },
     /// No execution has this id.
     NoSuchExecution(String),
+    /// No credential has this name.
+    NoSuchCredential(String),
+    /// No node type has this name.
+    NoSuchNodeType(String),
+    /// The request body is not JSON; the reason names the line and column.
+    MalformedBody(String),
+    /// A field of the request body is missing, unknown or not valid; `pointer` is its JSON
+    /// pointer (empty for the body as a whole).
+    InvalidField { pointer: String, reason: String },
+    /// The instance cannot serve webhooks; each reason says what is missing.
+    NotReady(Vec<String>),
     /// No admin endpoint at this path.
     NotFound,
     /// The path exists, not with this method.
@@ -173,8 +184,15 @@ impl AdminError {
     pub fn status(&self) -> StatusCode {
         match self {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AdminError::BadParameter { .. } => StatusCode::BAD_REQUEST,
-            AdminError::NoSuchExecution(_) | AdminError::NotFound => StatusCode::NOT_FOUND,
+            AdminError::BadParameter { .. } | AdminError::MalformedBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AdminError::NoSuchExecution(_)
+            | AdminError::NoSuchCredential(_)
+            | AdminError::NoSuchNodeType(_)
+            | AdminError::NotFound => StatusCode::NOT_FOUND,
+            AdminError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -190,6 +208,20 @@ impl AdminError {
                 format!("Query parameter `{name}`: {reason}.")
             }
             AdminError::NoSuchExecution(id) => format!("There is no execution `{id}`."),
+            AdminError::NoSuchCredential(name) => format!("There is no credential `{name}`."),
+            AdminError::NoSuchNodeType(name) => {
+                format!("There is no node type `{name}`; `GET /api/node-types` lists them.")
+            }
+            AdminError::MalformedBody(reason) => {
+                format!("The request body is not valid JSON: {reason}.")
+            }
+            AdminError::InvalidField { pointer, reason } if pointer.is_empty() => {
+                format!("Request body: {reason}.")
+            }
+            AdminError::InvalidField { pointer, reason } => {
+                format!("Request body at `{pointer}`: {reason}.")
+            }
+            AdminError::NotReady(reasons) => format!("Not ready: {}.", reasons.join("; ")),
             AdminError::NotFound => "There is no admin endpoint at this path.".into(),
             AdminError::MethodNotAllowed => "This endpoint does not accept this method.".into(),
             AdminError::Conflict(reason) => format!("{reason}."),
@@ -209,8 +241,11 @@ impl IntoResponse for AdminError {
             "status": status.as_u16(),
             "detail": self.detail(),
         });
-        if let AdminError::BadParameter { name, .. } = &self {
-            doc["parameter"] = json!(name);
+        match &self {
+            AdminError::BadParameter { name, .. } => doc["parameter"] = json!(name),
+            AdminError::InvalidField { pointer, .. } => doc["pointer"] = json!(pointer),
+            AdminError::NotReady(reasons) => doc["reasons"] = json!(reasons),
+            _ => {}
         }
         let mut response = (status, doc.to_string()).into_response();
         let headers = response.headers_mut();
@@ -266,5 +301,18 @@ mod tests {
         let r = AdminError::Unauthorized.into_response();
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
         assert_eq!(AdminError::Conflict("x".into()).status(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn body_and_readiness_problems_say_where() {
+        let field = AdminError::InvalidField { pointer: "/name".into(), reason: "bad".into() };
+        assert_eq!(field.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(field.detail(), "Request body at `/name`: bad.");
+        let whole = AdminError::InvalidField { pointer: String::new(), reason: "bad".into() };
+        assert_eq!(whole.detail(), "Request body: bad.");
+        assert_eq!(AdminError::MalformedBody("x".into()).status(), StatusCode::BAD_REQUEST);
+        let not_ready = AdminError::NotReady(vec!["a".into(), "b".into()]);
+        assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(not_ready.detail(), "Not ready: a; b.");
     }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
@@ -27,6 +27,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Map, Value, json};
 
 use crate::error::HookError;
+use crate::metrics::RouteMetrics;
 use crate::state::AppState;
 use crate::{EXECUTION_ID_HEADER, auth, idempotency, status};
 
@@ -35,15 +36,18 @@ pub const STATUS_PREFIX: &str = "/_executions/";
 
 /// Serves every request under `/hooks`.
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> AxumResponse {
+    let received = Instant::now();
     let execution_id = uuid::Uuid::now_v7().to_string();
     let head = request.method() == Method::HEAD;
+    let mut route = None;
     // A panic anywhere in handling (none is expected) still answers 500 with the execution id.
-    let served = AssertUnwindSafe(serve(&state, request, &execution_id)).catch_unwind().await;
+    let served =
+        AssertUnwindSafe(serve(&state, request, &execution_id, &mut route)).catch_unwind().await;
     let served = served.unwrap_or_else(|_| {
         tracing::error!(execution = %execution_id, "handling the request panicked");
         Err(HookError::Internal.into())
     });
-    match served {
+    let response = match served {
         Ok(out) => to_http(out, head, Vec::new(), &execution_id),
         Err(Answer::Options { allow }) => {
             let mut r = AxumResponse::new(AxumBody::empty());
@@ -58,7 +62,10 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Axu
             let out = sent(error.to_response(&execution_id));
             to_http(out, head, error.extra_headers(), &execution_id)
         }
-    }
+    };
+    let route = route.unwrap_or_else(|| state.deployed.load().metrics.unrouted.clone());
+    route.observe(response.status(), received.elapsed());
+    response
 }
 
 /// What the ingress answers without the flow.
@@ -73,7 +80,13 @@ impl From<HookError> for Answer {
     }
 }
 
-async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result<Sent, Answer> {
+/// Serves one call; `route` gets the metrics of the route it reached.
+async fn serve(
+    state: &AppState,
+    request: Request,
+    execution_id: &str,
+    route: &mut Option<Arc<RouteMetrics>>,
+) -> Result<Sent, Answer> {
     let received_at = SystemTime::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -82,6 +95,7 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
         Some(s) => s,
     };
     if let Some(id) = suffix.strip_prefix(STATUS_PREFIX) {
+        *route = Some(state.deployed.load().metrics.status_checks.clone());
         return status::serve(state, &parts, id).await;
     }
     let refuse = |served: Option<Served>, body: Bytes, error: HookError| {
@@ -89,7 +103,10 @@ async fn serve(state: &AppState, request: Request, execution_id: &str) -> Result
     };
     let deployed = state.deployed.load();
     let (plan, params) = match deployed.routes.lookup(parts.method.as_str(), suffix) {
-        Lookup::Found { plan, params } => (plan.clone(), params),
+        Lookup::Found { plan, params } => {
+            *route = Some(deployed.metrics.route(plan));
+            (plan.clone(), params)
+        }
         Lookup::NotFound => return Err(refuse(None, Bytes::new(), HookError::NotFound)),
         Lookup::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::error::HookError;
 use crate::hooks::Answer;
+use crate::metrics::store_error;
 use crate::state::AppState;
 
 /// The header that marks a replayed response.
@@ -90,6 +91,7 @@ pub async fn serve(
         .await
         .map_err(|_| HookError::Internal)?
         .map_err(|e| {
+            store_error("read_idempotency");
             tracing::error!(error = %e, "cannot read an idempotency key");
             HookError::Unavailable
         })?;
@@ -118,7 +120,10 @@ pub async fn serve(
         let store = state.history.store().clone();
         match tokio::task::spawn_blocking(move || store.put_idempotency(&record)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot store an idempotency key"),
+            Ok(Err(e)) => {
+                store_error("write_idempotency");
+                tracing::error!(error = %e, "cannot store an idempotency key");
+            }
             Err(e) => tracing::error!(error = %e, "storing an idempotency key failed"),
         }
         guard.finish(sent);

@@ -11,6 +11,7 @@ mod auth;
 pub mod error;
 mod hooks;
 mod idempotency;
+pub mod metrics;
 mod state;
 mod status;
 

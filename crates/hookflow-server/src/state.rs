@@ -12,6 +12,7 @@ use hookflow_runtime::history::History;
 use hookflow_runtime::queue::Queue;
 
 use crate::idempotency::InFlight;
+use crate::metrics::DeployedMetrics;
 use hookflow_store::{Credential, Store, StoreError};
 
 /// The flows being served: their plans and the route table built from them.
@@ -21,11 +22,21 @@ pub struct Deployed {
     pub plans: Vec<Arc<Plan>>,
     /// `(method, suffix)` → plan.
     pub routes: RouteTable,
+    /// The metric handles of every route, resolved once per deploy.
+    pub metrics: DeployedMetrics,
+}
+
+impl Deployed {
+    /// Serves `plans` through `routes`, with their metric handles resolved.
+    pub fn new(plans: Vec<Arc<Plan>>, routes: RouteTable) -> Self {
+        let metrics = DeployedMetrics::resolve(&plans);
+        Deployed { plans, routes, metrics }
+    }
 }
 
 impl From<FlowSet> for Deployed {
     fn from(set: FlowSet) -> Self {
-        Deployed { plans: set.plans, routes: set.routes }
+        Deployed::new(set.plans, set.routes)
     }
 }
 

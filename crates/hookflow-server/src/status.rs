@@ -33,6 +33,7 @@ pub async fn serve(state: &AppState, parts: &Parts, id: &str) -> Result<Sent, An
         .await
         .map_err(|_| HookError::Internal)?
         .map_err(|e| {
+            crate::metrics::store_error("read_execution");
             tracing::error!(execution = %id, error = %e, "cannot read an execution");
             HookError::Internal
         })?;

@@ -65,6 +65,17 @@ pub enum Role {
     Respond,
 }
 
+impl Role {
+    /// The role's name in the node-type API: `trigger`, `step` or `respond`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Trigger => "trigger",
+            Role::Step => "step",
+            Role::Respond => "respond",
+        }
+    }
+}
+
 /// A compiled node, ready to run many times.
 pub trait Node: Send + Sync + fmt::Debug {
     /// The named outputs of a branching node; empty for a node whose edges all fire.

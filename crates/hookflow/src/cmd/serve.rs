@@ -40,7 +40,8 @@ pub struct Args {
     /// The webhook listener's address; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// The admin listener's address (`GET /healthz`); port 0 picks a free port.
+    /// The admin listener's address (`/healthz`, `/readyz`, `/metrics` and the admin API); port 0
+    /// picks a free port.
     #[arg(long, default_value = "127.0.0.1:8081")]
     admin_listen: String,
     /// The token the admin API asks for (`Authorization: Bearer <token>`). Without it, the token
@@ -105,6 +106,8 @@ pub fn init_tracing() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Before the first deploy, which resolves the routes' metric handles.
+    hookflow_server::metrics::install()?;
     let (sources, unreadable) = read_sources(std::slice::from_ref(&args.flows));
     let set = compile_all(&sources);
     let mut diagnostics = unreadable;

@@ -1,0 +1,124 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the admin listener. The document is
+//! `docs/openapi.json`, served as it is checked in; it is public, like the docs, so it needs no
+//! token.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+/// The document, as checked in.
+pub const DOCUMENT: &str = include_str!("../../../../docs/openapi.json");
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use hookflow_core::services::Services;
+    use hookflow_runtime::credentials::digest;
+    use hookflow_runtime::history::{History, HistoryConfig};
+    use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
+    use hookflow_runtime::queue::Queue;
+    use hookflow_store::MemoryStore;
+    use serde_json::Value;
+    use tower::ServiceExt as _;
+
+    use super::DOCUMENT;
+    use crate::{AppState, Deployed, Engine};
+
+    /// Endpoints of the flows and reload API: the document describes them, and a build that does
+    /// not mount them yet must not mount them differently. Once mounted, they are checked like
+    /// every other endpoint.
+    const FLOWS_API: [(&str, &[&str]); 7] = [
+        ("/api/reload", &["POST"]),
+        ("/api/reload/last", &["GET"]),
+        ("/api/flows", &["GET"]),
+        ("/api/flows/validate", &["POST"]),
+        ("/api/flows/{id}", &["DELETE", "GET", "PUT"]),
+        ("/api/flows/{id}/activate", &["POST"]),
+        ("/api/flows/{id}/deactivate", &["POST"]),
+    ];
+
+    type Endpoints = BTreeMap<String, BTreeSet<String>>;
+
+    fn described() -> Endpoints {
+        let doc: Value = serde_json::from_str(DOCUMENT).expect("docs/openapi.json is JSON");
+        let paths = doc["paths"].as_object().expect("the document has paths");
+        let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+        paths
+            .iter()
+            .map(|(path, item)| {
+                let item = item.as_object().expect("a path item is an object");
+                let mine = item.keys().filter(|k| methods.contains(&k.as_str()));
+                (path.clone(), mine.map(|m| m.to_uppercase()).collect())
+            })
+            .collect()
+    }
+
+    fn router() -> axum::Router {
+        let store = Arc::new(MemoryStore::new());
+        let history = History::start(store, HistoryConfig::default());
+        let http = ReqwestClient::new(NetworkPolicy::AllowPrivate).expect("an HTTP client");
+        let services = Services { http: Arc::new(http) };
+        let queue = Queue::start(1, 1, history.clone(), services.clone());
+        let engine = Engine { services, history, queue, public_base: String::new() };
+        let app = Arc::new(AppState::new(Deployed::default(), engine));
+        super::super::router(app, digest("token"))
+    }
+
+    /// Every path the router mounts (axum lists them in its `Debug` output, and nowhere else).
+    fn mounted_paths(router: &axum::Router) -> Vec<String> {
+        let debug = format!("{router:?}");
+        let routes = debug.split("fallback_router:").next().unwrap_or_default();
+        let paths = routes.split_once("paths: {").map(|(_, p)| p).unwrap_or_default();
+        paths
+            .split("): \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The methods `path` is mounted with, from the `Allow` of a `405` to `TRACE`.
+    async fn methods(router: &axum::Router, path: &str) -> BTreeSet<String> {
+        let uri = path.replace('{', "x").replace('}', "");
+        let request = Request::builder()
+            .method(Method::TRACE)
+            .uri(&uri)
+            .header(header::AUTHORIZATION, "Bearer token")
+            .body(Body::empty())
+            .expect("a request");
+        let response = router.clone().oneshot(request).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "TRACE {uri}");
+        let allow = response.headers()[header::ALLOW].to_str().expect("ASCII").to_owned();
+        let mut methods: BTreeSet<String> = allow.split(',').map(|m| m.trim().to_owned()).collect();
+        if methods.contains("GET") {
+            methods.remove("HEAD");
+        }
+        methods
+    }
+
+    #[tokio::test]
+    async fn the_document_describes_exactly_what_the_router_mounts() {
+        let router = router();
+        let mut described = described();
+        let mounted = mounted_paths(&router);
+        assert!(mounted.iter().any(|p| p == "/api/executions/{id}"), "{mounted:?}");
+        for path in &mounted {
+            let methods = methods(&router, path).await;
+            assert_eq!(described.remove(path), Some(methods), "{path}: described as mounted");
+        }
+        let coming: Endpoints = FLOWS_API
+            .into_iter()
+            .map(|(p, m)| (p.to_owned(), m.iter().map(|m| (*m).to_owned()).collect()))
+            .filter(|(p, _)| !mounted.contains(p))
+            .collect();
+        assert_eq!(described, coming, "described, but not mounted");
+    }
+}
