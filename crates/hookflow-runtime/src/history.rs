@@ -19,6 +19,7 @@ use hookflow_store::{EncodedExecution, ExecutionRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::record::{self, Call, Limits, Sent, Served};
+use crate::store_errors::store_error;
 
 /// Records per store write at most.
 const BATCH: usize = 1024;
@@ -295,11 +296,13 @@ fn store_batch(store: &dyn Store, records: &[EncodedExecution]) {
         match store.put_encoded_executions(records) {
             Ok(()) => return,
             Err(e) if attempt < WRITE_ATTEMPTS => {
+                store_error("write_history");
                 tracing::warn!(error = %e, attempt, records = records.len(), "storing history failed; retrying");
                 std::thread::sleep(wait);
                 wait *= 2;
             }
             Err(e) => {
+                store_error("write_history");
                 let first = records.first().map(|r| r.id.as_str()).unwrap_or_default();
                 tracing::error!(error = %e, records = records.len(), first, "storing history failed; these records are lost");
             }

@@ -6,7 +6,7 @@
 //! [`record`]; [`queue`] runs calls answered `202` on a bounded pool of workers and recovers the
 //! unfinished ones at start-up, from requests rebuilt by [`rebuild`]; [`retention`] keeps history
 //! within its age and count limits; [`replay`] runs a recorded call again on the current version
-//! of its flow and compares the two responses.
+//! of its flow and compares the two responses. [`store_errors`] counts the store calls that fail.
 
 pub mod credentials;
 pub mod history;
@@ -16,3 +16,4 @@ pub mod rebuild;
 pub mod record;
 pub mod replay;
 pub mod retention;
+pub mod store_errors;

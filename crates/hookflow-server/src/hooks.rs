@@ -27,7 +27,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Map, Value, json};
 
 use crate::error::HookError;
-use crate::metrics::RouteMetrics;
+use crate::metrics::{RouteMetrics, store_error};
 use crate::state::AppState;
 use crate::{EXECUTION_ID_HEADER, auth, idempotency, status};
 
@@ -255,6 +255,7 @@ async fn run(
                 Some(record) => match state.history.persist(record).await {
                     Ok(()) => Ok(accepted(state, &id)),
                     Err(e) => {
+                        store_error("write_accepted");
                         tracing::error!(execution = %id, error = %e, "cannot persist a running call");
                         Err(HookError::Timeout.into())
                     }
@@ -275,6 +276,7 @@ async fn accept(state: &AppState, call: Call, served: Served) -> Result<Sent, An
     };
     let record = record::pending(&call, &served, ExecutionStatus::Queued);
     if let Err(e) = state.history.persist(record.clone()).await {
+        store_error("write_accepted");
         tracing::error!(execution = %call.id, error = %e, "cannot persist an accepted call");
         return Err(HookError::Unavailable.into());
     }

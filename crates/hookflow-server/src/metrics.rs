@@ -22,8 +22,7 @@ pub const REQUESTS: &str = "hookflow_requests_total";
 pub const DURATION: &str = "hookflow_execution_duration_seconds";
 /// Flow reloads, by `outcome`.
 pub const RELOADS: &str = "hookflow_reloads_total";
-/// Failed store calls, by `operation`.
-pub const STORE_ERRORS: &str = "hookflow_store_errors_total";
+pub use hookflow_runtime::store_errors::{STORE_ERRORS, store_error};
 
 /// The upper bounds of the duration histogram's buckets, in seconds: flows cost microseconds,
 /// calls out and deadlines reach tens of seconds.
@@ -93,12 +92,6 @@ pub fn install() -> Result<(), MetricsError> {
 pub async fn serve() -> impl IntoResponse {
     let text = HANDLE.get().map(|handle| handle.render()).unwrap_or_default();
     (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text)
-}
-
-/// Counts a failed store call under `operation` (see docs/metrics.md for the values). Called
-/// only after a store call failed, so it may reach the registry.
-pub fn store_error(operation: &'static str) {
-    metrics::counter!(STORE_ERRORS, "operation" => operation).increment(1);
 }
 
 /// What one route counts: its answers by status, and how long they took.
