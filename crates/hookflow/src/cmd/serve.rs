@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::nodes::webhook::Auth;
-use hookflow_core::routes::HOOKS_BASE;
+use hookflow_core::routes::public_url;
 use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
 use hookflow_runtime::history::{History, HistoryConfig};
@@ -170,12 +170,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..Retention::default()
     };
     retention::start(store.clone(), retention, RETENTION_EVERY);
-    for (suffix, method, plan) in state.deployed.load().routes.entries() {
-        let inactive = if plan.active { "" } else { " (inactive)" };
+    for route in state.deployed.load().routes.entries() {
+        let inactive = if route.active { "" } else { " (inactive)" };
         tracing::info!(
-            flow = %plan.id,
-            "route {} {public}{HOOKS_BASE}{suffix}{inactive}",
-            method.as_str()
+            flow = %route.plan.id,
+            "route {} {}{inactive}",
+            route.method.as_str(),
+            public_url(&public, route.suffix)
         );
     }
     tracing::info!("webhooks listening on http://{addr}");
@@ -235,8 +236,8 @@ fn public_base(given: Option<&str>, addr: SocketAddr) -> String {
 /// secret. A basic credential created this way has its own name as username.
 fn ensure_credentials(store: &dyn Store, deployed: &Deployed, public: &str) -> anyhow::Result<()> {
     let mut wanted: BTreeMap<&str, (CredentialKind, Vec<String>)> = BTreeMap::new();
-    for (suffix, method, plan) in deployed.routes.entries() {
-        let auth = &plan.trigger().auth;
+    for route in deployed.routes.entries() {
+        let auth = &route.plan.trigger().auth;
         let kind = match auth {
             Auth::None => continue,
             Auth::ApiKey { .. } => CredentialKind::ApiKey,
@@ -244,7 +245,7 @@ fn ensure_credentials(store: &dyn Store, deployed: &Deployed, public: &str) -> a
             Auth::Basic { .. } => CredentialKind::Basic,
         };
         let Some(name) = auth.credential() else { continue };
-        let url = format!("{} {public}{HOOKS_BASE}{suffix}", method.as_str());
+        let url = format!("{} {}", route.method.as_str(), public_url(public, route.suffix));
         wanted.entry(name).or_insert_with(|| (kind, Vec::new())).1.push(url);
     }
     for (name, (kind, urls)) in wanted {
