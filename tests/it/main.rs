@@ -9,6 +9,7 @@ mod golden;
 mod harness;
 mod invalid_flows;
 mod outbound;
+mod reload;
 mod schema;
 mod serve;
 mod test_cmd;

@@ -6,7 +6,11 @@
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
 //! (the recorded request run again on the current version of its flow, with a diff of the
 //! responses). Store calls run on the blocking pool.
+//!
+//! Flows (`flows.rs`): list, show, validate, put, delete, activate and deactivate them, and
+//! reload the flow files.
 
+mod flows;
 mod query;
 
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::AdminError;
+use crate::reload::Reloader;
 use crate::state::AppState;
 use crate::status;
 
@@ -33,16 +38,19 @@ struct Admin {
     app: Arc<AppState>,
     /// SHA-256 of the admin token.
     token_digest: [u8; 32],
+    /// The reload task, which makes every change to the flows.
+    reloader: Reloader,
 }
 
 /// The admin router: `/healthz` open, everything else behind the token.
-pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
-    let admin = Arc::new(Admin { app, token_digest });
+pub fn router(app: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) -> Router {
+    let admin = Arc::new(Admin { app, token_digest, reloader });
     let api = Router::new()
         .route("/api/executions", get(list))
         .route("/api/executions/{id}", get(show))
         .route("/api/executions/{id}/replay", post(replay))
         .route("/api/executions/{id}/case", post(capture))
+        .merge(flows::routes())
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hookflow_core::services::Services;
 use hookflow_core::{FlowSet, Plan, RouteTable};
+use hookflow_runtime::activation::Activation;
 use hookflow_runtime::history::History;
 use hookflow_runtime::queue::Queue;
 
@@ -21,11 +22,15 @@ pub struct Deployed {
     pub plans: Vec<Arc<Plan>>,
     /// `(method, suffix)` → plan.
     pub routes: RouteTable,
+    /// The text each served flow was deployed from, by flow id.
+    pub documents: HashMap<String, Arc<str>>,
+    /// The flows switched on or off through the admin API (it decided `routes`' activity).
+    pub activation: Activation,
 }
 
 impl From<FlowSet> for Deployed {
     fn from(set: FlowSet) -> Self {
-        Deployed { plans: set.plans, routes: set.routes }
+        Deployed { plans: set.plans, routes: set.routes, ..Deployed::default() }
     }
 }
 
