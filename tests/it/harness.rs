@@ -332,4 +332,17 @@ impl Served {
         }
         (status, doc)
     }
+
+    /// Runs `hookflow ARGS` against this server's admin API: exit code, stdout, stderr.
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_hookflow"))
+            .args(args)
+            .args(["--admin-url", &self.admin])
+            .env("HOOKFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("HOOKFLOW_ADMIN_URL")
+            .output()
+            .expect("run hookflow");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (o.status.code(), text(o.stdout), text(o.stderr))
+    }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod examples;
 mod executions;
+mod flows_cli;
 mod golden;
 mod harness;
 mod invalid_flows;
