@@ -1,5 +1,7 @@
 //! A real hookflow webhook server on `127.0.0.1:0` for tests: a temp flows directory, a temp data
-//! directory with a redb store, the credentials the flows reference, and a reqwest client.
+//! directory with a redb store, the credentials the flows reference, and a reqwest client. Also
+//! the real `hookflow serve` binary as a process ([`ServeProcess`]), and that process with its
+//! admin token and a client for the admin API ([`Served`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};

@@ -133,7 +133,7 @@ async fn a_flow_rewritten_under_load_answers_every_request_with_the_old_or_the_n
         let mark = answered.load(Ordering::Relaxed);
         eventually("requests go on", || {
             let answered = answered.clone();
-            async move { answered.load(Ordering::Relaxed) >= mark + 2 * CLIENTS }
+            async move { answered.load(Ordering::Relaxed) >= mark + 4 * CLIENTS }
         })
         .await;
     }
@@ -158,7 +158,7 @@ async fn a_flow_rewritten_under_load_answers_every_request_with_the_old_or_the_n
         }
         total += seen.len();
     }
-    assert!(total >= 16 * 2 * CLIENTS, "{total} requests");
+    assert!(total >= 16 * 4 * CLIENTS, "{total} requests");
     let body: Value = s.client.post(s.hook("/target")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["v"], *valid.last().unwrap());
     assert_eq!(status(&s, "/other").await, StatusCode::OK);

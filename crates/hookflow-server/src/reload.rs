@@ -483,23 +483,16 @@ impl Task {
             (deployment, created)
         })
         .await;
+        let provisioned =
+            provisioned.map_err(|e| e.to_string()).and_then(|(deployment, created)| {
+                Ok((deployment, created.map_err(|e| e.to_string())?))
+            });
         let (deployment, created) = match provisioned {
-            Ok((deployment, Ok(created))) => (deployment, created),
-            Ok((_, Err(e))) => {
-                tracing::error!(error = %e, "cannot create the credentials the flows name");
-                return self.failed(
-                    triggers,
-                    started,
-                    "The credentials the flows name could not be created; see the log".into(),
-                );
-            }
+            Ok(provisioned) => provisioned,
             Err(e) => {
-                tracing::error!(error = %e, "creating the credentials the flows name failed");
-                return self.failed(
-                    triggers,
-                    started,
-                    "The credentials the flows name could not be created; see the log".into(),
-                );
+                tracing::error!(error = %e, "cannot create the credentials the flows name");
+                let error = "The credentials the flows name could not be created; see the log";
+                return self.failed(triggers, started, error.into());
             }
         };
         if !created.is_empty() {
@@ -587,8 +580,7 @@ impl Task {
         self.seq += 1;
         report.seq = self.seq;
         log(&report);
-        metrics::counter!("hookflow_reloads_total", "outcome" => report.outcome.as_str())
-            .increment(1);
+        count(report.outcome);
         let report = Arc::new(report);
         self.last.store(Some(report.clone()));
         report
@@ -606,6 +598,11 @@ fn flow_report(change: &FlowChange, activation: &Activation) -> FlowReport {
         active: change.after.as_ref().map(|p| activation.is_active(p)),
         diagnostics: change.diagnostics.clone(),
     }
+}
+
+/// Counts a reload in `hookflow_reloads_total{outcome}` (nothing without a metrics recorder).
+fn count(outcome: Outcome) {
+    metrics::counter!("hookflow_reloads_total", "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Logs a reload: one line for the whole, one per flow that changed or was rejected.
@@ -726,4 +723,60 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+
+    use super::*;
+
+    /// Every counter registered, as `name{label=value,...}`, with its value.
+    #[derive(Default)]
+    struct Counters(Mutex<Vec<(String, Arc<AtomicU64>)>>);
+
+    impl Recorder for Counters {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let labels: Vec<String> =
+                key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            let value = Arc::new(AtomicU64::new(0));
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            self.0.lock().unwrap().push((name, value.clone()));
+            Counter::from_arc(value)
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn each_reload_is_counted_by_its_outcome() {
+        let counters = Counters::default();
+        metrics::with_local_recorder(&counters, || {
+            count(Outcome::Applied);
+            count(Outcome::Partial);
+            count(Outcome::Failed);
+        });
+        let seen: Vec<(String, u64)> = counters
+            .0
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|(name, value)| (name, value.load(Ordering::Relaxed)))
+            .collect();
+        let expected = ["applied", "partial", "failed"]
+            .map(|o| (format!("hookflow_reloads_total{{outcome={o}}}"), 1));
+        assert_eq!(seen, expected);
+    }
 }
