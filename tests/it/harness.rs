@@ -1,5 +1,7 @@
 //! A real hookflow webhook server on `127.0.0.1:0` for tests: a temp flows directory, a temp data
-//! directory with a redb store, the credentials the flows reference, and a reqwest client.
+//! directory with a redb store, the credentials the flows reference, and a reqwest client. Also
+//! the real `hookflow serve` binary as a process ([`ServeProcess`]), and that process with its
+//! admin token and a client for the admin API ([`Served`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
@@ -246,5 +248,103 @@ impl ServeProcess {
     pub fn kill(mut self) {
         self.child.kill().expect("kill the child we started");
         self.child.wait().expect("reap the child");
+    }
+
+    /// Sends SIGHUP to the process (by its PID): it reloads its flows.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
+    }
+}
+
+/// The admin token [`Served`] starts `hookflow serve` with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A `hookflow serve` process on given flows and data directories (which outlive it, so that a
+/// test can restart it on them), with the admin token and a client; killed when dropped.
+pub struct Served {
+    process: Option<ServeProcess>,
+    /// `http://` + the webhook listener's address.
+    pub hooks: String,
+    /// `http://` + the admin listener's address.
+    pub admin: String,
+    pub client: reqwest::Client,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill();
+        }
+    }
+}
+
+impl Served {
+    /// Starts `hookflow serve` with [`ADMIN_TOKEN`] and `extra` arguments and waits until both
+    /// listeners are up.
+    pub fn start(flows: &Path, data: &Path, extra: &[&str]) -> Served {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra);
+        let mut process = ServeProcess::start(flows, data, &args);
+        let hooks = format!("http://{}", process.addr());
+        let admin = format!("http://{}", process.admin_addr());
+        Served { process: Some(process), hooks, admin, client: reqwest::Client::new() }
+    }
+
+    /// The process, to read its output or signal it.
+    pub fn process(&mut self) -> &mut ServeProcess {
+        self.process.as_mut().expect("the process runs until the end of the test")
+    }
+
+    /// Stops the process with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) {
+        if let Some(mut process) = self.process.take() {
+            assert!(process.terminate(Duration::from_secs(10)).success());
+        }
+    }
+
+    /// The full URL of webhook `path` (after `/hooks`).
+    pub fn hook(&self, path: &str) -> String {
+        format!("{}/hooks{path}", self.hooks)
+    }
+
+    /// Calls the admin API with the token: the status and the JSON answer (an error is checked
+    /// to be problem+json with its status).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.admin)).bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        let r = request.send().await.expect("the admin API answers");
+        let status = r.status();
+        let content_type = r.headers()["content-type"].to_str().unwrap_or_default().to_owned();
+        let doc: serde_json::Value = r.json().await.expect("a JSON answer");
+        if !status.is_success() {
+            assert_eq!(content_type, "application/problem+json", "{doc}");
+            assert_eq!(doc["status"], status.as_u16(), "{doc}");
+        }
+        (status, doc)
+    }
+
+    /// Runs `hookflow ARGS` against this server's admin API: exit code, stdout, stderr.
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_hookflow"))
+            .args(args)
+            .args(["--admin-url", &self.admin])
+            .env("HOOKFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("HOOKFLOW_ADMIN_URL")
+            .output()
+            .expect("run hookflow");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (o.status.code(), text(o.stdout), text(o.stderr))
     }
 }

@@ -502,7 +502,9 @@ pub fn version(text: &str) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_flow_id(id: &str) -> bool {
+/// Whether `id` is a valid flow id: letters, digits, `-` and `_`, at most 64, starting with a
+/// letter or digit.
+pub fn is_flow_id(id: &str) -> bool {
     id.len() <= 64
         && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

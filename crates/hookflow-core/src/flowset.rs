@@ -1,12 +1,13 @@
 //! A set of flows compiled together: each file on its own, then the checks across files
-//! (duplicate flow ids, route conflicts) and the route table.
+//! (duplicate flow ids, route conflicts) and the route table, as a first deploy makes them; and
+//! reading flow files from disk.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::compiler::{Source, compile};
-use crate::diagnostic::{Code, Diagnostic, Location, Related};
+use crate::compiler::Source;
+use crate::deploy::deploy;
+use crate::diagnostic::{Code, Diagnostic, Location};
 use crate::plan::Plan;
 use crate::routes::RouteTable;
 
@@ -30,50 +31,15 @@ impl FlowSet {
     }
 }
 
-/// Compiles every source; a flow with errors is left out, the others are mounted.
+/// Compiles every source; a flow with errors is left out, the others are mounted in file order
+/// (a flow whose route conflicts with an earlier one is left out too).
 pub fn compile_all(sources: &[Source]) -> FlowSet {
-    let mut diagnostics = Vec::new();
-    let mut plans: Vec<Arc<Plan>> = Vec::new();
-    let mut seen: HashMap<String, &Source> = HashMap::new();
-    for source in sources {
-        let compiled = compile(source);
-        diagnostics.extend(compiled.diagnostics);
-        let Some(id) = compiled.flow_id else { continue };
-        if let Some(first) = seen.get(&id) {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::DuplicateFlowId,
-                    Location::new(&source.file, "/id"),
-                    format!("flow id `{id}` is already used by {}", first.file),
-                )
-                .with_related(Related {
-                    message: "first defined here".into(),
-                    location: Location::new(&first.file, "/id"),
-                })
-                .with_help("flow ids are unique across the flows directory"),
-            );
-            continue;
-        }
-        seen.insert(id, source);
-        if let Some(plan) = compiled.plan {
-            plans.push(Arc::new(plan));
-        }
+    let deployment = deploy(&[], sources, &[], &|plan| plan.active);
+    FlowSet {
+        plans: deployment.plans,
+        routes: deployment.routes,
+        diagnostics: deployment.diagnostics,
     }
-    let (routes, plans, conflicts) = RouteTable::build(plans);
-    diagnostics.extend(conflicts);
-    let texts: HashMap<&str, &str> =
-        sources.iter().map(|s| (s.file.as_str(), s.text.as_str())).collect();
-    for d in &mut diagnostics {
-        if let Some(text) = texts.get(d.location.file.as_str()) {
-            d.location.resolve(text);
-        }
-        for r in &mut d.related {
-            if let Some(text) = texts.get(r.location.file.as_str()) {
-                r.location.resolve(text);
-            }
-        }
-    }
-    FlowSet { plans, routes, diagnostics }
 }
 
 /// Whether `path` names a flow file: `*.json`, but not a `*.cases.json` test file.

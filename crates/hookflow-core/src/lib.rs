@@ -5,6 +5,7 @@ pub mod cases;
 pub mod compile_cx;
 pub mod compiler;
 pub mod context;
+pub mod deploy;
 pub mod diagnostic;
 pub mod execute;
 pub mod expr;

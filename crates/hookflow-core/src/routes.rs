@@ -11,11 +11,27 @@ use crate::plan::Plan;
 /// Where webhook suffixes are mounted on the public URL.
 pub const HOOKS_BASE: &str = "/hooks";
 
-/// The flows served under one suffix, by method.
+/// The flows served under one suffix, by method, each with whether it is active.
 #[derive(Debug)]
 struct Route {
     suffix: String,
-    methods: Vec<(Method, Arc<Plan>)>,
+    methods: Vec<(Method, Arc<Plan>, bool)>,
+}
+
+/// One mounted (suffix, method) and the flow behind it.
+#[derive(Debug, Clone, Copy)]
+pub struct Mounted<'a> {
+    pub suffix: &'a str,
+    pub method: Method,
+    pub plan: &'a Arc<Plan>,
+    /// Whether the route answers; an inactive flow's routes are mounted but not found.
+    pub active: bool,
+}
+
+/// The full public URL of `suffix` for callers who reach the webhook listener at `public_base`
+/// (without a trailing `/`).
+pub fn public_url(public_base: &str, suffix: &str) -> String {
+    format!("{public_base}{HOOKS_BASE}{suffix}")
 }
 
 /// Every mounted suffix.
@@ -40,14 +56,18 @@ pub enum Lookup<'a> {
 }
 
 impl RouteTable {
-    /// Mounts the plans in order. A plan whose route conflicts with an earlier one is left out
-    /// and gets a diagnostic naming both flows; the answer lists the plans that were mounted.
-    pub fn build(plans: Vec<Arc<Plan>>) -> (RouteTable, Vec<Arc<Plan>>, Vec<Diagnostic>) {
+    /// Mounts the plans in order, each active or not as `active` says. A plan whose route
+    /// conflicts with an earlier one is left out and gets a diagnostic naming both flows; the
+    /// answer lists the plans that were mounted.
+    pub fn build(
+        plans: Vec<Arc<Plan>>,
+        active: &dyn Fn(&Plan) -> bool,
+    ) -> (RouteTable, Vec<Arc<Plan>>, Vec<Diagnostic>) {
         let mut table = RouteTable::default();
         let mut mounted = Vec::with_capacity(plans.len());
         let mut diagnostics = Vec::new();
         for plan in plans {
-            match table.mount(&plan) {
+            match table.mount(&plan, active(&plan)) {
                 Ok(()) => mounted.push(plan),
                 Err(d) => diagnostics.push(*d),
             }
@@ -55,7 +75,7 @@ impl RouteTable {
         (table, mounted, diagnostics)
     }
 
-    fn mount(&mut self, plan: &Arc<Plan>) -> Result<(), Box<Diagnostic>> {
+    fn mount(&mut self, plan: &Arc<Plan>, active: bool) -> Result<(), Box<Diagnostic>> {
         let trigger = plan.trigger();
         let suffix = trigger.suffix.as_str();
         let conflict = |other: &Plan, what: String| {
@@ -77,10 +97,10 @@ impl RouteTable {
                     .with_help("change the suffix, or the methods, of one of the two flows"),
             )
         };
-        let methods = trigger.methods.iter().map(|m| (*m, plan.clone()));
+        let methods = trigger.methods.iter().map(|m| (*m, plan.clone(), active));
         if let Some(route) = self.routes.iter_mut().find(|r| r.suffix == suffix) {
-            if let Some((method, other)) =
-                route.methods.iter().find(|(m, _)| trigger.methods.contains(m))
+            if let Some((method, other, _)) =
+                route.methods.iter().find(|(m, _, _)| trigger.methods.contains(m))
             {
                 return Err(conflict(
                     other,
@@ -130,20 +150,20 @@ impl RouteTable {
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
         let Ok(found) = self.router.at(path) else { return Lookup::NotFound };
         let route = &self.routes[*found.value];
-        let active = || route.methods.iter().filter(|(_, p)| p.active);
+        let active = || route.methods.iter().filter(|(_, _, active)| *active);
         if active().next().is_none() {
             return Lookup::NotFound;
         }
         let wanted = Method::parse(method);
-        let hit = active().find(|(m, _)| Some(*m) == wanted).or_else(|| {
+        let hit = active().find(|(m, _, _)| Some(*m) == wanted).or_else(|| {
             (wanted == Some(Method::Head))
-                .then(|| active().find(|(m, _)| *m == Method::Get))
+                .then(|| active().find(|(m, _, _)| *m == Method::Get))
                 .flatten()
         });
         match hit {
-            Some((_, plan)) => Lookup::Found { plan, params: decoded(&found.params) },
+            Some((_, plan, _)) => Lookup::Found { plan, params: decoded(&found.params) },
             None => {
-                let mut allow: Vec<&'static str> = active().map(|(m, _)| m.as_str()).collect();
+                let mut allow: Vec<&'static str> = active().map(|(m, _, _)| m.as_str()).collect();
                 if allow.contains(&"GET") && !allow.contains(&"HEAD") {
                     allow.push("HEAD");
                 }
@@ -155,11 +175,16 @@ impl RouteTable {
         }
     }
 
-    /// Every (suffix, method, plan) mounted, in mount order.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, Method, &Arc<Plan>)> {
-        self.routes
-            .iter()
-            .flat_map(|r| r.methods.iter().map(move |(m, p)| (r.suffix.as_str(), *m, p)))
+    /// Every mounted (suffix, method) with its flow, in mount order.
+    pub fn entries(&self) -> impl Iterator<Item = Mounted<'_>> {
+        self.routes.iter().flat_map(|r| {
+            r.methods.iter().map(move |(method, plan, active)| Mounted {
+                suffix: r.suffix.as_str(),
+                method: *method,
+                plan,
+                active: *active,
+            })
+        })
     }
 }
 

@@ -6,14 +6,21 @@
 //! [`record`]; [`queue`] runs calls answered `202` on a bounded pool of workers and recovers the
 //! unfinished ones at start-up, from requests rebuilt by [`rebuild`]; [`retention`] keeps history
 //! within its age and count limits; [`replay`] runs a recorded call again on the current version
-//! of its flow and compares the two responses. [`store_errors`] counts the store calls that fail.
+//! of its flow and compares the two responses. [`provision`] creates the credentials deployed
+//! routes name and the store lacks; [`watch`] reports changes of the flow files, [`activation`]
+//! keeps the flows switched on or off through the admin API, and [`atomic_file`] writes files
+//! whole or not at all. [`store_errors`] counts the store calls that fail.
 
+pub mod activation;
+pub mod atomic_file;
 pub mod credentials;
 pub mod history;
 pub mod http_client;
+pub mod provision;
 pub mod queue;
 pub mod rebuild;
 pub mod record;
 pub mod replay;
 pub mod retention;
 pub mod store_errors;
+pub mod watch;

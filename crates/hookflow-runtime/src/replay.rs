@@ -121,14 +121,7 @@ pub async fn replay(
     };
     let limits = history.limits();
     let response = record::response(&execution.response, limits.body_bytes);
-    record::complete(
-        &mut replayed,
-        &plan,
-        &execution,
-        response,
-        (started_at, finished_at),
-        limits,
-    );
+    record::complete(&mut replayed, &plan, &execution, response, (started_at, finished_at), limits);
     history
         .persist(replayed.clone())
         .await

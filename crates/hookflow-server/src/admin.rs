@@ -6,11 +6,15 @@
 //! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
 //! (the recorded request run again on the current version of its flow, with a diff of the
-//! responses). Credentials and node types have modules of their own. Store calls run on the
-//! blocking pool.
+//! responses). Credentials, node types and flows have modules of their own. Store calls run on
+//! the blocking pool.
+//!
+//! Flows (`flows.rs`): list, show, validate, put, delete, activate and deactivate them, and
+//! reload the flow files.
 
 mod body;
 mod credentials;
+mod flows;
 mod health;
 mod node_types;
 mod openapi;
@@ -32,6 +36,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::AdminError;
+use crate::reload::Reloader;
 use crate::state::AppState;
 use crate::status;
 
@@ -40,18 +45,20 @@ struct Admin {
     app: Arc<AppState>,
     /// SHA-256 of the admin token.
     token_digest: [u8; 32],
+    /// The reload task, which makes every change to the flows.
+    reloader: Reloader,
 }
 
 /// The admin router: the probes, `/metrics` and the OpenAPI document open, everything else
 /// behind the token.
-pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
+pub fn router(app: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) -> Router {
     let open = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::serve))
         .route("/api/openapi.json", get(openapi::serve))
         .with_state(Arc::new(health::Readiness::new(app.clone())));
-    let admin = Arc::new(Admin { app, token_digest });
+    let admin = Arc::new(Admin { app, token_digest, reloader });
     let api = Router::new()
         .merge(credentials::routes())
         .merge(node_types::routes())
@@ -59,6 +66,7 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32]) -> Router {
         .route("/api/executions/{id}", get(show))
         .route("/api/executions/{id}/replay", post(replay))
         .route("/api/executions/{id}/case", post(capture))
+        .merge(flows::routes())
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))

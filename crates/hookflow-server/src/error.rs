@@ -5,6 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
+use hookflow_core::Diagnostic;
 use hookflow_core::intake::IntakeError;
 use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::offline::Refusal;
@@ -176,6 +177,18 @@ pub enum AdminError {
     MethodNotAllowed,
     /// The resource is not in a state that allows the operation; the message says why.
     Conflict(String),
+    /// No flow has this id.
+    NoSuchFlow(String),
+    /// The request body cannot be used (not UTF-8, malformed JSON); the message says why.
+    BadBody(String),
+    /// The request body is over the admin API's limit, in bytes.
+    BodyTooLarge(usize),
+    /// The request is well-formed but asks for something that cannot be; the message says why.
+    Unprocessable(String),
+    /// A flow has errors; nothing was written.
+    InvalidFlow { detail: String, diagnostics: Vec<Diagnostic> },
+    /// A flow would take another flow's route or id; nothing was written.
+    FlowConflict { detail: String, diagnostics: Vec<Diagnostic> },
     /// Something in hookflow failed; the details are in the log.
     Internal,
 }
@@ -190,11 +203,17 @@ impl AdminError {
             AdminError::NoSuchExecution(_)
             | AdminError::NoSuchCredential(_)
             | AdminError::NoSuchNodeType(_)
+            | AdminError::NoSuchFlow(_)
             | AdminError::NotFound => StatusCode::NOT_FOUND,
             AdminError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Conflict(_) | AdminError::FlowConflict { .. } => StatusCode::CONFLICT,
+            AdminError::BadBody(_) => StatusCode::BAD_REQUEST,
+            AdminError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::Unprocessable(_) | AdminError::InvalidFlow { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AdminError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -224,7 +243,16 @@ impl AdminError {
             AdminError::NotReady(reasons) => format!("Not ready: {}.", reasons.join("; ")),
             AdminError::NotFound => "There is no admin endpoint at this path.".into(),
             AdminError::MethodNotAllowed => "This endpoint does not accept this method.".into(),
-            AdminError::Conflict(reason) => format!("{reason}."),
+            AdminError::Conflict(reason)
+            | AdminError::BadBody(reason)
+            | AdminError::Unprocessable(reason) => format!("{reason}."),
+            AdminError::NoSuchFlow(id) => format!("There is no flow `{id}`."),
+            AdminError::BodyTooLarge(limit) => {
+                format!("The request body is larger than the admin API's limit of {limit} bytes.")
+            }
+            AdminError::InvalidFlow { detail, .. } | AdminError::FlowConflict { detail, .. } => {
+                format!("{detail}.")
+            }
             AdminError::Internal => {
                 "hookflow failed while handling this request; the details are in its log.".into()
             }
@@ -246,6 +274,14 @@ impl IntoResponse for AdminError {
             AdminError::InvalidField { pointer, .. } => doc["pointer"] = json!(pointer),
             AdminError::NotReady(reasons) => doc["reasons"] = json!(reasons),
             _ => {}
+        }
+        if let AdminError::InvalidFlow { diagnostics, .. }
+        | AdminError::FlowConflict { diagnostics, .. } = &self
+        {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            doc["errors"] = json!(errors);
+            doc["warnings"] = json!(diagnostics.len() - errors);
+            doc["diagnostics"] = json!(diagnostics);
         }
         let mut response = (status, doc.to_string()).into_response();
         let headers = response.headers_mut();

@@ -12,6 +12,7 @@ pub mod error;
 mod hooks;
 mod idempotency;
 pub mod metrics;
+pub mod reload;
 mod state;
 mod status;
 
@@ -22,6 +23,7 @@ use axum::routing::any;
 use hookflow_core::routes::HOOKS_BASE;
 
 pub use crate::error::HookError;
+pub use crate::reload::Reloader;
 pub use crate::state::{AppState, Deployed, Engine};
 
 /// The name of the header that carries the execution id on every webhook response.
@@ -37,9 +39,9 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 /// The admin router: `GET /healthz` for anyone, and the admin API (`/api/...`) for callers with
-/// the token whose SHA-256 digest is `token_digest`.
-pub fn admin_app(state: Arc<AppState>, token_digest: [u8; 32]) -> Router {
-    admin::router(state, token_digest)
+/// the token whose SHA-256 digest is `token_digest`; its flow changes go to `reloader`.
+pub fn admin_app(state: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) -> Router {
+    admin::router(state, token_digest, reloader)
 }
 
 /// The server's answer to a call that an offline run finds refused (`401`, `413`): the same

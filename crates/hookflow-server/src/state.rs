@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hookflow_core::services::Services;
 use hookflow_core::{FlowSet, Plan, RouteTable};
+use hookflow_runtime::activation::Activation;
 use hookflow_runtime::history::History;
 use hookflow_runtime::queue::Queue;
 
@@ -24,13 +25,18 @@ pub struct Deployed {
     pub routes: RouteTable,
     /// The metric handles of every route, resolved once per deploy.
     pub metrics: DeployedMetrics,
+    /// The text each served flow was deployed from, by flow id.
+    pub documents: HashMap<String, Arc<str>>,
+    /// The flows switched on or off through the admin API (it decided `routes`' activity).
+    pub activation: Activation,
 }
 
 impl Deployed {
-    /// Serves `plans` through `routes`, with their metric handles resolved.
+    /// Serves `plans` through `routes`, with their metric handles resolved (no documents, no
+    /// activation entries).
     pub fn new(plans: Vec<Arc<Plan>>, routes: RouteTable) -> Self {
         let metrics = DeployedMetrics::resolve(&plans);
-        Deployed { plans, routes, metrics }
+        Deployed { plans, routes, metrics, ..Deployed::default() }
     }
 }
 

@@ -38,6 +38,12 @@ enum Command {
     /// List, show and replay executions through a running server's admin API (exit 0 = ok,
     /// 1 = the server refused, 2 = could not run).
     Executions(cmd::executions::Args),
+    /// List, activate and deactivate the flows of a running server through its admin API (exit
+    /// 0 = ok, 1 = the server refused, 2 = could not run).
+    Flows(cmd::flows::Args),
+    /// Print the route table with full public URLs, from the flow files, without a server
+    /// (exit 0 = ok, 1 = some flows have errors, 2 = could not run).
+    Routes(cmd::routes::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::main(args),
         Command::Credentials(args) => cmd::credentials::main(args),
         Command::Executions(args) => cmd::executions::main(args),
+        Command::Flows(args) => cmd::flows::main(args),
+        Command::Routes(args) => cmd::routes::main(args),
     };
     ExitCode::from(code)
 }

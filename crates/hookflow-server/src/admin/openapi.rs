@@ -21,29 +21,18 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode, header};
     use hookflow_core::services::Services;
+    use hookflow_runtime::activation::Activation;
     use hookflow_runtime::credentials::digest;
     use hookflow_runtime::history::{History, HistoryConfig};
     use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
     use hookflow_runtime::queue::Queue;
-    use hookflow_store::MemoryStore;
+    use hookflow_store::{MemoryStore, Store};
     use serde_json::Value;
     use tower::ServiceExt as _;
 
     use super::DOCUMENT;
+    use crate::reload::{self, ReloadConfig};
     use crate::{AppState, Deployed, Engine};
-
-    /// Endpoints of the flows and reload API: the document describes them, and a build that does
-    /// not mount them yet must not mount them differently. Once mounted, they are checked like
-    /// every other endpoint.
-    const FLOWS_API: [(&str, &[&str]); 7] = [
-        ("/api/reload", &["POST"]),
-        ("/api/reload/last", &["GET"]),
-        ("/api/flows", &["GET"]),
-        ("/api/flows/validate", &["POST"]),
-        ("/api/flows/{id}", &["DELETE", "GET", "PUT"]),
-        ("/api/flows/{id}/activate", &["POST"]),
-        ("/api/flows/{id}/deactivate", &["POST"]),
-    ];
 
     type Endpoints = BTreeMap<String, BTreeSet<String>>;
 
@@ -62,14 +51,23 @@ mod tests {
     }
 
     fn router() -> axum::Router {
-        let store = Arc::new(MemoryStore::new());
-        let history = History::start(store, HistoryConfig::default());
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let history = History::start(store.clone(), HistoryConfig::default());
         let http = ReqwestClient::new(NetworkPolicy::AllowPrivate).expect("an HTTP client");
         let services = Services { http: Arc::new(http) };
         let queue = Queue::start(1, 1, history.clone(), services.clone());
         let engine = Engine { services, history, queue, public_base: String::new() };
         let app = Arc::new(AppState::new(Deployed::default(), engine));
-        super::super::router(app, digest("token"))
+        let dir = std::env::temp_dir();
+        let config = ReloadConfig {
+            flows: dir.join("hookflow-openapi-test-no-flows"),
+            data: dir,
+            store,
+            activation: Activation::default(),
+            announce: Box::new(|_| {}),
+        };
+        let reloader = reload::start(app.clone(), config);
+        super::super::router(app, digest("token"), reloader)
     }
 
     /// Every path the router mounts (axum lists them in its `Debug` output, and nowhere else).
@@ -111,14 +109,14 @@ mod tests {
         let mounted = mounted_paths(&router);
         assert!(mounted.iter().any(|p| p == "/api/executions/{id}"), "{mounted:?}");
         for path in &mounted {
-            let methods = methods(&router, path).await;
+            let mut methods = methods(&router, path).await;
+            if path == "/api/flows/validate" {
+                // A flow whose id is `validate` is shown, put and deleted at this path too: those
+                // are the operations of `/api/flows/{id}`, described there.
+                methods.retain(|m| m == "POST");
+            }
             assert_eq!(described.remove(path), Some(methods), "{path}: described as mounted");
         }
-        let coming: Endpoints = FLOWS_API
-            .into_iter()
-            .map(|(p, m)| (p.to_owned(), m.iter().map(|m| (*m).to_owned()).collect()))
-            .filter(|(p, _)| !mounted.contains(p))
-            .collect();
-        assert_eq!(described, coming, "described, but not mounted");
+        assert_eq!(described, Endpoints::new(), "described, but not mounted");
     }
 }

@@ -9,7 +9,7 @@ use hookflow_core::cases::{self, Case, CaseRequest, Expect};
 use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{Plan, Source, compile, compile_all, read_sources};
 
-use super::executions::{ANSWER_TIMEOUT, CONNECT_TIMEOUT, Failure, segment, send};
+use super::executions::{Failure, connect, segment, send};
 use super::{exit, print};
 
 /// The time a starter case runs at, so that an expectation on it stays true.
@@ -129,15 +129,7 @@ async fn capture(
     admin_url: &str,
     token: Option<&str>,
 ) -> Result<String, Failure> {
-    let token = token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-        could_not("no admin token: pass --admin-token or set HOOKFLOW_ADMIN_TOKEN")
-    })?;
-    let base = admin_url.trim_end_matches('/');
-    let client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(ANSWER_TIMEOUT)
-        .build()
-        .map_err(|e| could_not(format!("cannot build an HTTP client: {e}")))?;
+    let (client, base, token) = connect(admin_url, token)?;
     let request = client.get(format!("{base}/api/executions/{}", segment(id))).bearer_auth(token);
     let doc = send(request, base).await?;
     let flow_id = doc["flow_id"].as_str().ok_or_else(|| could_not("the record has no flow_id"))?;

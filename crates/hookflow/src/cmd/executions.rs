@@ -13,8 +13,8 @@ use super::{Format, exit, print};
 /// Exit code when the server answered with an error.
 const REFUSED: u8 = 1;
 /// How long to wait for a connection, and for an answer (a replay runs the flow).
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -75,41 +75,58 @@ pub(super) enum Failure {
 }
 
 pub fn main(args: Args) -> u8 {
+    answer("executions", |runtime| runtime.block_on(run(&args)))
+}
+
+/// Runs an admin API client on a runtime of its own, prints its text and answers the exit code
+/// (0 = done, 1 = the server refused, 2 = could not run), with messages as `hookflow <command>`.
+pub(super) fn answer(
+    command: &str,
+    client: impl FnOnce(&tokio::runtime::Runtime) -> Result<String, Failure>,
+) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("hookflow executions: cannot start the async runtime: {e}");
+            eprintln!("hookflow {command}: cannot start the async runtime: {e}");
             return exit::COULD_NOT_RUN;
         }
     };
-    match runtime.block_on(run(&args)) {
+    match client(&runtime) {
         Ok(text) => {
             print(&text);
             exit::OK
         }
         Err(Failure::Refused(message)) => {
-            eprintln!("hookflow executions: {message}");
+            eprintln!("hookflow {command}: {message}");
             REFUSED
         }
         Err(Failure::CouldNotRun(message)) => {
-            eprintln!("hookflow executions: {message}");
+            eprintln!("hookflow {command}: {message}");
             exit::COULD_NOT_RUN
         }
     }
 }
 
-async fn run(args: &Args) -> Result<String, Failure> {
-    let token = args.admin_token.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+/// An HTTP client for the admin API, its base URL (without a trailing `/`) and the token.
+pub(super) fn connect<'a>(
+    admin_url: &'a str,
+    admin_token: Option<&'a str>,
+) -> Result<(reqwest::Client, &'a str, &'a str), Failure> {
+    let token = admin_token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
         Failure::CouldNotRun(
             "no admin token: pass --admin-token or set HOOKFLOW_ADMIN_TOKEN".into(),
         )
     })?;
-    let base = args.admin_url.trim_end_matches('/');
     let client = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(ANSWER_TIMEOUT)
         .build()
         .map_err(|e| Failure::CouldNotRun(format!("cannot build an HTTP client: {e}")))?;
+    Ok((client, admin_url.trim_end_matches('/'), token))
+}
+
+async fn run(args: &Args) -> Result<String, Failure> {
+    let (client, base, token) = connect(&args.admin_url, args.admin_token.as_deref())?;
     let request = match &args.command {
         Command::List { flow, status, since, until, limit, cursor } => {
             let mut query: Vec<(&str, String)> = Vec::new();
@@ -366,7 +383,7 @@ fn replay(doc: &Value) -> String {
 }
 
 /// A JSON value as plain text: strings without quotes, `null` as `-`.
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),

@@ -3,6 +3,8 @@
 pub mod cases;
 pub mod credentials;
 pub mod executions;
+pub mod flows;
+pub mod routes;
 pub mod run;
 pub mod serve;
 pub mod test;

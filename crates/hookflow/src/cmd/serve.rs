@@ -1,29 +1,32 @@
-//! `hookflow serve`: compile the flows, open the store, create missing credentials, and serve the
-//! webhooks (and the admin listener) until SIGINT or SIGTERM.
+//! `hookflow serve`: open the store, load the flows through the reload task (which creates missing
+//! credentials), watch them and reload on SIGHUP, and serve the webhooks (and the admin listener)
+//! until SIGINT or SIGTERM.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use hookflow_core::diagnostic::render_all;
-use hookflow_core::nodes::webhook::Auth;
-use hookflow_core::routes::HOOKS_BASE;
-use hookflow_core::{compile_all, read_sources};
-use hookflow_runtime::credentials::{self, CredentialKind};
+use hookflow_core::routes::public_url;
+use hookflow_runtime::activation::Activation;
+use hookflow_runtime::credentials;
 use hookflow_runtime::history::{History, HistoryConfig};
 use hookflow_runtime::queue::{self, Queue};
 use hookflow_runtime::retention::{self, Retention};
-use hookflow_server::{AppState, Deployed, Engine};
-use hookflow_store::{Store, StoreKind};
+use hookflow_runtime::watch::{FlowsWatcher, watch};
+use hookflow_server::reload::{self, ReloadConfig, Trigger};
+use hookflow_server::{AppState, Deployed, Engine, Reloader};
+use hookflow_store::StoreKind;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::{exit, print};
 
+/// The webhook listener's address unless `--listen` says otherwise.
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long in-flight requests may take to finish once a shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often history retention runs.
@@ -38,7 +41,7 @@ pub struct Args {
     #[arg(long, default_value = "./hookflow-data")]
     data: PathBuf,
     /// The webhook listener's address; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: String,
     /// The admin listener's address (`/healthz`, `/readyz`, `/metrics` and the admin API); port 0
     /// picks a free port.
@@ -58,6 +61,9 @@ pub struct Args {
     /// Let flows call private, loopback and link-local addresses (refused by default).
     #[arg(long)]
     allow_private_network: bool,
+    /// Do not watch the flows for changes (reload them with SIGHUP or `POST /api/reload`).
+    #[arg(long)]
+    no_watch: bool,
     /// Do not record executions (calls answered `202` are still stored until they ran).
     #[arg(long)]
     no_history: bool,
@@ -108,18 +114,6 @@ pub fn init_tracing() {
 async fn run(args: Args) -> anyhow::Result<()> {
     // Before the first deploy, which resolves the routes' metric handles.
     hookflow_server::metrics::install()?;
-    let (sources, unreadable) = read_sources(std::slice::from_ref(&args.flows));
-    let set = compile_all(&sources);
-    let mut diagnostics = unreadable;
-    diagnostics.extend(set.diagnostics.iter().cloned());
-    if !diagnostics.is_empty() {
-        print(&render_all(&diagnostics));
-        tracing::warn!(
-            problems = diagnostics.len(),
-            "some flows have problems; flows with errors are not served"
-        );
-    }
-    let deployed = Deployed::from(set);
     let services = super::services(args.allow_private_network)?;
 
     std::fs::create_dir_all(&args.data)
@@ -130,6 +124,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || hookflow_store::open(kind, &dir)).await?.with_context(
             || format!("cannot open the {} store in {}", args.store, args.data.display()),
         )?
+    };
+    let activation = {
+        let data = args.data.clone();
+        tokio::task::spawn_blocking(move || Activation::load(&data))
+            .await?
+            .context("cannot read which flows were switched on or off")?
     };
 
     let listener = TcpListener::bind(&args.listen)
@@ -153,14 +153,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let state = {
         let store = store.clone();
-        let public = public.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<AppState> {
-            ensure_credentials(&*store, &deployed, &public)?;
-            Ok(AppState::load(deployed, engine, &*store)?)
-        })
-        .await??
+        tokio::task::spawn_blocking(move || AppState::load(Deployed::default(), engine, &*store))
+            .await??
     };
     let state = Arc::new(state);
+    let reloader = reload::start(
+        state.clone(),
+        ReloadConfig {
+            flows: args.flows.clone(),
+            data: args.data.clone(),
+            store: store.clone(),
+            activation,
+            announce: Box::new(print),
+        },
+    );
+    let loaded = reloader.reload(Trigger::Startup).await.context("the reload task stopped")?;
+    if !loaded.diagnostics.is_empty() {
+        print(&render_all(&loaded.diagnostics));
+        tracing::warn!(
+            problems = loaded.diagnostics.len(),
+            "some flows have problems; flows with errors are not served"
+        );
+    }
+    let _watcher = if args.no_watch { None } else { watch_flows(&args.flows, &reloader).await? };
     let recovered = queue::recover(&queue, &history, |id| state.plan(id))
         .await
         .context("cannot read the unfinished executions")?;
@@ -173,14 +188,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..Retention::default()
     };
     retention::start(store.clone(), retention, RETENTION_EVERY);
-    for (suffix, method, plan) in state.deployed.load().routes.entries() {
-        let inactive = if plan.active { "" } else { " (inactive)" };
+    for route in state.deployed.load().routes.entries() {
+        let inactive = if route.active { "" } else { " (inactive)" };
         tracing::info!(
-            flow = %plan.id,
-            "route {} {public}{HOOKS_BASE}{suffix}{inactive}",
-            method.as_str()
+            flow = %route.plan.id,
+            "route {} {}{inactive}",
+            route.method.as_str(),
+            public_url(&public, route.suffix)
         );
     }
+    reload_on_hangup(&reloader)?;
     tracing::info!("webhooks listening on http://{addr}");
     tracing::info!("admin listening on http://{admin_addr}");
 
@@ -194,7 +211,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .into_future(),
     );
     let admin = tokio::spawn(
-        axum::serve(admin, hookflow_server::admin_app(state.clone(), admin_digest))
+        axum::serve(admin, hookflow_server::admin_app(state.clone(), admin_digest, reloader))
             .with_graceful_shutdown(stopped(stop_rx))
             .into_future(),
     );
@@ -225,57 +242,51 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Watches the flows for changes, each settled burst of which reloads them. A watch that cannot
+/// start is logged, and the flows are reloaded by SIGHUP and the admin API only.
+async fn watch_flows(flows: &Path, reloader: &Reloader) -> anyhow::Result<Option<FlowsWatcher>> {
+    let (path, reloader) = (flows.to_path_buf(), reloader.clone());
+    let watching =
+        tokio::task::spawn_blocking(move || watch(&path, move || reloader.trigger(Trigger::Watch)))
+            .await?;
+    Ok(match watching {
+        Ok(watcher) => {
+            tracing::info!(flows = %flows.display(), "watching the flows for changes");
+            Some(watcher)
+        }
+        Err(e) => {
+            tracing::warn!(flows = %flows.display(), error = %e, "cannot watch the flows; reload them with SIGHUP or POST /api/reload");
+            None
+        }
+    })
+}
+
+/// Reloads the flows on every SIGHUP.
+#[cfg(unix)]
+fn reload_on_hangup(reloader: &Reloader) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let reloader = reloader.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("received SIGHUP: reloading the flows");
+            reloader.trigger(Trigger::Signal);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_: &Reloader) -> anyhow::Result<()> {
+    Ok(())
+}
+
 /// The public base URL without a trailing `/`.
-fn public_base(given: Option<&str>, addr: SocketAddr) -> String {
+pub(super) fn public_base(given: Option<&str>, addr: SocketAddr) -> String {
     match given {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
     }
-}
-
-/// Creates every credential a flow references and the store lacks, printing each new secret
-/// once (to standard output, with the URLs that need it) and logging that it did, without the
-/// secret. A basic credential created this way has its own name as username.
-fn ensure_credentials(store: &dyn Store, deployed: &Deployed, public: &str) -> anyhow::Result<()> {
-    let mut wanted: BTreeMap<&str, (CredentialKind, Vec<String>)> = BTreeMap::new();
-    for (suffix, method, plan) in deployed.routes.entries() {
-        let auth = &plan.trigger().auth;
-        let kind = match auth {
-            Auth::None => continue,
-            Auth::ApiKey { .. } => CredentialKind::ApiKey,
-            Auth::Bearer { .. } => CredentialKind::Bearer,
-            Auth::Basic { .. } => CredentialKind::Basic,
-        };
-        let Some(name) = auth.credential() else { continue };
-        let url = format!("{} {public}{HOOKS_BASE}{suffix}", method.as_str());
-        wanted.entry(name).or_insert_with(|| (kind, Vec::new())).1.push(url);
-    }
-    for (name, (kind, urls)) in wanted {
-        if let Some(existing) = store.credential(name)? {
-            if existing.kind != kind {
-                tracing::warn!(
-                    credential = name,
-                    "credential is a {} credential but a route wants {kind}; those calls will be refused",
-                    existing.kind
-                );
-            }
-            continue;
-        }
-        let username = (kind == CredentialKind::Basic).then(|| name.to_owned());
-        let issued = credentials::create(store, name, kind, username, now_ms())
-            .with_context(|| format!("cannot create credential `{name}`"))?;
-        let mut out = format!("created {kind} credential `{name}` for {}\n", urls.join(", "));
-        if let Some(user) = &issued.username {
-            out.push_str(&format!("  username: {user}\n"));
-        }
-        out.push_str(&format!(
-            "  secret:   {}\n  (shown once; rotate with `hookflow credentials rotate {name}`)\n",
-            issued.secret
-        ));
-        print(&out);
-        tracing::info!(credential = name, kind = %kind, "created a missing credential; its secret was printed once to standard output");
-    }
-    Ok(())
 }
 
 /// Where the admin token's digest is kept in the data directory (hex SHA-256, never the token).
@@ -331,12 +342,6 @@ fn admin_token_digest(given: Option<&str>, data: &std::path::Path) -> anyhow::Re
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
