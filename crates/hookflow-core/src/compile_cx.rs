@@ -56,7 +56,11 @@ impl<'a> CompileCx<'a> {
             Ok(config) => Some(config),
             Err(err) => {
                 let (code, rel, message) = classify(&err);
-                self.report(code, &rel, message);
+                let help = suggestion(&message);
+                let diagnostic = self.report(code, &rel, message);
+                if let Some(help) = help {
+                    diagnostic.set_help(help);
+                }
                 None
             }
         }
@@ -86,6 +90,17 @@ impl<'a> CompileCx<'a> {
             }
         }
     }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"): the closest
+/// of the names it expected, when one is close.
+fn suggestion(message: &str) -> Option<String> {
+    if !(message.starts_with("unknown field `") || message.starts_with("unknown variant `")) {
+        return None;
+    }
+    let mut quoted = message.split('`').skip(1).step_by(2);
+    let word = quoted.next()?;
+    crate::compiler::did_you_mean(word, quoted)
 }
 
 /// Turns a serde error into a code, a relative pointer and a message.

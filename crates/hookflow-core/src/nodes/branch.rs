@@ -3,7 +3,8 @@
 
 use regex::Regex;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::{Node, NodeError, NodeType, Outcome, Role};
@@ -47,13 +48,45 @@ pub struct Case {
 }
 
 /// A condition.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
 pub enum Condition {
     All(AllOf),
     Any(AnyOf),
     Not(NotOf),
     Test(Test),
+}
+
+// Read by the key that says which kind of condition it is (`all`, `any`, `not`, else a test),
+// so that a mistake is reported against that kind: an unknown `op` or field by name.
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let Some(fields) = value.as_object() else {
+            return Err(D::Error::custom(
+                "a condition is an object: {\"path\", \"op\", \"value\"}, {\"all\": [...]}, \
+                 {\"any\": [...]} or {\"not\": {...}}",
+            ));
+        };
+        let kind = ["all", "any", "not"].into_iter().find(|key| fields.contains_key(*key));
+        let read = match kind {
+            Some("all") => serde_path_to_error::deserialize(value).map(Condition::All),
+            Some("any") => serde_path_to_error::deserialize(value).map(Condition::Any),
+            Some(_) => serde_path_to_error::deserialize(value).map(Condition::Not),
+            None => serde_path_to_error::deserialize(value).map(Condition::Test),
+        };
+        read.map_err(|e| {
+            let inner = e.inner().to_string();
+            let path = e.path().to_string();
+            // An unknown field of this very object is named by the message already.
+            let top_level = !path.contains(['.', '[']);
+            if path == "." || (inner.starts_with("unknown field") && top_level) {
+                D::Error::custom(inner)
+            } else {
+                D::Error::custom(format!("{inner} (at `{path}`)"))
+            }
+        })
+    }
 }
 
 /// Holds when every condition holds.
