@@ -7,8 +7,12 @@
 # Env: DURATION (s, default 10), THREADS (default 2), CONNECTIONS (default 32),
 #      READY_TIMEOUT (s, default 30), MODE (`sync`, default: order-intake answers 201; `accepted`:
 #      the same flow in accepted mode from bench/flows-accepted answers 202 once the call is
-#      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--no-history` or `--store sled`).
+#      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--store sled`).
 #      Raw wrk outputs go to bench/results/.
+#
+# In sync mode the run measures three servers one after the other: hookflow as configured,
+# the same with `--no-history` (what recording every call costs), and the baseline; the summary
+# gives both ratios. With `--no-history` in SERVE_ARGS (or MODE=accepted) the second is skipped.
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
@@ -163,31 +167,46 @@ pct_ms_of() {
 }
 
 # ---- hookflow ----------------------------------------------------------------------------------
-log "starting hookflow serve"
-mkdir -p "$TMP/data"
-# shellcheck disable=SC2086 # SERVE_ARGS is a list of options
-"$HF_BIN" serve --flows "$ROOT/$HF_FLOWS_DIR" --data "$TMP/data" $SERVE_ARGS \
-    --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$TMP/hookflow.out" 2>"$TMP/hookflow.err" &
-SERVER_PID=$!
-HF_PID=$SERVER_PID
-HF_ADDR="$(wait_for_line "$TMP/hookflow.err" 'webhooks listening on http://127\.0\.0\.1:[0-9]+' "$HF_PID")" || {
-    cat "$TMP/hookflow.err" >&2
-    die "hookflow did not report its listener within ${READY_TIMEOUT}s"
+# bench_hookflow NAME [OPTIONS...]: one hookflow serve with these options under wrk; sets
+# <NAME>_OUT (the wrk output), <NAME>_HWM_KB and <NAME>_RSS_KB.
+bench_hookflow() {
+    local name="$1" pid addr key url
+    shift
+    log "starting hookflow serve ($name: ${*:-no extra options})"
+    rm -rf "$TMP/data-$name"
+    mkdir -p "$TMP/data-$name"
+    "$HF_BIN" serve --flows "$ROOT/$HF_FLOWS_DIR" --data "$TMP/data-$name" "$@" \
+        --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    SERVER_PID=$!
+    pid=$SERVER_PID
+    addr="$(wait_for_line "$TMP/$name.err" 'webhooks listening on http://127\.0\.0\.1:[0-9]+' "$pid")" || {
+        cat "$TMP/$name.err" >&2
+        die "$name did not report its listener within ${READY_TIMEOUT}s"
+    }
+    addr="${addr#webhooks listening on http://}"
+    # The secret is printed (and flushed) to stdout before the listener is logged.
+    key="$(awk '/^created .*credential `erp`/ { want = 1; next }
+                want && $1 == "secret:" { print $2; exit }' "$TMP/$name.out")"
+    [[ -n "$key" ]] || { cat "$TMP/$name.out" >&2; die "no secret for credential erp in $name's stdout"; }
+    url="http://$addr/hooks/orders/eu"
+    wait_http "$url" "$pid" || die "$name at $addr never answered"
+    check_answer "$name" "$url" "$key" "$HF_STATUS"
+    declare -g "${name}_OUT=$(run_wrk "$name" "$url" "$key")"
+    kill -0 "$pid" 2>/dev/null || die "$name died during the run"
+    declare -g "${name}_HWM_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")"
+    declare -g "${name}_RSS_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
+    stop_server "$name"
+    cp "$TMP/$name.err" "$RESULTS/$name-$STAMP.stderr.log"
 }
-HF_ADDR="${HF_ADDR#webhooks listening on http://}"
-# The secret is printed (and flushed) to stdout before the listener is logged.
-HF_KEY="$(awk '/^created .*credential `erp`/ { want = 1; next }
-               want && $1 == "secret:" { print $2; exit }' "$TMP/hookflow.out")"
-[[ -n "$HF_KEY" ]] || { cat "$TMP/hookflow.out" >&2; die "no secret for credential erp in hookflow's stdout"; }
-HF_URL="http://$HF_ADDR/hooks/orders/eu"
-wait_http "$HF_URL" "$HF_PID" || die "hookflow at $HF_ADDR never answered"
-check_answer hookflow "$HF_URL" "$HF_KEY" "$HF_STATUS"
-HF_OUT="$(run_wrk hookflow "$HF_URL" "$HF_KEY")"
-kill -0 "$HF_PID" 2>/dev/null || die "hookflow died during the run"
-HF_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$HF_PID/status")"
-HF_RSS_KB="$(awk '/^VmRSS:/ { print $2 }' "/proc/$HF_PID/status")"
-stop_server hookflow
-cp "$TMP/hookflow.err" "$RESULTS/hookflow-$STAMP.stderr.log"
+
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of options
+bench_hookflow hookflow $SERVE_ARGS
+# The same server without history, for the cost of recording every call (sync mode only: an
+# accepted call is always stored).
+if [[ "$MODE" == sync && " $SERVE_ARGS " != *" --no-history "* ]]; then
+    # shellcheck disable=SC2086
+    bench_hookflow nohistory $SERVE_ARGS --no-history
+fi
 
 # ---- baseline ----------------------------------------------------------------------------------
 log "starting hookflow-baseline"
@@ -209,25 +228,40 @@ BL_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$BL_PID/status")"
 stop_server baseline
 
 # ---- summary -----------------------------------------------------------------------------------
-HF_RPS="$(rps_of "$HF_OUT")"; BL_RPS="$(rps_of "$BL_OUT")"
-HF_P50="$(pct_ms_of "$HF_OUT" 50)"; BL_P50="$(pct_ms_of "$BL_OUT" 50)"
-HF_P99="$(pct_ms_of "$HF_OUT" 99)"; BL_P99="$(pct_ms_of "$BL_OUT" 99)"
-for v in HF_RPS BL_RPS HF_P50 BL_P50 HF_P99 BL_P99 HF_HWM_KB; do
-    [[ -n "${!v}" ]] || die "could not parse $v from the wrk outputs"
-done
+row() { # row NAME OUT HWM_KB -> "name rps p50 p99 hwm_mib"
+    local rps p50 p99
+    rps="$(rps_of "$2")"; p50="$(pct_ms_of "$2" 50)"; p99="$(pct_ms_of "$2" 99)"
+    [[ -n "$rps" && -n "$p50" && -n "$p99" && -n "$3" ]] || die "could not parse the wrk output of $1"
+    echo "$1 $rps $p50 $p99 $(( $3 / 1024 ))"
+}
+ROWS="$(row hookflow "$hookflow_OUT" "$hookflow_HWM_KB")"
+if [[ -n "${nohistory_OUT:-}" ]]; then
+    ROWS+=$'\n'"$(row nohistory "$nohistory_OUT" "$nohistory_HWM_KB")"
+fi
+ROWS+=$'\n'"$(row baseline "$BL_OUT" "$BL_HWM_KB")"
 
 SUMMARY="$RESULTS/summary-$STAMP.txt"
-awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -v mode="$MODE" -v args="$SERVE_ARGS" \
-    -v hr="$HF_RPS" -v br="$BL_RPS" -v h50="$HF_P50" -v b50="$BL_P50" -v h99="$HF_P99" -v b99="$BL_P99" \
-    -v hwm="$HF_HWM_KB" -v rss="$HF_RSS_KB" -v bhwm="$BL_HWM_KB" 'BEGIN {
+echo "$ROWS" | awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -v mode="$MODE" \
+    -v args="$SERVE_ARGS" -v rss="$hookflow_RSS_KB" '
+    { name[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; hwm[$1] = $5 }
+    END {
     printf "hookflow vs baseline — POST /hooks/orders/eu, wrk %ss, %s threads, %s connections\n", d, t, c
-    printf "hookflow: MODE=%s, serve options: %s\n", mode, (args == "" ? "(none)" : args)
+    printf "hookflow: MODE=%s, serve options: %s", mode, (args == "" ? "(none)" : args)
+    printf "%s\n", ("nohistory" in rps) ? "; nohistory: the same with --no-history" : ""
     printf "%-10s %14s %10s %10s %14s\n", "server", "requests/s", "p50 ms", "p99 ms", "peak RSS MiB"
-    printf "%-10s %14.1f %10.3f %10.3f %14.1f\n", "hookflow", hr, h50, h99, hwm / 1024
-    printf "%-10s %14.1f %10.3f %10.3f %14.1f\n", "baseline", br, b50, b99, bhwm / 1024
+    for (i = 1; i <= NR; i++) {
+        n = name[i]
+        printf "%-10s %14.1f %10.3f %10.3f %14d\n", n, rps[n], p50[n], p99[n], hwm[n]
+    }
+    hr = rps["hookflow"]; br = rps["baseline"]
     printf "throughput ratio hookflow/baseline: %.2fx\n", hr / br
-    printf "p99 ratio hookflow/baseline:        %.2fx\n", h99 / b99
-    printf "hookflow peak RSS (VmHWM):          %.1f MiB (VmRSS at stop %.1f MiB)\n", hwm / 1024, rss / 1024
+    printf "p99 ratio hookflow/baseline:        %.2fx\n", p99["hookflow"] / p99["baseline"]
+    printf "hookflow peak RSS (VmHWM):          %d MiB (VmRSS at stop %.1f MiB)\n", hwm["hookflow"], rss / 1024
+    if ("nohistory" in rps) {
+        printf "history on / history off:           %.2fx throughput, %.2fx p99\n", hr / rps["nohistory"], p99["hookflow"] / p99["nohistory"]
+        printf "nohistory/baseline:                 %.2fx throughput, %.2fx p99\n", rps["nohistory"] / br, p99["nohistory"] / p99["baseline"]
+        if (hr / rps["nohistory"] < 0.8) print "WARNING: history on keeps under 0.8x of the history-off throughput"
+    }
     if (hr / br < 0.7) print "WARNING: hookflow throughput is under 0.7x the baseline"
-    if (h99 / b99 > 2) print "WARNING: hookflow p99 is over 2x the baseline"
+    if (p99["hookflow"] / p99["baseline"] > 2) print "WARNING: hookflow p99 is over 2x the baseline"
 }' | tee "$SUMMARY"
