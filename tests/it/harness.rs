@@ -348,3 +348,19 @@ impl Served {
         (o.status.code(), text(o.stdout), text(o.stderr))
     }
 }
+
+/// Sends `request`, which must be refused: the status and the problem document, checked to be
+/// `application/problem+json` naming its status. Send a body the server will not read (one over
+/// a limit) from a client of its own: the server closes that connection.
+pub async fn problem(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = request.send().await.expect("an answer");
+    let status = r.status();
+    let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_owned());
+    let text = r.text().await.expect("a body");
+    assert!(status.is_client_error() || status.is_server_error(), "{status}: {text}");
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{status}: {text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("a JSON problem");
+    assert_eq!(doc["status"], status.as_u16(), "{doc}");
+    assert!(doc["title"].is_string() && doc["detail"].is_string(), "{doc}");
+    (status, doc)
+}

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, flow};
+use crate::harness::{ServeProcess, flow, problem};
 
 const TOKEN: &str = "ops-admin-token";
 const NONE: &str = r#""auth": { "type": "none" }"#;
@@ -140,6 +140,8 @@ async fn probes_metrics_and_the_document_are_open_and_the_api_is_not() {
     for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
         let (status, _, text) = s.open(path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        let (status, doc) = problem(s.client.post(format!("{}{path}", s.admin))).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "POST {path}: {doc}");
     }
     for path in ["/api/credentials", "/api/node-types", "/api/node-types/map", "/api/executions"] {
         let r = s.client.get(format!("{}{path}", s.admin)).send().await.unwrap();
@@ -353,10 +355,34 @@ async fn bad_credential_requests_say_what_is_wrong() {
         (status, &doc["pointer"]),
         (StatusCode::UNPROCESSABLE_ENTITY, &json!("/grace_seconds"))
     );
-    let (status, _) = s.api(Method::PUT, "/api/credentials", None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let r = s.client.post(format!("{}/api/credentials/partner/rotate", s.admin)).bearer_auth(TOKEN);
+    let (status, doc) = problem(r.body("{\"grace_seconds\": ")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
+    for (method, path) in [
+        (Method::PUT, "/api/credentials"),
+        (Method::GET, "/api/credentials/partner"),
+        (Method::POST, "/api/credentials/partner"),
+        (Method::GET, "/api/credentials/partner/rotate"),
+    ] {
+        let (status, _) = s.api(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    let (status, doc) = s.api(Method::DELETE, "/api/credentials/%FF", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
+    assert_eq!(doc["detail"], "Invalid URL: Invalid UTF-8 in `name`.");
+    // Over the admin API's body limit; a client of its own, since the connection is closed.
+    let over = vec![b' '; 2 * 1024 * 1024 + 1];
+    for path in ["/api/credentials", "/api/credentials/partner/rotate"] {
+        let r = reqwest::Client::new().post(format!("{}{path}", s.admin)).bearer_auth(TOKEN);
+        let (status, doc) = problem(r.body(over.clone())).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {doc}");
+        let detail = "The request body is larger than the admin API's limit of 2097152 bytes.";
+        assert_eq!(doc["detail"], detail);
+    }
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "nothing was created: {listed}");
+    let rotations = listed["items"][0]["active_secrets"].clone();
+    assert_eq!(rotations, 1, "nothing was rotated: {listed}");
 }
 
 /// A flow around `node`: the node itself when it is the trigger (with a `respond` after it),
@@ -408,4 +434,15 @@ async fn node_types_come_with_a_schema_their_example_meets() {
     let (status, doc) = s.api(Method::GET, "/api/node-types/mapp", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(doc["detail"], "There is no node type `mapp`; `GET /api/node-types` lists them.");
+    let (status, doc) = s.api(Method::GET, "/api/node-types/%FF", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
+    assert_eq!(doc["detail"], "Invalid URL: Invalid UTF-8 in `type`.");
+    for (method, path) in
+        [(Method::POST, "/api/node-types"), (Method::DELETE, "/api/node-types/map")]
+    {
+        let (status, _) = s.api(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    let r = s.client.get(format!("{}/api/node-types/map", s.admin)).bearer_auth("not the token");
+    assert_eq!(problem(r).await.0, StatusCode::UNAUTHORIZED);
 }

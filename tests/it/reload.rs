@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Served, flow};
+use crate::harness::{ADMIN_TOKEN, Served, flow, problem};
 
 const NONE: &str = r#""auth": { "type": "none" }"#;
 
@@ -308,7 +308,7 @@ async fn flows_are_put_shown_validated_and_deleted_and_a_refused_put_writes_noth
         ("d", versioned("d", "/a", 1), StatusCode::CONFLICT, "flow `a`"),
         ("b", versioned("b", "/b x", 2), StatusCode::UNPROCESSABLE_ENTITY, "nothing was written"),
         ("b", versioned("x", "/b", 2), StatusCode::UNPROCESSABLE_ENTITY, "`x`"),
-        ("b", "{\"id\": \"b\",\n \"name\": ".into(), StatusCode::BAD_REQUEST, "line 2, column 9"),
+        ("b", "{\"id\": \"b\",\n \"name\": ".into(), StatusCode::BAD_REQUEST, "line 2 column 9"),
         ("b", "[1, 2]".into(), StatusCode::UNPROCESSABLE_ENTITY, "no string `id`"),
         (
             "bad%20id",
@@ -389,6 +389,8 @@ async fn every_flows_api_error_is_a_problem() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
     }
+    let r = s.client.get(format!("{}/api/flows", s.admin)).bearer_auth("not the token");
+    assert_eq!(problem(r).await.0, StatusCode::UNAUTHORIZED);
     for (method, path) in [
         (Method::GET, "/api/flows/nope"),
         (Method::DELETE, "/api/flows/nope"),
@@ -399,21 +401,52 @@ async fn every_flows_api_error_is_a_problem() {
         assert_eq!(code, StatusCode::NOT_FOUND, "{method} {path}: {problem}");
         assert_eq!(problem["detail"], "There is no flow `nope`.");
     }
-    assert_eq!(s.api(Method::POST, "/api/flows", None).await.0, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(s.api(Method::GET, "/api/reload", None).await.0, StatusCode::METHOD_NOT_ALLOWED);
-    let r = s
-        .client
-        .put(format!("{}/api/flows/a", s.admin))
-        .bearer_auth(crate::harness::ADMIN_TOKEN)
-        .body(vec![0xff, 0xfe])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    // Last: the server closes a connection whose body it did not read.
-    let huge = "x".repeat(3 * 1024 * 1024);
-    let (code, _) = s.api(Method::PUT, "/api/flows/a", Some(&huge)).await;
-    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    for (method, path) in [
+        (Method::POST, "/api/flows"),
+        (Method::DELETE, "/api/flows"),
+        (Method::POST, "/api/flows/a"),
+        (Method::GET, "/api/flows/a/activate"),
+        (Method::PUT, "/api/flows/a/deactivate"),
+        (Method::GET, "/api/reload"),
+        (Method::POST, "/api/reload/last"),
+    ] {
+        let (code, problem) = s.api(method.clone(), path, None).await;
+        assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {problem}");
+    }
+    let (code, doc) = s.api(Method::GET, "/api/flows/%FF", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{doc}");
+    assert_eq!(doc["detail"], "Invalid URL: Invalid UTF-8 in `id`.");
+    let bodies = [(Method::PUT, "/api/flows/a"), (Method::POST, "/api/flows/validate")];
+    for (method, path) in bodies.clone() {
+        let r = s.client.request(method, format!("{}{path}", s.admin));
+        let (code, doc) = problem(r.bearer_auth(ADMIN_TOKEN).body(vec![0xff, 0xfe])).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{path}: {doc}");
+        assert!(doc["detail"].as_str().unwrap().starts_with("The body is not UTF-8 text"));
+    }
+    // Over the body limit; a client of its own, since the server closes the connection.
+    let huge = "x".repeat(2 * 1024 * 1024 + 1);
+    for (method, path) in bodies {
+        let r = reqwest::Client::new().request(method, format!("{}{path}", s.admin));
+        let (code, doc) = problem(r.bearer_auth(ADMIN_TOKEN).body(huge.clone())).await;
+        assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {doc}");
+    }
+    assert_eq!(status(&s, "/a").await, StatusCode::OK, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_new_flow_cannot_be_put_beside_a_flows_path_that_is_one_file() {
+    let flows = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(flows.path(), "a.json", &versioned("a", "/a", 1));
+    let s = Served::start(&flows.path().join("a.json"), data.path(), &["--no-watch"]);
+    let (code, problem) = s.api(Method::PUT, "/api/flows/b", Some(&versioned("b", "/b", 1))).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("is one file, so a new flow cannot be added beside it"), "{detail}");
+    assert!(!flows.path().join("b.json").exists());
+    // The flow it serves can be replaced.
+    let (code, report) = s.api(Method::PUT, "/api/flows/a", Some(&versioned("a", "/a", 2))).await;
+    assert_eq!((code, entry(&report, "a")["status"].as_str()), (StatusCode::OK, Some("changed")));
 }
 
 #[tokio::test]

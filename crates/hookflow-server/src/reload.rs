@@ -601,7 +601,7 @@ fn flow_report(change: &FlowChange, activation: &Activation) -> FlowReport {
 
 /// Counts a reload in `hookflow_reloads_total{outcome}` (nothing without a metrics recorder).
 fn count(outcome: Outcome) {
-    metrics::counter!("hookflow_reloads_total", "outcome" => outcome.as_str()).increment(1);
+    metrics::counter!(crate::metrics::RELOADS, "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Logs a reload: one line for the whole, one per flow that changed or was rejected.
