@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, flow, problem};
+use crate::harness::{ServeProcess, Served, flow, problem};
 
 const TOKEN: &str = "ops-admin-token";
 const NONE: &str = r#""auth": { "type": "none" }"#;
@@ -152,8 +152,15 @@ async fn probes_metrics_and_the_document_are_open_and_the_api_is_not() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// `GET /readyz` of the server at `admin`: the status and the JSON answer.
+async fn readyz(admin: &str) -> (StatusCode, Value) {
+    let r = reqwest::get(format!("{admin}/readyz")).await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
 #[tokio::test]
-async fn readiness_needs_a_deployed_flow() {
+async fn ready_once_the_flows_are_loaded_whatever_they_hold() {
     let s = Server::start(&flows());
     let (status, content_type, text) = s.open("/readyz").await;
     assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/json"));
@@ -161,16 +168,48 @@ async fn readiness_needs_a_deployed_flow() {
     assert_eq!(doc, json!({ "status": "ready", "flows": 3 }));
     drop(s);
 
+    // No flow at all, or only a rejected one: loaded all the same.
     let empty = Server::start(&[]);
-    let (status, content_type, text) = empty.open("/readyz").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
-    assert_eq!(content_type, "application/problem+json");
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["status"], 503);
-    assert_eq!(doc["reasons"], json!(["no flow is deployed"]));
-    assert_eq!(doc["detail"], "Not ready: no flow is deployed.");
-    // Alive all the same.
-    assert_eq!(empty.open("/healthz").await.0, StatusCode::OK);
+    assert_eq!(
+        readyz(&empty.admin).await,
+        (StatusCode::OK, json!({ "status": "ready", "flows": 0 }))
+    );
+    drop(empty);
+    let rejected = Server::start(&[("broken.json", "{ \"id\": \"broken\" }".to_owned())]);
+    assert_eq!(
+        readyz(&rejected.admin).await,
+        (StatusCode::OK, json!({ "status": "ready", "flows": 0 }))
+    );
+    drop(rejected);
+
+    // A flows directory that cannot be read: nothing is loaded, so not ready, but alive.
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let s = Served::start(&flows, data.path(), &[]);
+    let (status, doc) = problem(s.client.get(format!("{}/readyz", s.admin))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{doc}");
+    let reason = format!(
+        "the flows have not been loaded yet; the last reload failed: The flows path {} does not exist",
+        flows.display()
+    );
+    assert_eq!(doc["reasons"], json!([reason]));
+    assert_eq!(doc["detail"], format!("Not ready: {reason}."));
+    let healthz = s.client.get(format!("{}/healthz", s.admin)).send().await.unwrap();
+    assert_eq!(healthz.status(), StatusCode::OK);
+    // Once the directory is there and reloaded, it is.
+    std::fs::create_dir(&flows).unwrap();
+    let echo = flow("echo", true, &format!(r#""suffix": "/echo", {NONE}"#), r#""status": 200"#);
+    std::fs::write(flows.join("echo.json"), echo).unwrap();
+    let (status, report) = s.api(Method::POST, "/api/reload", None).await;
+    assert_eq!((status, report["outcome"].as_str()), (StatusCode::OK, Some("applied")));
+    assert_eq!(readyz(&s.admin).await, (StatusCode::OK, json!({ "status": "ready", "flows": 1 })));
+    // A reload that fails later leaves the flows that serve, and readiness, in place.
+    std::fs::remove_file(flows.join("echo.json")).unwrap();
+    std::fs::remove_dir(&flows).unwrap();
+    let (_, report) = s.api(Method::POST, "/api/reload", None).await;
+    assert_eq!(report["outcome"], "failed", "{report}");
+    assert_eq!(readyz(&s.admin).await, (StatusCode::OK, json!({ "status": "ready", "flows": 1 })));
 }
 
 #[tokio::test]

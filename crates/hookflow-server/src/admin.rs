@@ -62,7 +62,7 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) ->
         .route("/metrics", get(crate::metrics::serve))
         .route("/api/openapi.json", get(openapi::serve))
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
-        .with_state(Arc::new(health::Readiness::new(app.clone())));
+        .with_state(Arc::new(health::Readiness::new(app.clone(), reloader.clone())));
     let admin = Arc::new(Admin { app, token_digest, reloader });
     let api = Router::new()
         .merge(credentials::routes())

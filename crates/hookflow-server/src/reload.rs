@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -216,6 +217,8 @@ enum Command {
 pub struct Reloader {
     inbox: mpsc::Sender<Command>,
     last: Arc<ArcSwapOption<Report>>,
+    /// Set once a reload has read the flow files and deployed what they hold.
+    loaded: Arc<AtomicBool>,
     flows: Arc<PathBuf>,
 }
 
@@ -257,6 +260,13 @@ impl Reloader {
         self.last.load_full()
     }
 
+    /// Whether the flow files have been loaded: a reload read them and deployed what they hold
+    /// (every flow, some, or none when they all were rejected or there are none). Once true, it
+    /// stays true: a later reload that fails leaves the flows that serve in place.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
     /// The flows directory (or file).
     pub fn flows(&self) -> &Path {
         &self.flows
@@ -269,9 +279,16 @@ pub fn start(state: Arc<AppState>, config: ReloadConfig) -> Reloader {
     let reloader = Reloader {
         inbox,
         last: Arc::new(ArcSwapOption::empty()),
+        loaded: Arc::new(AtomicBool::new(false)),
         flows: Arc::new(config.flows.clone()),
     };
-    let task = Task { state, config, last: reloader.last.clone(), seq: 0 };
+    let task = Task {
+        state,
+        config,
+        last: reloader.last.clone(),
+        loaded: reloader.loaded.clone(),
+        seq: 0,
+    };
     tokio::spawn(task.run(commands));
     reloader
 }
@@ -286,6 +303,7 @@ struct Task {
     state: Arc<AppState>,
     config: ReloadConfig,
     last: Arc<ArcSwapOption<Report>>,
+    loaded: Arc<AtomicBool>,
     seq: u64,
 }
 
@@ -541,6 +559,7 @@ impl Task {
             activation,
             ..Deployed::new(deployment.plans, deployment.routes)
         });
+        self.loaded.store(true, Ordering::Release);
         self.finish(Report {
             seq: 0,
             triggers,
