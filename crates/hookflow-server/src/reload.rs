@@ -18,11 +18,13 @@ use hookflow_core::deploy::{Deployment, FlowChange, Status, deploy};
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::{Code, Diagnostic, Plan, Source, read_sources};
 use hookflow_runtime::activation::Activation;
+use hookflow_runtime::credentials::CredentialError;
 use hookflow_runtime::{atomic_file, provision};
 use hookflow_store::Store;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::store_error;
 use crate::state::{AppState, Deployed};
 
 /// Commands that may wait for the task before senders wait.
@@ -503,7 +505,13 @@ impl Task {
         .await;
         let provisioned =
             provisioned.map_err(|e| e.to_string()).and_then(|(deployment, created)| {
-                Ok((deployment, created.map_err(|e| e.to_string())?))
+                let created = created.map_err(|e| {
+                    if matches!(e, CredentialError::Store(_)) {
+                        store_error("write_credentials");
+                    }
+                    e.to_string()
+                })?;
+                Ok((deployment, created))
             });
         let (deployment, created) = match provisioned {
             Ok(provisioned) => provisioned,
@@ -520,10 +528,16 @@ impl Task {
             let (state, store) = (self.state.clone(), self.config.store.clone());
             let reloaded =
                 tokio::task::spawn_blocking(move || state.reload_credentials(&*store)).await;
-            if !matches!(reloaded, Ok(Ok(()))) {
-                tracing::error!(
-                    "cannot reload the credentials after creating some; new routes refuse calls until the next reload"
-                );
+            let failed = match reloaded {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => {
+                    store_error("read_credentials");
+                    Some(e.to_string())
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = failed {
+                tracing::error!(error = %e, "cannot reload the credentials after creating some; new routes refuse calls until the next reload");
             }
         }
 
