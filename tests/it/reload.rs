@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hookflow_core::compiler::is_flow_id;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -460,28 +461,43 @@ async fn validate_answers_the_same_diagnostics_as_the_cli() {
     assert_eq!((doc["errors"].as_u64(), doc["diagnostics"].clone()), (Some(0), json!([])));
     assert!(!flows.path().join("good.json").exists(), "validate saves nothing");
 
-    let draft =
-        std::fs::read_to_string(crate::root().join("tests/fixtures/invalid/many-mistakes.json"))
+    // Every invalid fixture, as a draft and as the file `hookflow validate` reads: the one a PUT
+    // would write (`<id>.json`, or `draft.json` without a valid id).
+    let mut fixtures: Vec<_> = std::fs::read_dir(crate::root().join("tests/fixtures/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 5, "{fixtures:?}");
+    for fixture in fixtures {
+        let draft = std::fs::read_to_string(&fixture).unwrap();
+        let (code, problem) = s.api(Method::POST, "/api/flows/validate", Some(&draft)).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{}: {problem}", fixture.display());
+        let id = serde_json::from_str::<Value>(&draft)
+            .ok()
+            .and_then(|doc| doc["id"].as_str().map(str::to_owned))
+            .filter(|id| is_flow_id(id))
+            .unwrap_or_else(|| "draft".to_owned());
+        let file = flows.path().join(format!("{id}.json"));
+        std::fs::write(&file, &draft).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_hookflow"))
+            .args(["validate", "--format", "json"])
+            .arg(&file)
+            .output()
             .unwrap();
-    let (code, problem) = s.api(Method::POST, "/api/flows/validate", Some(&draft)).await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    // The same file, as `hookflow validate` reads it: where a PUT would write the draft.
-    let id = serde_json::from_str::<Value>(&draft).unwrap()["id"].as_str().unwrap().to_owned();
-    let file = flows.path().join(format!("{id}.json"));
-    std::fs::write(&file, &draft).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hookflow"))
-        .args(["validate", "--format", "json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(cli["diagnostics"].as_array().unwrap().len() > 3, "{cli:#}");
-    assert_eq!(problem["diagnostics"], cli["diagnostics"]);
-    assert_eq!(
-        (problem["errors"].clone(), problem["warnings"].clone()),
-        (cli["errors"].clone(), cli["warnings"].clone())
-    );
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", fixture.display());
+        let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(!cli["diagnostics"].as_array().unwrap().is_empty(), "{cli:#}");
+        assert_eq!(problem["diagnostics"], cli["diagnostics"], "{}", fixture.display());
+        assert_eq!(
+            (problem["errors"].clone(), problem["warnings"].clone()),
+            (cli["errors"].clone(), cli["warnings"].clone()),
+            "{}",
+            fixture.display()
+        );
+    }
 }
 
 #[tokio::test]
