@@ -1,6 +1,7 @@
 //! Hot reload and the flows API over real sockets, against the real binary: a flow rewritten many
-//! times under load, SIGHUP and the file watcher, activation that survives a restart, and writes
-//! through the admin API with every error they can answer.
+//! times under load, a call in flight that ends on the version it started with, SIGHUP and the
+//! file watcher, activation that survives a restart, and writes through the admin API with every
+//! error they can answer.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -163,6 +164,67 @@ async fn a_flow_rewritten_under_load_answers_every_request_with_the_old_or_the_n
     let body: Value = s.client.post(s.hook("/target")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["v"], *valid.last().unwrap());
     assert_eq!(status(&s, "/other").await, StatusCode::OK);
+}
+
+/// An upstream on loopback whose `GET /hold` answers once released: it says when a call arrives,
+/// and holds it until `release` is sent (10 s at most).
+async fn holding_upstream()
+-> (String, tokio::sync::mpsc::Receiver<()>, tokio::sync::watch::Sender<bool>) {
+    let (arrived, arrivals) = tokio::sync::mpsc::channel(8);
+    let (release, released) = tokio::sync::watch::channel(false);
+    let hold = axum::routing::get(move || {
+        let (arrived, mut released) = (arrived.clone(), released.clone());
+        async move {
+            let _ = arrived.send(()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), released.wait_for(|r| *r)).await;
+            "released"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, axum::Router::new().route("/hold", hold)).into_future());
+    (base, arrivals, release)
+}
+
+#[tokio::test]
+async fn a_request_in_flight_finishes_on_the_version_it_started_with() {
+    let (upstream, mut arrivals, release) = holding_upstream().await;
+    let flows = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // Version 1 calls the upstream, which holds the call, then answers `{"v": 1}`.
+    let held = format!(
+        r#"{{ "id": "slow", "name": "slow", "nodes": [
+          {{ "id": "hook", "type": "webhook", "suffix": "/slow", {NONE} }},
+          {{ "id": "call", "type": "http_request", "url": "{upstream}/hold" }},
+          {{ "id": "answer", "type": "respond", "status": 200, "body": {{ "v": 1 }} }} ],
+          "edges": [ {{ "from": "hook", "to": "call" }}, {{ "from": "call", "to": "answer" }} ] }}"#
+    );
+    write(flows.path(), "slow.json", &held);
+    let s = Served::start(flows.path(), data.path(), &["--no-watch", "--allow-private-network"]);
+
+    let first = tokio::spawn(s.client.post(s.hook("/slow")).send());
+    tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+        .await
+        .expect("the first call reaches the upstream")
+        .unwrap();
+    // While it is held, version 2 replaces version 1, and serves the next call.
+    let (code, report) =
+        s.api(Method::PUT, "/api/flows/slow", Some(&versioned("slow", "/slow", 2))).await;
+    assert_eq!(
+        (code, entry(&report, "slow")["status"].as_str()),
+        (StatusCode::OK, Some("changed"))
+    );
+    let body: Value = s.client.post(s.hook("/slow")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["v"], 2);
+    // Released, the first call ends on version 1.
+    release.send(true).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first call answers")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({ "v": 1 }));
 }
 
 #[tokio::test]
