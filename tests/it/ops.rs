@@ -258,9 +258,17 @@ async fn metrics_count_calls_by_flow_route_and_status() {
         assert_eq!(samples.get(&inf), Some(&n), "{flow}: {text}");
     }
     assert!(!samples.contains_key(&format!(r#"{duration}_count{{flow=""}}"#)), "{text}");
-    for name in ["hookflow_requests_total", duration] {
+    for name in ["hookflow_requests_total", duration, "hookflow_reloads_total"] {
         assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
     }
+
+    // Reloads by outcome: the start-up load, then one through the API.
+    let reloads = r#"hookflow_reloads_total{outcome="applied"}"#;
+    assert_eq!(samples.get(reloads), Some(&1.0), "{text}");
+    let (status, report) = s.api(Method::POST, "/api/reload", None).await;
+    assert_eq!((status, report["outcome"].as_str()), (StatusCode::OK, Some("applied")));
+    let (_, _, text) = s.open("/metrics").await;
+    assert_eq!(self::samples(&text).get(reloads), Some(&2.0), "{text}");
 }
 
 #[tokio::test]
