@@ -9,30 +9,10 @@ use std::time::{Duration, Instant};
 use hookflow_core::{Severity, Source, compile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, Served, flow, problem};
+use crate::harness::{ADMIN_TOKEN, Served, flow, problem};
 
-const TOKEN: &str = "ops-admin-token";
 const NONE: &str = r#""auth": { "type": "none" }"#;
-
-/// A `hookflow serve` process, killed when dropped (a failing test included).
-struct Server {
-    process: Option<ServeProcess>,
-    hooks: String,
-    admin: String,
-    client: reqwest::Client,
-    _flows: TempDir,
-    _data: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(process) = self.process.take() {
-            process.kill();
-        }
-    }
-}
 
 /// The test flows: `echo` (200), `created` (201), and `guarded`, which needs the API key of
 /// credential `partner`.
@@ -58,69 +38,19 @@ fn flows() -> Vec<(&'static str, String)> {
     ]
 }
 
-impl Server {
-    fn start(flows: &[(&str, String)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        for (name, text) in flows {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        let mut process = ServeProcess::start(dir.path(), data.path(), &["--admin-token", TOKEN]);
-        let hooks = format!("http://{}", process.addr());
-        let admin = format!("http://{}", process.admin_addr());
-        Server {
-            process: Some(process),
-            hooks,
-            admin,
-            client: reqwest::Client::new(),
-            _flows: dir,
-            _data: data,
-        }
-    }
+/// The secret `serve` printed when it created a credential the flows name.
+fn printed_secret(s: &mut Served) -> String {
+    let line = s.process().wait_for_stdout("secret:");
+    line.rsplit(' ').next().expect("a secret").to_owned()
+}
 
-    /// The secret `serve` printed when it created a credential the flows name.
-    fn printed_secret(&mut self) -> String {
-        let process = self.process.as_mut().expect("running");
-        let line = process.wait_for_stdout("secret:");
-        line.rsplit(' ').next().expect("a secret").to_owned()
+/// `method path` on the webhook listener with an optional API key; the status.
+async fn call(s: &Served, method: Method, path: &str, key: Option<&str>) -> StatusCode {
+    let mut request = s.client.request(method, s.hook(path));
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
     }
-
-    /// `method path` on the webhook listener with an optional API key; the status.
-    async fn call(&self, method: Method, path: &str, key: Option<&str>) -> StatusCode {
-        let mut request = self.client.request(method, format!("{}/hooks{path}", self.hooks));
-        if let Some(key) = key {
-            request = request.header("x-api-key", key);
-        }
-        request.json(&json!({})).send().await.unwrap().status()
-    }
-
-    /// `method path` on the admin listener with the token and an optional JSON body: the status
-    /// and the JSON answer (`null` for none). Every error must be problem+json.
-    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request =
-            self.client.request(method, format!("{}{path}", self.admin)).bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status();
-        let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
-        let text = r.text().await.unwrap();
-        let doc = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-        if !status.is_success() {
-            assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{doc}");
-            assert_eq!(doc["status"], status.as_u16(), "{doc}");
-        }
-        (status, doc)
-    }
-
-    /// `GET path` on the admin listener without a token: the status, content type and text.
-    async fn open(&self, path: &str) -> (StatusCode, String, String) {
-        let r = self.client.get(format!("{}{path}", self.admin)).send().await.unwrap();
-        let status = r.status();
-        let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
-        (status, content_type, r.text().await.unwrap())
-    }
+    request.json(&json!({})).send().await.unwrap().status()
 }
 
 /// Every sample of a Prometheus text exposition, by `name{labels}` as written.
@@ -136,7 +66,7 @@ fn samples(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test]
 async fn probes_metrics_and_the_document_are_open_and_the_api_is_not() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
         let (status, _, text) = s.open(path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {text}");
@@ -161,7 +91,7 @@ async fn readyz(admin: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn ready_once_the_flows_are_loaded_whatever_they_hold() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     let (status, content_type, text) = s.open("/readyz").await;
     assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/json"));
     let doc: Value = serde_json::from_str(&text).unwrap();
@@ -169,13 +99,13 @@ async fn ready_once_the_flows_are_loaded_whatever_they_hold() {
     drop(s);
 
     // No flow at all, or only a rejected one: loaded all the same.
-    let empty = Server::start(&[]);
+    let empty = Served::with_flows(&[], &[]);
     assert_eq!(
         readyz(&empty.admin).await,
         (StatusCode::OK, json!({ "status": "ready", "flows": 0 }))
     );
     drop(empty);
-    let rejected = Server::start(&[("broken.json", "{ \"id\": \"broken\" }".to_owned())]);
+    let rejected = Served::with_flows(&[("broken.json", "{ \"id\": \"broken\" }".to_owned())], &[]);
     assert_eq!(
         readyz(&rejected.admin).await,
         (StatusCode::OK, json!({ "status": "ready", "flows": 0 }))
@@ -214,18 +144,18 @@ async fn ready_once_the_flows_are_loaded_whatever_they_hold() {
 
 #[tokio::test]
 async fn metrics_count_calls_by_flow_route_and_status() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     for _ in 0..3 {
-        assert_eq!(s.call(Method::POST, "/echo", None).await, StatusCode::OK);
+        assert_eq!(call(&s, Method::POST, "/echo", None).await, StatusCode::OK);
     }
     for _ in 0..2 {
-        assert_eq!(s.call(Method::POST, "/created", None).await, StatusCode::CREATED);
-        assert_eq!(s.call(Method::POST, "/nowhere", None).await, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, Method::POST, "/created", None).await, StatusCode::CREATED);
+        assert_eq!(call(&s, Method::POST, "/nowhere", None).await, StatusCode::NOT_FOUND);
     }
-    assert_eq!(s.call(Method::POST, "/guarded", None).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.call(Method::GET, "/echo", None).await, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(&s, Method::POST, "/guarded", None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&s, Method::GET, "/echo", None).await, StatusCode::METHOD_NOT_ALLOWED);
     let status_url = "/_executions/01900000-0000-7000-8000-000000000000";
-    assert_eq!(s.call(Method::GET, status_url, None).await, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, Method::GET, status_url, None).await, StatusCode::NOT_FOUND);
 
     let (status, content_type, text) = s.open("/metrics").await;
     assert_eq!(status, StatusCode::OK);
@@ -273,9 +203,9 @@ async fn metrics_count_calls_by_flow_route_and_status() {
 
 #[tokio::test]
 async fn credentials_are_managed_over_the_api_and_apply_at_once() {
-    let mut s = Server::start(&flows());
-    let started_with = s.printed_secret();
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&started_with)).await, StatusCode::OK);
+    let mut s = Served::with_flows(&flows(), &[]);
+    let started_with = printed_secret(&mut s);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&started_with)).await, StatusCode::OK);
 
     let (status, doc) = s.api(Method::GET, "/api/credentials", None).await;
     assert_eq!(status, StatusCode::OK, "{doc}");
@@ -290,7 +220,7 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
     let (status, doc) = s.api(Method::DELETE, "/api/credentials/partner", None).await;
     assert_eq!((status, doc), (StatusCode::NO_CONTENT, Value::Null));
     assert_eq!(
-        s.call(Method::POST, "/guarded", Some(&started_with)).await,
+        call(&s, Method::POST, "/guarded", Some(&started_with)).await,
         StatusCode::UNAUTHORIZED
     );
     let (status, doc) = s.api(Method::DELETE, "/api/credentials/partner", None).await;
@@ -299,17 +229,17 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
 
     // A created key works at once; its secret is shown in the 201 only.
     let new = json!({ "name": "partner", "type": "api_key" });
-    let (status, created) = s.api(Method::POST, "/api/credentials", Some(new.clone())).await;
+    let (status, created) = s.api(Method::POST, "/api/credentials", Some(&new.to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let first = created["secret"].as_str().unwrap().to_owned();
     assert_eq!(first.len(), 43, "{created}");
     assert_eq!(created, json!({ "name": "partner", "type": "api_key", "secret": first }));
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
     assert_eq!(
-        s.call(Method::POST, "/guarded", Some(&started_with)).await,
+        call(&s, Method::POST, "/guarded", Some(&started_with)).await,
         StatusCode::UNAUTHORIZED
     );
-    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(new)).await;
+    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(&new.to_string())).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(doc["detail"], "a credential named `partner` already exists.");
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
@@ -319,36 +249,36 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
     let rotated_at = Instant::now();
     let grace = json!({ "grace_seconds": 2 });
     let (status, rotated) =
-        s.api(Method::POST, "/api/credentials/partner/rotate", Some(grace)).await;
+        s.api(Method::POST, "/api/credentials/partner/rotate", Some(&grace.to_string())).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let second = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert!(rotated["previous_valid_until"].as_str().unwrap().ends_with('Z'), "{rotated}");
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
     assert_eq!(listed["items"][0]["active_secrets"], 2, "{listed}");
     let deadline = rotated_at + Duration::from_secs(15);
-    while s.call(Method::POST, "/guarded", Some(&first)).await == StatusCode::OK {
+    while call(&s, Method::POST, "/guarded", Some(&first)).await == StatusCode::OK {
         assert!(Instant::now() < deadline, "the old key still works after 15 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(rotated_at.elapsed() >= Duration::from_secs(2), "refused within the grace window");
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
 
     // A rotation without a body ends the old key at once.
     let (status, rotated) = s.api(Method::POST, "/api/credentials/partner/rotate", None).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     assert_eq!(rotated["previous_valid_until"], Value::Null);
     let third = rotated["secret"].as_str().unwrap();
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&second)).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.call(Method::POST, "/guarded", Some(third)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&second)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(third)).await, StatusCode::OK);
     let (status, _) = s.api(Method::POST, "/api/credentials/ghost/rotate", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A basic credential with its username.
     let basic = json!({ "name": "erp-basic", "type": "basic", "username": "erp-bot" });
-    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(basic)).await;
+    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(&basic.to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{doc}");
     assert_eq!(doc["username"], "erp-bot");
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
@@ -357,7 +287,7 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
 
 #[tokio::test]
 async fn bad_credential_requests_say_what_is_wrong() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     for (body, pointer, says) in [
         (json!({ "name": "a b", "type": "api_key" }), "/name", "invalid credential name `a b`"),
         (json!({ "name": "ci", "type": "hmac" }), "/type", "unknown credential kind `hmac`"),
@@ -380,7 +310,7 @@ async fn bad_credential_requests_say_what_is_wrong() {
         (json!({ "name": 7, "type": "bearer" }), "/name", "invalid type: integer `7`"),
         (json!(["ci"]), "", "expected a JSON object"),
     ] {
-        let (status, doc) = s.api(Method::POST, "/api/credentials", Some(body.clone())).await;
+        let (status, doc) = s.api(Method::POST, "/api/credentials", Some(&body.to_string())).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {doc}");
         assert_eq!(doc["pointer"], pointer, "{body}: {doc}");
         assert!(doc["detail"].as_str().unwrap().contains(says), "{body}: {doc}");
@@ -388,7 +318,7 @@ async fn bad_credential_requests_say_what_is_wrong() {
     let r = s
         .client
         .post(format!("{}/api/credentials", s.admin))
-        .bearer_auth(TOKEN)
+        .bearer_auth(ADMIN_TOKEN)
         .body("{\"name\": ")
         .send()
         .await
@@ -397,12 +327,16 @@ async fn bad_credential_requests_say_what_is_wrong() {
     let doc: Value = r.json().await.unwrap();
     assert!(doc["detail"].as_str().unwrap().contains("line 1 column 9"), "{doc}");
     let grace = json!({ "grace_seconds": -1 });
-    let (status, doc) = s.api(Method::POST, "/api/credentials/partner/rotate", Some(grace)).await;
+    let (status, doc) =
+        s.api(Method::POST, "/api/credentials/partner/rotate", Some(&grace.to_string())).await;
     assert_eq!(
         (status, &doc["pointer"]),
         (StatusCode::UNPROCESSABLE_ENTITY, &json!("/grace_seconds"))
     );
-    let r = s.client.post(format!("{}/api/credentials/partner/rotate", s.admin)).bearer_auth(TOKEN);
+    let r = s
+        .client
+        .post(format!("{}/api/credentials/partner/rotate", s.admin))
+        .bearer_auth(ADMIN_TOKEN);
     let (status, doc) = problem(r.body("{\"grace_seconds\": ")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
     for (method, path) in [
@@ -420,7 +354,7 @@ async fn bad_credential_requests_say_what_is_wrong() {
     // Over the admin API's body limit; a client of its own, since the connection is closed.
     let over = vec![b' '; 2 * 1024 * 1024 + 1];
     for path in ["/api/credentials", "/api/credentials/partner/rotate"] {
-        let r = reqwest::Client::new().post(format!("{}{path}", s.admin)).bearer_auth(TOKEN);
+        let r = reqwest::Client::new().post(format!("{}{path}", s.admin)).bearer_auth(ADMIN_TOKEN);
         let (status, doc) = problem(r.body(over.clone())).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {doc}");
         let detail = "The request body is larger than the admin API's limit of 2097152 bytes.";
@@ -449,7 +383,7 @@ fn flow_around(node: &Value, role: &str) -> Value {
 
 #[tokio::test]
 async fn node_types_come_with_a_schema_their_example_meets() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     let (status, doc) = s.api(Method::GET, "/api/node-types", None).await;
     assert_eq!(status, StatusCode::OK, "{doc}");
     let items = doc["items"].as_array().unwrap();
