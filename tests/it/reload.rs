@@ -414,12 +414,21 @@ async fn flows_are_put_shown_validated_and_deleted_and_a_refused_put_writes_noth
     assert_eq!((code, shown["id"].as_str()), (StatusCode::OK, Some("validate")));
     assert_eq!(s.api(Method::DELETE, "/api/flows/validate", None).await.0, StatusCode::OK);
 
-    // Delete: the file goes, the route answers 404.
+    // Delete: the file goes, and the flow's activation entry; the route answers 404.
+    assert_eq!(s.api(Method::POST, "/api/flows/c/deactivate", None).await.0, StatusCode::OK);
+    let activation = || std::fs::read_to_string(data.path().join("flow-activation.json")).unwrap();
+    assert!(activation().contains("\"c\": false"), "{}", activation());
     let (code, report) = s.api(Method::DELETE, "/api/flows/c", None).await;
     assert_eq!(code, StatusCode::OK, "{report}");
     assert_eq!(entry(&report, "c")["status"], "removed");
     assert!(!path("c.json").exists());
+    assert!(!activation().contains("\"c\""), "{}", activation());
     assert_eq!(status(&s, "/c").await, StatusCode::NOT_FOUND);
+    // Put back, it is active as its file says: the entry went with it.
+    let (code, _) = s.api(Method::PUT, "/api/flows/c", Some(&versioned("c", "/c", 3))).await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(status(&s, "/c").await, StatusCode::OK);
+    assert_eq!(s.api(Method::DELETE, "/api/flows/c", None).await.0, StatusCode::OK);
 
     // A flow whose file became invalid keeps serving and shows why.
     write(flows.path(), "a.json", "{ \"id\": \"a\" }");
