@@ -78,8 +78,15 @@ async fn probes_metrics_and_the_document_are_open_and_the_api_is_not() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
-    let r = s.client.post(format!("{}/api/credentials", s.admin)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    for (method, path) in [
+        (Method::POST, "/api/credentials"),
+        (Method::POST, "/api/credentials/partner/rotate"),
+        (Method::DELETE, "/api/credentials/partner"),
+    ] {
+        let (status, doc) =
+            problem(s.client.request(method.clone(), format!("{}{path}", s.admin))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {doc}");
+    }
 }
 
 /// `GET /readyz` of the server at `admin`: the status and the JSON answer.

@@ -453,6 +453,7 @@ async fn every_flows_api_error_is_a_problem() {
         (Method::DELETE, "/api/flows/a"),
         (Method::POST, "/api/flows/validate"),
         (Method::POST, "/api/flows/a/activate"),
+        (Method::POST, "/api/flows/a/deactivate"),
         (Method::POST, "/api/reload"),
         (Method::GET, "/api/reload/last"),
     ] {
