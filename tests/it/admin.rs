@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, flow};
+use crate::harness::{ServeProcess, flow, problem};
 
 const TOKEN: &str = "test-admin-token";
 const NONE: &str = r#""auth": { "type": "none" }"#;
@@ -257,7 +257,28 @@ async fn bad_query_parameters_are_named_and_unknown_executions_are_404() {
         let (status, _) =
             s.api(reqwest::Method::POST, &format!("/api/executions/{id}/replay")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = s.api(reqwest::Method::POST, &format!("/api/executions/{id}/case")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
+    // A capture's optional body is checked like every admin body.
+    let capture = format!("{}/api/executions/01900000-0000-7000-8000-000000000000/case", s.admin);
+    for (body, expected, says) in [
+        ("{\"name\": ", StatusCode::BAD_REQUEST, "The request body is not valid JSON"),
+        (
+            "{\"name\": \" \"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`/name`: expected a non-empty string",
+        ),
+        ("{\"nmae\": \"x\"}", StatusCode::UNPROCESSABLE_ENTITY, "unknown field `nmae`"),
+    ] {
+        let r =
+            s.client.post(&capture).bearer_auth(TOKEN).header("content-type", "application/json");
+        let (status, doc) = problem(r.body(body)).await;
+        assert_eq!(status, expected, "{body}: {doc}");
+        assert!(doc["detail"].as_str().unwrap().contains(says), "{body}: {doc}");
+    }
+    let (status, doc) = s.get("/api/executions/%FF").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
 }
 
 #[tokio::test]

@@ -44,9 +44,13 @@ async fn the_flows_cli_lists_activates_and_deactivates() {
     assert_eq!(doc["flow"]["state"], "active");
     assert_eq!(status(&s, "/a").await, StatusCode::OK);
 
-    let (code, _, err) = s.cli(&["flows", "activate", "nope"]);
-    assert_eq!(code, Some(1));
-    assert!(err.contains("404") && err.contains("no flow `nope`"), "{err}");
+    // An unknown id: the server's refusal, on standard error, and exit 1.
+    for verb in ["activate", "deactivate"] {
+        let (code, out, err) = s.cli(&["flows", verb, "nope"]);
+        assert_eq!(code, Some(1), "{verb}: {out}{err}");
+        assert_eq!(out, "", "{verb}");
+        assert_eq!(err, "hookflow flows: 404 Not Found: There is no flow `nope`.\n", "{verb}");
+    }
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_hookflow"))
         .args(["flows", "list", "--admin-url", &s.admin])
         .env_remove("HOOKFLOW_ADMIN_TOKEN")

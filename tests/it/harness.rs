@@ -264,7 +264,8 @@ impl ServeProcess {
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A `hookflow serve` process on given flows and data directories (which outlive it, so that a
-/// test can restart it on them), with the admin token and a client; killed when dropped.
+/// test can restart it on them) or on temporary ones, with the admin token and a client; killed
+/// when dropped.
 pub struct Served {
     process: Option<ServeProcess>,
     /// `http://` + the webhook listener's address.
@@ -272,6 +273,8 @@ pub struct Served {
     /// `http://` + the admin listener's address.
     pub admin: String,
     pub client: reqwest::Client,
+    /// The temporary directories it serves from, removed after it stops.
+    dirs: Vec<TempDir>,
 }
 
 impl Drop for Served {
@@ -291,7 +294,26 @@ impl Served {
         let mut process = ServeProcess::start(flows, data, &args);
         let hooks = format!("http://{}", process.addr());
         let admin = format!("http://{}", process.admin_addr());
-        Served { process: Some(process), hooks, admin, client: reqwest::Client::new() }
+        Served {
+            process: Some(process),
+            hooks,
+            admin,
+            client: reqwest::Client::new(),
+            dirs: Vec::new(),
+        }
+    }
+
+    /// Starts `hookflow serve` on the flows given as `(file name, JSON text)`, in a temporary
+    /// flows directory, with a temporary data directory.
+    pub fn with_flows(flows: &[(&str, String)], extra: &[&str]) -> Served {
+        let (dir, data) =
+            (tempfile::tempdir().expect("flows dir"), tempfile::tempdir().expect("data dir"));
+        for (name, text) in flows {
+            std::fs::write(dir.path().join(name), text).expect("write a flow");
+        }
+        let mut served = Served::start(dir.path(), data.path(), extra);
+        served.dirs = vec![dir, data];
+        served
     }
 
     /// The process, to read its output or signal it.
@@ -311,8 +333,8 @@ impl Served {
         format!("{}/hooks{path}", self.hooks)
     }
 
-    /// Calls the admin API with the token: the status and the JSON answer (an error is checked
-    /// to be problem+json with its status).
+    /// Calls the admin API with the token: the status and the JSON answer, `null` for none (an
+    /// error is checked to be problem+json with its status).
     pub async fn api(
         &self,
         method: reqwest::Method,
@@ -326,13 +348,27 @@ impl Served {
         }
         let r = request.send().await.expect("the admin API answers");
         let status = r.status();
-        let content_type = r.headers()["content-type"].to_str().unwrap_or_default().to_owned();
-        let doc: serde_json::Value = r.json().await.expect("a JSON answer");
+        let content_type =
+            r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_owned());
+        let text = r.text().await.expect("an answer's body");
+        let doc: serde_json::Value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).expect("a JSON answer")
+        };
         if !status.is_success() {
-            assert_eq!(content_type, "application/problem+json", "{doc}");
+            assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{doc}");
             assert_eq!(doc["status"], status.as_u16(), "{doc}");
         }
         (status, doc)
+    }
+
+    /// `GET path` on the admin listener without the token: the status, content type and text.
+    pub async fn open(&self, path: &str) -> (reqwest::StatusCode, String, String) {
+        let r = self.client.get(format!("{}{path}", self.admin)).send().await.expect("an answer");
+        let status = r.status();
+        let content_type = r.headers()["content-type"].to_str().expect("ASCII").to_owned();
+        (status, content_type, r.text().await.expect("an answer's body"))
     }
 
     /// Runs `hookflow ARGS` against this server's admin API: exit code, stdout, stderr.
@@ -347,4 +383,20 @@ impl Served {
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         (o.status.code(), text(o.stdout), text(o.stderr))
     }
+}
+
+/// Sends `request`, which must be refused: the status and the problem document, checked to be
+/// `application/problem+json` naming its status. Send a body the server will not read (one over
+/// a limit) from a client of its own: the server closes that connection.
+pub async fn problem(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = request.send().await.expect("an answer");
+    let status = r.status();
+    let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_owned());
+    let text = r.text().await.expect("a body");
+    assert!(status.is_client_error() || status.is_server_error(), "{status}: {text}");
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{status}: {text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("a JSON problem");
+    assert_eq!(doc["status"], status.as_u16(), "{doc}");
+    assert!(doc["title"].is_string() && doc["detail"].is_string(), "{doc}");
+    (status, doc)
 }

@@ -9,30 +9,10 @@ use std::time::{Duration, Instant};
 use hookflow_core::{Severity, Source, compile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, flow};
+use crate::harness::{ADMIN_TOKEN, Served, flow, problem};
 
-const TOKEN: &str = "ops-admin-token";
 const NONE: &str = r#""auth": { "type": "none" }"#;
-
-/// A `hookflow serve` process, killed when dropped (a failing test included).
-struct Server {
-    process: Option<ServeProcess>,
-    hooks: String,
-    admin: String,
-    client: reqwest::Client,
-    _flows: TempDir,
-    _data: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(process) = self.process.take() {
-            process.kill();
-        }
-    }
-}
 
 /// The test flows: `echo` (200), `created` (201), and `guarded`, which needs the API key of
 /// credential `partner`.
@@ -58,69 +38,19 @@ fn flows() -> Vec<(&'static str, String)> {
     ]
 }
 
-impl Server {
-    fn start(flows: &[(&str, String)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        for (name, text) in flows {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        let mut process = ServeProcess::start(dir.path(), data.path(), &["--admin-token", TOKEN]);
-        let hooks = format!("http://{}", process.addr());
-        let admin = format!("http://{}", process.admin_addr());
-        Server {
-            process: Some(process),
-            hooks,
-            admin,
-            client: reqwest::Client::new(),
-            _flows: dir,
-            _data: data,
-        }
-    }
+/// The secret `serve` printed when it created a credential the flows name.
+fn printed_secret(s: &mut Served) -> String {
+    let line = s.process().wait_for_stdout("secret:");
+    line.rsplit(' ').next().expect("a secret").to_owned()
+}
 
-    /// The secret `serve` printed when it created a credential the flows name.
-    fn printed_secret(&mut self) -> String {
-        let process = self.process.as_mut().expect("running");
-        let line = process.wait_for_stdout("secret:");
-        line.rsplit(' ').next().expect("a secret").to_owned()
+/// `method path` on the webhook listener with an optional API key; the status.
+async fn call(s: &Served, method: Method, path: &str, key: Option<&str>) -> StatusCode {
+    let mut request = s.client.request(method, s.hook(path));
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
     }
-
-    /// `method path` on the webhook listener with an optional API key; the status.
-    async fn call(&self, method: Method, path: &str, key: Option<&str>) -> StatusCode {
-        let mut request = self.client.request(method, format!("{}/hooks{path}", self.hooks));
-        if let Some(key) = key {
-            request = request.header("x-api-key", key);
-        }
-        request.json(&json!({})).send().await.unwrap().status()
-    }
-
-    /// `method path` on the admin listener with the token and an optional JSON body: the status
-    /// and the JSON answer (`null` for none). Every error must be problem+json.
-    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request =
-            self.client.request(method, format!("{}{path}", self.admin)).bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status();
-        let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
-        let text = r.text().await.unwrap();
-        let doc = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-        if !status.is_success() {
-            assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{doc}");
-            assert_eq!(doc["status"], status.as_u16(), "{doc}");
-        }
-        (status, doc)
-    }
-
-    /// `GET path` on the admin listener without a token: the status, content type and text.
-    async fn open(&self, path: &str) -> (StatusCode, String, String) {
-        let r = self.client.get(format!("{}{path}", self.admin)).send().await.unwrap();
-        let status = r.status();
-        let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
-        (status, content_type, r.text().await.unwrap())
-    }
+    request.json(&json!({})).send().await.unwrap().status()
 }
 
 /// Every sample of a Prometheus text exposition, by `name{labels}` as written.
@@ -136,55 +66,103 @@ fn samples(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test]
 async fn probes_metrics_and_the_document_are_open_and_the_api_is_not() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
         let (status, _, text) = s.open(path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        let (status, doc) = problem(s.client.post(format!("{}{path}", s.admin))).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "POST {path}: {doc}");
     }
     for path in ["/api/credentials", "/api/node-types", "/api/node-types/map", "/api/executions"] {
         let r = s.client.get(format!("{}{path}", s.admin)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
-    let r = s.client.post(format!("{}/api/credentials", s.admin)).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    for (method, path) in [
+        (Method::POST, "/api/credentials"),
+        (Method::POST, "/api/credentials/partner/rotate"),
+        (Method::DELETE, "/api/credentials/partner"),
+    ] {
+        let (status, doc) =
+            problem(s.client.request(method.clone(), format!("{}{path}", s.admin))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {doc}");
+    }
+}
+
+/// `GET /readyz` of the server at `admin`: the status and the JSON answer.
+async fn readyz(admin: &str) -> (StatusCode, Value) {
+    let r = reqwest::get(format!("{admin}/readyz")).await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap())
 }
 
 #[tokio::test]
-async fn readiness_needs_a_deployed_flow() {
-    let s = Server::start(&flows());
+async fn ready_once_the_flows_are_loaded_whatever_they_hold() {
+    let s = Served::with_flows(&flows(), &[]);
     let (status, content_type, text) = s.open("/readyz").await;
     assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/json"));
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc, json!({ "status": "ready", "flows": 3 }));
     drop(s);
 
-    let empty = Server::start(&[]);
-    let (status, content_type, text) = empty.open("/readyz").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
-    assert_eq!(content_type, "application/problem+json");
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["status"], 503);
-    assert_eq!(doc["reasons"], json!(["no flow is deployed"]));
-    assert_eq!(doc["detail"], "Not ready: no flow is deployed.");
-    // Alive all the same.
-    assert_eq!(empty.open("/healthz").await.0, StatusCode::OK);
+    // No flow at all, or only a rejected one: loaded all the same.
+    let empty = Served::with_flows(&[], &[]);
+    assert_eq!(
+        readyz(&empty.admin).await,
+        (StatusCode::OK, json!({ "status": "ready", "flows": 0 }))
+    );
+    drop(empty);
+    let rejected = Served::with_flows(&[("broken.json", "{ \"id\": \"broken\" }".to_owned())], &[]);
+    assert_eq!(
+        readyz(&rejected.admin).await,
+        (StatusCode::OK, json!({ "status": "ready", "flows": 0 }))
+    );
+    drop(rejected);
+
+    // A flows directory that cannot be read: nothing is loaded, so not ready, but alive.
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let s = Served::start(&flows, data.path(), &[]);
+    let (status, doc) = problem(s.client.get(format!("{}/readyz", s.admin))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{doc}");
+    let reason = format!(
+        "the flows have not been loaded yet; the last reload failed: The flows path {} does not exist",
+        flows.display()
+    );
+    assert_eq!(doc["reasons"], json!([reason]));
+    assert_eq!(doc["detail"], format!("Not ready: {reason}."));
+    let healthz = s.client.get(format!("{}/healthz", s.admin)).send().await.unwrap();
+    assert_eq!(healthz.status(), StatusCode::OK);
+    // Once the directory is there and reloaded, it is.
+    std::fs::create_dir(&flows).unwrap();
+    let echo = flow("echo", true, &format!(r#""suffix": "/echo", {NONE}"#), r#""status": 200"#);
+    std::fs::write(flows.join("echo.json"), echo).unwrap();
+    let (status, report) = s.api(Method::POST, "/api/reload", None).await;
+    assert_eq!((status, report["outcome"].as_str()), (StatusCode::OK, Some("applied")));
+    assert_eq!(readyz(&s.admin).await, (StatusCode::OK, json!({ "status": "ready", "flows": 1 })));
+    // A reload that fails later leaves the flows that serve, and readiness, in place.
+    std::fs::remove_file(flows.join("echo.json")).unwrap();
+    std::fs::remove_dir(&flows).unwrap();
+    let (_, report) = s.api(Method::POST, "/api/reload", None).await;
+    assert_eq!(report["outcome"], "failed", "{report}");
+    assert_eq!(readyz(&s.admin).await, (StatusCode::OK, json!({ "status": "ready", "flows": 1 })));
 }
 
 #[tokio::test]
 async fn metrics_count_calls_by_flow_route_and_status() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     for _ in 0..3 {
-        assert_eq!(s.call(Method::POST, "/echo", None).await, StatusCode::OK);
+        assert_eq!(call(&s, Method::POST, "/echo", None).await, StatusCode::OK);
     }
     for _ in 0..2 {
-        assert_eq!(s.call(Method::POST, "/created", None).await, StatusCode::CREATED);
-        assert_eq!(s.call(Method::POST, "/nowhere", None).await, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, Method::POST, "/created", None).await, StatusCode::CREATED);
+        assert_eq!(call(&s, Method::POST, "/nowhere", None).await, StatusCode::NOT_FOUND);
     }
-    assert_eq!(s.call(Method::POST, "/guarded", None).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.call(Method::GET, "/echo", None).await, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(&s, Method::POST, "/guarded", None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&s, Method::GET, "/echo", None).await, StatusCode::METHOD_NOT_ALLOWED);
     let status_url = "/_executions/01900000-0000-7000-8000-000000000000";
-    assert_eq!(s.call(Method::GET, status_url, None).await, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, Method::GET, status_url, None).await, StatusCode::NOT_FOUND);
 
     let (status, content_type, text) = s.open("/metrics").await;
     assert_eq!(status, StatusCode::OK);
@@ -217,16 +195,24 @@ async fn metrics_count_calls_by_flow_route_and_status() {
         assert_eq!(samples.get(&inf), Some(&n), "{flow}: {text}");
     }
     assert!(!samples.contains_key(&format!(r#"{duration}_count{{flow=""}}"#)), "{text}");
-    for name in ["hookflow_requests_total", duration] {
+    for name in ["hookflow_requests_total", duration, "hookflow_reloads_total"] {
         assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
     }
+
+    // Reloads by outcome: the start-up load, then one through the API.
+    let reloads = r#"hookflow_reloads_total{outcome="applied"}"#;
+    assert_eq!(samples.get(reloads), Some(&1.0), "{text}");
+    let (status, report) = s.api(Method::POST, "/api/reload", None).await;
+    assert_eq!((status, report["outcome"].as_str()), (StatusCode::OK, Some("applied")));
+    let (_, _, text) = s.open("/metrics").await;
+    assert_eq!(self::samples(&text).get(reloads), Some(&2.0), "{text}");
 }
 
 #[tokio::test]
 async fn credentials_are_managed_over_the_api_and_apply_at_once() {
-    let mut s = Server::start(&flows());
-    let started_with = s.printed_secret();
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&started_with)).await, StatusCode::OK);
+    let mut s = Served::with_flows(&flows(), &[]);
+    let started_with = printed_secret(&mut s);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&started_with)).await, StatusCode::OK);
 
     let (status, doc) = s.api(Method::GET, "/api/credentials", None).await;
     assert_eq!(status, StatusCode::OK, "{doc}");
@@ -241,7 +227,7 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
     let (status, doc) = s.api(Method::DELETE, "/api/credentials/partner", None).await;
     assert_eq!((status, doc), (StatusCode::NO_CONTENT, Value::Null));
     assert_eq!(
-        s.call(Method::POST, "/guarded", Some(&started_with)).await,
+        call(&s, Method::POST, "/guarded", Some(&started_with)).await,
         StatusCode::UNAUTHORIZED
     );
     let (status, doc) = s.api(Method::DELETE, "/api/credentials/partner", None).await;
@@ -250,17 +236,17 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
 
     // A created key works at once; its secret is shown in the 201 only.
     let new = json!({ "name": "partner", "type": "api_key" });
-    let (status, created) = s.api(Method::POST, "/api/credentials", Some(new.clone())).await;
+    let (status, created) = s.api(Method::POST, "/api/credentials", Some(&new.to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let first = created["secret"].as_str().unwrap().to_owned();
     assert_eq!(first.len(), 43, "{created}");
     assert_eq!(created, json!({ "name": "partner", "type": "api_key", "secret": first }));
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
     assert_eq!(
-        s.call(Method::POST, "/guarded", Some(&started_with)).await,
+        call(&s, Method::POST, "/guarded", Some(&started_with)).await,
         StatusCode::UNAUTHORIZED
     );
-    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(new)).await;
+    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(&new.to_string())).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(doc["detail"], "a credential named `partner` already exists.");
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
@@ -270,36 +256,36 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
     let rotated_at = Instant::now();
     let grace = json!({ "grace_seconds": 2 });
     let (status, rotated) =
-        s.api(Method::POST, "/api/credentials/partner/rotate", Some(grace)).await;
+        s.api(Method::POST, "/api/credentials/partner/rotate", Some(&grace.to_string())).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let second = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert!(rotated["previous_valid_until"].as_str().unwrap().ends_with('Z'), "{rotated}");
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&first)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
     assert_eq!(listed["items"][0]["active_secrets"], 2, "{listed}");
     let deadline = rotated_at + Duration::from_secs(15);
-    while s.call(Method::POST, "/guarded", Some(&first)).await == StatusCode::OK {
+    while call(&s, Method::POST, "/guarded", Some(&first)).await == StatusCode::OK {
         assert!(Instant::now() < deadline, "the old key still works after 15 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(rotated_at.elapsed() >= Duration::from_secs(2), "refused within the grace window");
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&second)).await, StatusCode::OK);
 
     // A rotation without a body ends the old key at once.
     let (status, rotated) = s.api(Method::POST, "/api/credentials/partner/rotate", None).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     assert_eq!(rotated["previous_valid_until"], Value::Null);
     let third = rotated["secret"].as_str().unwrap();
-    assert_eq!(s.call(Method::POST, "/guarded", Some(&second)).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.call(Method::POST, "/guarded", Some(third)).await, StatusCode::OK);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(&second)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&s, Method::POST, "/guarded", Some(third)).await, StatusCode::OK);
     let (status, _) = s.api(Method::POST, "/api/credentials/ghost/rotate", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A basic credential with its username.
     let basic = json!({ "name": "erp-basic", "type": "basic", "username": "erp-bot" });
-    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(basic)).await;
+    let (status, doc) = s.api(Method::POST, "/api/credentials", Some(&basic.to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{doc}");
     assert_eq!(doc["username"], "erp-bot");
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
@@ -308,7 +294,7 @@ async fn credentials_are_managed_over_the_api_and_apply_at_once() {
 
 #[tokio::test]
 async fn bad_credential_requests_say_what_is_wrong() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     for (body, pointer, says) in [
         (json!({ "name": "a b", "type": "api_key" }), "/name", "invalid credential name `a b`"),
         (json!({ "name": "ci", "type": "hmac" }), "/type", "unknown credential kind `hmac`"),
@@ -331,7 +317,7 @@ async fn bad_credential_requests_say_what_is_wrong() {
         (json!({ "name": 7, "type": "bearer" }), "/name", "invalid type: integer `7`"),
         (json!(["ci"]), "", "expected a JSON object"),
     ] {
-        let (status, doc) = s.api(Method::POST, "/api/credentials", Some(body.clone())).await;
+        let (status, doc) = s.api(Method::POST, "/api/credentials", Some(&body.to_string())).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {doc}");
         assert_eq!(doc["pointer"], pointer, "{body}: {doc}");
         assert!(doc["detail"].as_str().unwrap().contains(says), "{body}: {doc}");
@@ -339,7 +325,7 @@ async fn bad_credential_requests_say_what_is_wrong() {
     let r = s
         .client
         .post(format!("{}/api/credentials", s.admin))
-        .bearer_auth(TOKEN)
+        .bearer_auth(ADMIN_TOKEN)
         .body("{\"name\": ")
         .send()
         .await
@@ -348,15 +334,43 @@ async fn bad_credential_requests_say_what_is_wrong() {
     let doc: Value = r.json().await.unwrap();
     assert!(doc["detail"].as_str().unwrap().contains("line 1 column 9"), "{doc}");
     let grace = json!({ "grace_seconds": -1 });
-    let (status, doc) = s.api(Method::POST, "/api/credentials/partner/rotate", Some(grace)).await;
+    let (status, doc) =
+        s.api(Method::POST, "/api/credentials/partner/rotate", Some(&grace.to_string())).await;
     assert_eq!(
         (status, &doc["pointer"]),
         (StatusCode::UNPROCESSABLE_ENTITY, &json!("/grace_seconds"))
     );
-    let (status, _) = s.api(Method::PUT, "/api/credentials", None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let r = s
+        .client
+        .post(format!("{}/api/credentials/partner/rotate", s.admin))
+        .bearer_auth(ADMIN_TOKEN);
+    let (status, doc) = problem(r.body("{\"grace_seconds\": ")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
+    for (method, path) in [
+        (Method::PUT, "/api/credentials"),
+        (Method::GET, "/api/credentials/partner"),
+        (Method::POST, "/api/credentials/partner"),
+        (Method::GET, "/api/credentials/partner/rotate"),
+    ] {
+        let (status, _) = s.api(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    let (status, doc) = s.api(Method::DELETE, "/api/credentials/%FF", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
+    assert_eq!(doc["detail"], "Invalid URL: Invalid UTF-8 in `name`.");
+    // Over the admin API's body limit; a client of its own, since the connection is closed.
+    let over = vec![b' '; 2 * 1024 * 1024 + 1];
+    for path in ["/api/credentials", "/api/credentials/partner/rotate"] {
+        let r = reqwest::Client::new().post(format!("{}{path}", s.admin)).bearer_auth(ADMIN_TOKEN);
+        let (status, doc) = problem(r.body(over.clone())).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {doc}");
+        let detail = "The request body is larger than the admin API's limit of 2097152 bytes.";
+        assert_eq!(doc["detail"], detail);
+    }
     let (_, listed) = s.api(Method::GET, "/api/credentials", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "nothing was created: {listed}");
+    let rotations = listed["items"][0]["active_secrets"].clone();
+    assert_eq!(rotations, 1, "nothing was rotated: {listed}");
 }
 
 /// A flow around `node`: the node itself when it is the trigger (with a `respond` after it),
@@ -376,7 +390,7 @@ fn flow_around(node: &Value, role: &str) -> Value {
 
 #[tokio::test]
 async fn node_types_come_with_a_schema_their_example_meets() {
-    let s = Server::start(&flows());
+    let s = Served::with_flows(&flows(), &[]);
     let (status, doc) = s.api(Method::GET, "/api/node-types", None).await;
     assert_eq!(status, StatusCode::OK, "{doc}");
     let items = doc["items"].as_array().unwrap();
@@ -408,4 +422,15 @@ async fn node_types_come_with_a_schema_their_example_meets() {
     let (status, doc) = s.api(Method::GET, "/api/node-types/mapp", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(doc["detail"], "There is no node type `mapp`; `GET /api/node-types` lists them.");
+    let (status, doc) = s.api(Method::GET, "/api/node-types/%FF", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}");
+    assert_eq!(doc["detail"], "Invalid URL: Invalid UTF-8 in `type`.");
+    for (method, path) in
+        [(Method::POST, "/api/node-types"), (Method::DELETE, "/api/node-types/map")]
+    {
+        let (status, _) = s.api(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    let r = s.client.get(format!("{}/api/node-types/map", s.admin)).bearer_auth("not the token");
+    assert_eq!(problem(r).await.0, StatusCode::UNAUTHORIZED);
 }

@@ -1,16 +1,18 @@
 //! Hot reload and the flows API over real sockets, against the real binary: a flow rewritten many
-//! times under load, SIGHUP and the file watcher, activation that survives a restart, and writes
-//! through the admin API with every error they can answer.
+//! times under load, a call in flight that ends on the version it started with, SIGHUP and the
+//! file watcher, activation that survives a restart, and writes through the admin API with every
+//! error they can answer.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hookflow_core::compiler::is_flow_id;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Served, flow};
+use crate::harness::{ADMIN_TOKEN, Served, flow, problem};
 
 const NONE: &str = r#""auth": { "type": "none" }"#;
 
@@ -164,6 +166,67 @@ async fn a_flow_rewritten_under_load_answers_every_request_with_the_old_or_the_n
     assert_eq!(status(&s, "/other").await, StatusCode::OK);
 }
 
+/// An upstream on loopback whose `GET /hold` answers once released: it says when a call arrives,
+/// and holds it until `release` is sent (10 s at most).
+async fn holding_upstream()
+-> (String, tokio::sync::mpsc::Receiver<()>, tokio::sync::watch::Sender<bool>) {
+    let (arrived, arrivals) = tokio::sync::mpsc::channel(8);
+    let (release, released) = tokio::sync::watch::channel(false);
+    let hold = axum::routing::get(move || {
+        let (arrived, mut released) = (arrived.clone(), released.clone());
+        async move {
+            let _ = arrived.send(()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), released.wait_for(|r| *r)).await;
+            "released"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, axum::Router::new().route("/hold", hold)).into_future());
+    (base, arrivals, release)
+}
+
+#[tokio::test]
+async fn a_request_in_flight_finishes_on_the_version_it_started_with() {
+    let (upstream, mut arrivals, release) = holding_upstream().await;
+    let flows = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // Version 1 calls the upstream, which holds the call, then answers `{"v": 1}`.
+    let held = format!(
+        r#"{{ "id": "slow", "name": "slow", "nodes": [
+          {{ "id": "hook", "type": "webhook", "suffix": "/slow", {NONE} }},
+          {{ "id": "call", "type": "http_request", "url": "{upstream}/hold" }},
+          {{ "id": "answer", "type": "respond", "status": 200, "body": {{ "v": 1 }} }} ],
+          "edges": [ {{ "from": "hook", "to": "call" }}, {{ "from": "call", "to": "answer" }} ] }}"#
+    );
+    write(flows.path(), "slow.json", &held);
+    let s = Served::start(flows.path(), data.path(), &["--no-watch", "--allow-private-network"]);
+
+    let first = tokio::spawn(s.client.post(s.hook("/slow")).send());
+    tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+        .await
+        .expect("the first call reaches the upstream")
+        .unwrap();
+    // While it is held, version 2 replaces version 1, and serves the next call.
+    let (code, report) =
+        s.api(Method::PUT, "/api/flows/slow", Some(&versioned("slow", "/slow", 2))).await;
+    assert_eq!(
+        (code, entry(&report, "slow")["status"].as_str()),
+        (StatusCode::OK, Some("changed"))
+    );
+    let body: Value = s.client.post(s.hook("/slow")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["v"], 2);
+    // Released, the first call ends on version 1.
+    release.send(true).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first call answers")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({ "v": 1 }));
+}
+
 #[tokio::test]
 async fn sighup_reloads_the_flows() {
     let flows = tempfile::tempdir().unwrap();
@@ -308,7 +371,7 @@ async fn flows_are_put_shown_validated_and_deleted_and_a_refused_put_writes_noth
         ("d", versioned("d", "/a", 1), StatusCode::CONFLICT, "flow `a`"),
         ("b", versioned("b", "/b x", 2), StatusCode::UNPROCESSABLE_ENTITY, "nothing was written"),
         ("b", versioned("x", "/b", 2), StatusCode::UNPROCESSABLE_ENTITY, "`x`"),
-        ("b", "{\"id\": \"b\",\n \"name\": ".into(), StatusCode::BAD_REQUEST, "line 2, column 9"),
+        ("b", "{\"id\": \"b\",\n \"name\": ".into(), StatusCode::BAD_REQUEST, "line 2 column 9"),
         ("b", "[1, 2]".into(), StatusCode::UNPROCESSABLE_ENTITY, "no string `id`"),
         (
             "bad%20id",
@@ -351,12 +414,21 @@ async fn flows_are_put_shown_validated_and_deleted_and_a_refused_put_writes_noth
     assert_eq!((code, shown["id"].as_str()), (StatusCode::OK, Some("validate")));
     assert_eq!(s.api(Method::DELETE, "/api/flows/validate", None).await.0, StatusCode::OK);
 
-    // Delete: the file goes, the route answers 404.
+    // Delete: the file goes, and the flow's activation entry; the route answers 404.
+    assert_eq!(s.api(Method::POST, "/api/flows/c/deactivate", None).await.0, StatusCode::OK);
+    let activation = || std::fs::read_to_string(data.path().join("flow-activation.json")).unwrap();
+    assert!(activation().contains("\"c\": false"), "{}", activation());
     let (code, report) = s.api(Method::DELETE, "/api/flows/c", None).await;
     assert_eq!(code, StatusCode::OK, "{report}");
     assert_eq!(entry(&report, "c")["status"], "removed");
     assert!(!path("c.json").exists());
+    assert!(!activation().contains("\"c\""), "{}", activation());
     assert_eq!(status(&s, "/c").await, StatusCode::NOT_FOUND);
+    // Put back, it is active as its file says: the entry went with it.
+    let (code, _) = s.api(Method::PUT, "/api/flows/c", Some(&versioned("c", "/c", 3))).await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(status(&s, "/c").await, StatusCode::OK);
+    assert_eq!(s.api(Method::DELETE, "/api/flows/c", None).await.0, StatusCode::OK);
 
     // A flow whose file became invalid keeps serving and shows why.
     write(flows.path(), "a.json", "{ \"id\": \"a\" }");
@@ -381,6 +453,7 @@ async fn every_flows_api_error_is_a_problem() {
         (Method::DELETE, "/api/flows/a"),
         (Method::POST, "/api/flows/validate"),
         (Method::POST, "/api/flows/a/activate"),
+        (Method::POST, "/api/flows/a/deactivate"),
         (Method::POST, "/api/reload"),
         (Method::GET, "/api/reload/last"),
     ] {
@@ -389,6 +462,8 @@ async fn every_flows_api_error_is_a_problem() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
     }
+    let r = s.client.get(format!("{}/api/flows", s.admin)).bearer_auth("not the token");
+    assert_eq!(problem(r).await.0, StatusCode::UNAUTHORIZED);
     for (method, path) in [
         (Method::GET, "/api/flows/nope"),
         (Method::DELETE, "/api/flows/nope"),
@@ -399,21 +474,52 @@ async fn every_flows_api_error_is_a_problem() {
         assert_eq!(code, StatusCode::NOT_FOUND, "{method} {path}: {problem}");
         assert_eq!(problem["detail"], "There is no flow `nope`.");
     }
-    assert_eq!(s.api(Method::POST, "/api/flows", None).await.0, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(s.api(Method::GET, "/api/reload", None).await.0, StatusCode::METHOD_NOT_ALLOWED);
-    let r = s
-        .client
-        .put(format!("{}/api/flows/a", s.admin))
-        .bearer_auth(crate::harness::ADMIN_TOKEN)
-        .body(vec![0xff, 0xfe])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    // Last: the server closes a connection whose body it did not read.
-    let huge = "x".repeat(3 * 1024 * 1024);
-    let (code, _) = s.api(Method::PUT, "/api/flows/a", Some(&huge)).await;
-    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    for (method, path) in [
+        (Method::POST, "/api/flows"),
+        (Method::DELETE, "/api/flows"),
+        (Method::POST, "/api/flows/a"),
+        (Method::GET, "/api/flows/a/activate"),
+        (Method::PUT, "/api/flows/a/deactivate"),
+        (Method::GET, "/api/reload"),
+        (Method::POST, "/api/reload/last"),
+    ] {
+        let (code, problem) = s.api(method.clone(), path, None).await;
+        assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {problem}");
+    }
+    let (code, doc) = s.api(Method::GET, "/api/flows/%FF", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{doc}");
+    assert_eq!(doc["detail"], "Invalid URL: Invalid UTF-8 in `id`.");
+    let bodies = [(Method::PUT, "/api/flows/a"), (Method::POST, "/api/flows/validate")];
+    for (method, path) in bodies.clone() {
+        let r = s.client.request(method, format!("{}{path}", s.admin));
+        let (code, doc) = problem(r.bearer_auth(ADMIN_TOKEN).body(vec![0xff, 0xfe])).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{path}: {doc}");
+        assert!(doc["detail"].as_str().unwrap().starts_with("The body is not UTF-8 text"));
+    }
+    // Over the body limit; a client of its own, since the server closes the connection.
+    let huge = "x".repeat(2 * 1024 * 1024 + 1);
+    for (method, path) in bodies {
+        let r = reqwest::Client::new().request(method, format!("{}{path}", s.admin));
+        let (code, doc) = problem(r.bearer_auth(ADMIN_TOKEN).body(huge.clone())).await;
+        assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {doc}");
+    }
+    assert_eq!(status(&s, "/a").await, StatusCode::OK, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_new_flow_cannot_be_put_beside_a_flows_path_that_is_one_file() {
+    let flows = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(flows.path(), "a.json", &versioned("a", "/a", 1));
+    let s = Served::start(&flows.path().join("a.json"), data.path(), &["--no-watch"]);
+    let (code, problem) = s.api(Method::PUT, "/api/flows/b", Some(&versioned("b", "/b", 1))).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("is one file, so a new flow cannot be added beside it"), "{detail}");
+    assert!(!flows.path().join("b.json").exists());
+    // The flow it serves can be replaced.
+    let (code, report) = s.api(Method::PUT, "/api/flows/a", Some(&versioned("a", "/a", 2))).await;
+    assert_eq!((code, entry(&report, "a")["status"].as_str()), (StatusCode::OK, Some("changed")));
 }
 
 #[tokio::test]
@@ -427,28 +533,43 @@ async fn validate_answers_the_same_diagnostics_as_the_cli() {
     assert_eq!((doc["errors"].as_u64(), doc["diagnostics"].clone()), (Some(0), json!([])));
     assert!(!flows.path().join("good.json").exists(), "validate saves nothing");
 
-    let draft =
-        std::fs::read_to_string(crate::root().join("tests/fixtures/invalid/many-mistakes.json"))
+    // Every invalid fixture, as a draft and as the file `hookflow validate` reads: the one a PUT
+    // would write (`<id>.json`, or `draft.json` without a valid id).
+    let mut fixtures: Vec<_> = std::fs::read_dir(crate::root().join("tests/fixtures/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 5, "{fixtures:?}");
+    for fixture in fixtures {
+        let draft = std::fs::read_to_string(&fixture).unwrap();
+        let (code, problem) = s.api(Method::POST, "/api/flows/validate", Some(&draft)).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{}: {problem}", fixture.display());
+        let id = serde_json::from_str::<Value>(&draft)
+            .ok()
+            .and_then(|doc| doc["id"].as_str().map(str::to_owned))
+            .filter(|id| is_flow_id(id))
+            .unwrap_or_else(|| "draft".to_owned());
+        let file = flows.path().join(format!("{id}.json"));
+        std::fs::write(&file, &draft).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_hookflow"))
+            .args(["validate", "--format", "json"])
+            .arg(&file)
+            .output()
             .unwrap();
-    let (code, problem) = s.api(Method::POST, "/api/flows/validate", Some(&draft)).await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    // The same file, as `hookflow validate` reads it: where a PUT would write the draft.
-    let id = serde_json::from_str::<Value>(&draft).unwrap()["id"].as_str().unwrap().to_owned();
-    let file = flows.path().join(format!("{id}.json"));
-    std::fs::write(&file, &draft).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hookflow"))
-        .args(["validate", "--format", "json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(cli["diagnostics"].as_array().unwrap().len() > 3, "{cli:#}");
-    assert_eq!(problem["diagnostics"], cli["diagnostics"]);
-    assert_eq!(
-        (problem["errors"].clone(), problem["warnings"].clone()),
-        (cli["errors"].clone(), cli["warnings"].clone())
-    );
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", fixture.display());
+        let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(!cli["diagnostics"].as_array().unwrap().is_empty(), "{cli:#}");
+        assert_eq!(problem["diagnostics"], cli["diagnostics"], "{}", fixture.display());
+        assert_eq!(
+            (problem["errors"].clone(), problem["warnings"].clone()),
+            (cli["errors"].clone(), cli["warnings"].clone()),
+            "{}",
+            fixture.display()
+        );
+    }
 }
 
 #[tokio::test]

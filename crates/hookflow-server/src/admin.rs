@@ -14,6 +14,7 @@
 
 mod body;
 mod credentials;
+mod extract;
 mod flows;
 mod health;
 mod node_types;
@@ -23,7 +24,7 @@ mod query;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,8 +33,11 @@ use axum::{Json, Router};
 use hookflow_runtime::credentials::digest;
 use hookflow_runtime::replay::{self, ReplayError};
 use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
+
+use self::extract::{BODY_LIMIT, Body, Path};
 
 use crate::error::AdminError;
 use crate::reload::Reloader;
@@ -57,7 +61,8 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) ->
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::serve))
         .route("/api/openapi.json", get(openapi::serve))
-        .with_state(Arc::new(health::Readiness::new(app.clone())));
+        .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
+        .with_state(Arc::new(health::Readiness::new(app.clone(), reloader.clone())));
     let admin = Arc::new(Admin { app, token_digest, reloader });
     let api = Router::new()
         .merge(credentials::routes())
@@ -69,6 +74,7 @@ pub fn router(app: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) ->
         .merge(flows::routes())
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .with_state(admin);
     open.merge(api)
@@ -112,25 +118,34 @@ async fn show(
     Ok(Json(detail(&record)))
 }
 
+/// The body of `POST /api/executions/{id}/case` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Capture {
+    #[serde(default)]
+    name: Option<String>,
+}
+
 /// `POST /api/executions/{id}/case` (body: optional `{"name": ...}`): the execution becomes a
 /// case, appended to its flow's cases file beside the flow file; answers `201` with the case and
 /// the file.
 async fn capture(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<String>,
-    body: Option<Json<Value>>,
+    Body(bytes): Body,
 ) -> Result<(axum::http::StatusCode, Json<Value>), AdminError> {
-    let record = find(&admin, id.clone()).await?;
-    let name = match body.as_ref().map(|Json(b)| &b["name"]) {
-        None | Some(Value::Null) => format!("captured {id}"),
-        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+    let capture: Capture = if bytes.is_empty() { Capture::default() } else { body::parse(&bytes)? };
+    let name = match capture.name {
+        None => format!("captured {id}"),
+        Some(name) if !name.trim().is_empty() => name,
         Some(_) => {
-            return Err(AdminError::BadParameter {
-                name: "name".into(),
+            return Err(AdminError::InvalidField {
+                pointer: "/name".into(),
                 reason: "expected a non-empty string".into(),
             });
         }
     };
+    let record = find(&admin, id).await?;
     let flow = record.flow_id.clone().unwrap_or_default();
     let plan = admin.app.plan(&flow).ok_or_else(|| {
         AdminError::Conflict(format!("flow `{flow}` of this execution is not deployed"))

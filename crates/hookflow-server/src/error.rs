@@ -179,8 +179,10 @@ pub enum AdminError {
     Conflict(String),
     /// No flow has this id.
     NoSuchFlow(String),
-    /// The request body cannot be used (not UTF-8, malformed JSON); the message says why.
+    /// The request body cannot be read, or is not UTF-8 text; the message says why.
     BadBody(String),
+    /// A segment of the URL cannot be read as the parameter it stands for; the message says why.
+    BadPath(String),
     /// The request body is over the admin API's limit, in bytes.
     BodyTooLarge(usize),
     /// The request is well-formed but asks for something that cannot be; the message says why.
@@ -209,7 +211,7 @@ impl AdminError {
             AdminError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Conflict(_) | AdminError::FlowConflict { .. } => StatusCode::CONFLICT,
-            AdminError::BadBody(_) => StatusCode::BAD_REQUEST,
+            AdminError::BadBody(_) | AdminError::BadPath(_) => StatusCode::BAD_REQUEST,
             AdminError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::Unprocessable(_) | AdminError::InvalidFlow { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -245,6 +247,7 @@ impl AdminError {
             AdminError::MethodNotAllowed => "This endpoint does not accept this method.".into(),
             AdminError::Conflict(reason)
             | AdminError::BadBody(reason)
+            | AdminError::BadPath(reason)
             | AdminError::Unprocessable(reason) => format!("{reason}."),
             AdminError::NoSuchFlow(id) => format!("There is no flow `{id}`."),
             AdminError::BodyTooLarge(limit) => {

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -17,11 +18,13 @@ use hookflow_core::deploy::{Deployment, FlowChange, Status, deploy};
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::{Code, Diagnostic, Plan, Source, read_sources};
 use hookflow_runtime::activation::Activation;
+use hookflow_runtime::credentials::CredentialError;
 use hookflow_runtime::{atomic_file, provision};
 use hookflow_store::Store;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::store_error;
 use crate::state::{AppState, Deployed};
 
 /// Commands that may wait for the task before senders wait.
@@ -216,6 +219,8 @@ enum Command {
 pub struct Reloader {
     inbox: mpsc::Sender<Command>,
     last: Arc<ArcSwapOption<Report>>,
+    /// Set once a reload has read the flow files and deployed what they hold.
+    loaded: Arc<AtomicBool>,
     flows: Arc<PathBuf>,
 }
 
@@ -257,6 +262,13 @@ impl Reloader {
         self.last.load_full()
     }
 
+    /// Whether the flow files have been loaded: a reload read them and deployed what they hold
+    /// (every flow, some, or none when they all were rejected or there are none). Once true, it
+    /// stays true: a later reload that fails leaves the flows that serve in place.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
     /// The flows directory (or file).
     pub fn flows(&self) -> &Path {
         &self.flows
@@ -269,9 +281,16 @@ pub fn start(state: Arc<AppState>, config: ReloadConfig) -> Reloader {
     let reloader = Reloader {
         inbox,
         last: Arc::new(ArcSwapOption::empty()),
+        loaded: Arc::new(AtomicBool::new(false)),
         flows: Arc::new(config.flows.clone()),
     };
-    let task = Task { state, config, last: reloader.last.clone(), seq: 0 };
+    let task = Task {
+        state,
+        config,
+        last: reloader.last.clone(),
+        loaded: reloader.loaded.clone(),
+        seq: 0,
+    };
     tokio::spawn(task.run(commands));
     reloader
 }
@@ -286,6 +305,7 @@ struct Task {
     state: Arc<AppState>,
     config: ReloadConfig,
     last: Arc<ArcSwapOption<Report>>,
+    loaded: Arc<AtomicBool>,
     seq: u64,
 }
 
@@ -407,8 +427,9 @@ impl Task {
             })
             .await?;
         tracing::info!(flow = %id, file = %file, "flow file removed through the admin API");
-        if had_entry {
-            self.save_activation(activation).await?;
+        // The file is gone: the flow is removed whether or not its entry can be dropped.
+        if had_entry && self.save_activation(activation).await.is_err() {
+            tracing::warn!(flow = %id, "the flow's activation entry stays; it applies again if a flow with this id comes back");
         }
         Ok(self.apply(files, deployment, vec![Trigger::Delete], started).await)
     }
@@ -485,7 +506,13 @@ impl Task {
         .await;
         let provisioned =
             provisioned.map_err(|e| e.to_string()).and_then(|(deployment, created)| {
-                Ok((deployment, created.map_err(|e| e.to_string())?))
+                let created = created.map_err(|e| {
+                    if matches!(e, CredentialError::Store(_)) {
+                        store_error("write_credentials");
+                    }
+                    e.to_string()
+                })?;
+                Ok((deployment, created))
             });
         let (deployment, created) = match provisioned {
             Ok(provisioned) => provisioned,
@@ -502,10 +529,16 @@ impl Task {
             let (state, store) = (self.state.clone(), self.config.store.clone());
             let reloaded =
                 tokio::task::spawn_blocking(move || state.reload_credentials(&*store)).await;
-            if !matches!(reloaded, Ok(Ok(()))) {
-                tracing::error!(
-                    "cannot reload the credentials after creating some; new routes refuse calls until the next reload"
-                );
+            let failed = match reloaded {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => {
+                    store_error("read_credentials");
+                    Some(e.to_string())
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = failed {
+                tracing::error!(error = %e, "cannot reload the credentials after creating some; new routes refuse calls until the next reload");
             }
         }
 
@@ -541,6 +574,7 @@ impl Task {
             activation,
             ..Deployed::new(deployment.plans, deployment.routes)
         });
+        self.loaded.store(true, Ordering::Release);
         self.finish(Report {
             seq: 0,
             triggers,
@@ -601,7 +635,7 @@ fn flow_report(change: &FlowChange, activation: &Activation) -> FlowReport {
 
 /// Counts a reload in `hookflow_reloads_total{outcome}` (nothing without a metrics recorder).
 fn count(outcome: Outcome) {
-    metrics::counter!("hookflow_reloads_total", "outcome" => outcome.as_str()).increment(1);
+    metrics::counter!(crate::metrics::RELOADS, "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Logs a reload: one line for the whole, one per flow that changed or was rejected.

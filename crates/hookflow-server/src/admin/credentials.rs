@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use hookflow_runtime::credentials::{self, CredentialError, CredentialKind, Issued};
@@ -19,6 +18,7 @@ use hookflow_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{Body, Path};
 use super::{Admin, body, time};
 use crate::auth::now_ms;
 use crate::error::AdminError;
@@ -76,7 +76,7 @@ async fn list(State(admin): State<Arc<Admin>>) -> Result<Json<Value>, AdminError
 /// `POST /api/credentials`: `201` with the secret.
 async fn create(
     State(admin): State<Arc<Admin>>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     let new: NewCredential = body::parse(&bytes)?;
     let kind: CredentialKind =
@@ -96,7 +96,7 @@ async fn create(
 async fn rotate(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Json<Value>, AdminError> {
     let rotation: Rotation =
         if bytes.is_empty() { Rotation::default() } else { body::parse(&bytes)? };

@@ -9,10 +9,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookflow_core::compiler::is_flow_id;
@@ -23,6 +20,7 @@ use hookflow_core::{Plan, Source, compile_all};
 use serde_json::{Value, json};
 
 use super::Admin;
+use super::extract::{Body, Path};
 use crate::error::AdminError;
 use crate::reload::{Change, ChangeError, FlowReport, Report, Trigger, flow_id_of};
 use crate::state::Deployed;
@@ -48,7 +46,6 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/api/flows/{id}/deactivate", post(deactivate))
         .route("/api/reload", post(reload))
         .route("/api/reload/last", get(last))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// `GET /api/flows`: every flow by id.
@@ -71,35 +68,29 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let deployed = admin.app.deployed.load();
-    let last = admin.reloader.last();
-    if let Some(plan) = deployed.plans.iter().find(|p| p.id == id) {
-        let mut doc = summary(&admin, &deployed, last.as_deref(), plan);
-        doc["document"] = deployed
-            .documents
-            .get(&id)
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or(Value::Null);
-        return Ok(Json(doc));
-    }
-    let flow = never_served(&deployed, last.as_deref()).find(|f| f.id.as_deref() == Some(&*id));
-    let mut doc = rejected_only(&deployed, flow.ok_or(AdminError::NoSuchFlow(id))?);
-    doc["document"] = Value::Null;
+    let mut doc = flow(&admin, &deployed, &id)?;
+    doc["document"] = deployed
+        .documents
+        .get(&id)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
     Ok(Json(doc))
 }
 
 /// `POST /api/flows/validate`: the draft in the body checked as `hookflow validate` checks its
 /// file, the file it would be saved to; nothing is saved. `200` without errors, else `422`.
-async fn validate(
-    State(admin): State<Arc<Admin>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, AdminError> {
+async fn validate(State(admin): State<Arc<Admin>>, body: Body) -> Result<Json<Value>, AdminError> {
     let text = text(body)?;
     let id = flow_id_of(&text).filter(|id| is_flow_id(id));
     let file = match &id {
         Some(id) => file_for(&admin, id),
         None => in_flows_dir(admin.reloader.flows(), "draft.json"),
     };
-    let set = compile_all(&[Source { file: file.clone(), text }]);
+    let source = Source { file: file.clone(), text };
+    let set = tokio::task::spawn_blocking(move || compile_all(&[source])).await.map_err(|e| {
+        tracing::error!(error = %e, "compiling a draft flow failed");
+        AdminError::Internal
+    })?;
     let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 {
         return Err(AdminError::InvalidFlow {
@@ -124,7 +115,7 @@ async fn validate(
 async fn put(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), AdminError> {
     if !is_flow_id(&id) {
         return Err(AdminError::Unprocessable(format!(
@@ -132,15 +123,8 @@ async fn put(
         )));
     }
     let text = text(body)?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| {
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        AdminError::BadBody(format!(
-            "The body is not JSON: {message} at line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| AdminError::MalformedBody(e.to_string()))?;
     match doc.get("id") {
         Some(Value::String(inner)) if *inner == id => {}
         Some(Value::String(inner)) => {
@@ -188,9 +172,9 @@ async fn deactivate(
 }
 
 /// Switches flow `id` on or off; answers `{flow, reload}`.
-async fn switch(admin: &Arc<Admin>, id: String, active: bool) -> Result<Json<Value>, AdminError> {
+async fn switch(admin: &Admin, id: String, active: bool) -> Result<Json<Value>, AdminError> {
     let report = admin.reloader.change(Change::SetActive { id: id.clone(), active }).await?;
-    let Json(flow) = show(State(admin.clone()), Path(id)).await?;
+    let flow = flow(admin, &admin.app.deployed.load(), &id)?;
     Ok(Json(json!({ "flow": flow, "reload": report.to_json() })))
 }
 
@@ -210,6 +194,19 @@ async fn last(State(admin): State<Arc<Admin>>) -> Result<Json<Value>, AdminError
         .last()
         .ok_or_else(|| AdminError::Conflict("No reload has run yet".into()))?;
     Ok(Json(report.to_json()))
+}
+
+/// Flow `id` as `GET /api/flows` lists it: one that serves, or one known only from a file the
+/// last reload rejected; else `404`.
+fn flow(admin: &Admin, deployed: &Deployed, id: &str) -> Result<Value, AdminError> {
+    let last = admin.reloader.last();
+    if let Some(plan) = deployed.plans.iter().find(|p| p.id == id) {
+        return Ok(summary(admin, deployed, last.as_deref(), plan));
+    }
+    never_served(deployed, last.as_deref())
+        .find(|f| f.id.as_deref() == Some(id))
+        .map(|f| rejected_only(deployed, f))
+        .ok_or_else(|| AdminError::NoSuchFlow(id.to_owned()))
 }
 
 /// A served flow: its state, version, file, activation, routes and, when its file was rejected
@@ -301,20 +298,10 @@ fn in_flows_dir(flows: &FsPath, name: &str) -> String {
 }
 
 /// The request body as text.
-fn text(body: Result<Bytes, BytesRejection>) -> Result<String, AdminError> {
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AdminError::BodyTooLarge(BODY_LIMIT)
-        } else {
-            AdminError::BadBody(format!("The body cannot be read: {}", rejection.body_text()))
-        }
-    })?;
+fn text(Body(bytes): Body) -> Result<String, AdminError> {
     String::from_utf8(bytes.to_vec())
         .map_err(|e| AdminError::BadBody(format!("The body is not UTF-8 text: {e}")))
 }
-
-/// The largest flow document the API takes, in bytes.
-const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }

@@ -1,7 +1,7 @@
-//! `GET /readyz`: whether this instance can serve webhooks. It is ready when at least one flow is
-//! deployed and the store answers a read within [`STORE_DEADLINE`]; otherwise it answers `503`
-//! problem+json listing what is not ready. Open to anyone, like `/healthz` (which only says that
-//! the process is up).
+//! `GET /readyz`: whether this instance can serve webhooks. It is ready once the flow files have
+//! been loaded (whatever they hold: no flow at all, or some rejected) and while the store answers
+//! a read within [`STORE_DEADLINE`]; otherwise it answers `503` problem+json listing what is not
+//! ready. Open to anyone, like `/healthz` (which only says that the process is up).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::error::AdminError;
 use crate::metrics::store_error;
+use crate::reload::Reloader;
 use crate::state::AppState;
 
 /// How long the store may take to answer the readiness read.
@@ -22,12 +23,13 @@ const STORE_DEADLINE: Duration = Duration::from_secs(2);
 /// What `/readyz` checks.
 pub struct Readiness {
     app: Arc<AppState>,
+    reloader: Reloader,
     store: StoreCheck,
 }
 
 impl Readiness {
-    pub fn new(app: Arc<AppState>) -> Readiness {
-        Readiness { app, store: StoreCheck::default() }
+    pub fn new(app: Arc<AppState>, reloader: Reloader) -> Readiness {
+        Readiness { app, reloader, store: StoreCheck::default() }
     }
 }
 
@@ -35,8 +37,14 @@ impl Readiness {
 pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Result<Json<Value>, AdminError> {
     let flows = readiness.app.deployed.load().plans.len();
     let mut reasons = Vec::new();
-    if flows == 0 {
-        reasons.push("no flow is deployed".to_owned());
+    if !readiness.reloader.loaded() {
+        let failed = readiness.reloader.last().and_then(|report| report.error.clone());
+        reasons.push(match failed {
+            Some(error) => {
+                format!("the flows have not been loaded yet; the last reload failed: {error}")
+            }
+            None => "the flows have not been loaded yet".to_owned(),
+        });
     }
     let store = readiness.app.history.store().clone();
     let read = move || store.credential("").map(drop);

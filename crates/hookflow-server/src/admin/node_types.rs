@@ -2,13 +2,13 @@
 //! with its role, its doc, the JSON Schema of a node of that type and an example node. All of it
 //! comes from the node registry, which the flow schema is generated from too.
 
-use axum::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
 use hookflow_core::nodes::{self, NODE_TYPES, NodeType};
 use hookflow_core::schema::node_schema;
 use serde_json::{Value, json};
 
+use super::extract::Path;
 use crate::error::AdminError;
 
 /// The node-type routes.

@@ -116,9 +116,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     hookflow_server::metrics::install()?;
     let services = super::services(args.allow_private_network)?;
 
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
-    let admin_digest = admin_token_digest(args.admin_token.as_deref(), &args.data)?;
+    let admin_digest = {
+        let (data, token) = (args.data.clone(), args.admin_token.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+            admin_token_digest(token.as_deref(), &data)
+        })
+        .await??
+    };
     let store = {
         let (kind, dir) = (args.store, args.data.clone());
         tokio::task::spawn_blocking(move || hookflow_store::open(kind, &dir)).await?.with_context(
@@ -294,7 +300,7 @@ const ADMIN_TOKEN_FILE: &str = "admin-token.sha256";
 
 /// The SHA-256 digest of the admin token: the `given` one, else the one stored in the data
 /// directory, else a new token whose digest is stored there (mode 0600) and which is printed
-/// once to standard output (and logged without the token).
+/// once to standard output (and logged without the token). Blocks on the file system.
 fn admin_token_digest(given: Option<&str>, data: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     if let Some(token) = given {
         anyhow::ensure!(!token.trim().is_empty(), "the admin token is empty");
