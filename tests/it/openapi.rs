@@ -209,7 +209,7 @@ fn every_example_meets_its_schema() {
     wrong.as_object_mut().unwrap().remove("flows");
     assert_eq!(violations(&doc, report, &wrong).len(), 3, "{wrong}");
     let list = "/components/schemas/FlowList";
-    let flow = serde_json::json!({ "flows": [{ "id": "a", "document": null }] });
+    let flow = serde_json::json!({ "items": [{ "id": "a", "document": null }] });
     assert!(!violations(&doc, list, &flow).is_empty(), "a listed flow has no document");
 }
 
@@ -291,7 +291,7 @@ async fn real_answers_meet_the_documented_schemas() {
     // Flows: listed (serving, inactive, rejected), shown, validated, written, switched, removed.
     let (_, list) = c.call(get.clone(), "/api/flows", "/api/flows", None).await;
     let states: Vec<&str> =
-        list["flows"].as_array().unwrap().iter().map(|f| f["state"].as_str().unwrap()).collect();
+        list["items"].as_array().unwrap().iter().map(|f| f["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["active", "rejected", "active"], "{list:#}");
     let one = "/api/flows/{id}";
     for id in ["a", "broken", "nope"] {

@@ -289,14 +289,14 @@ async fn activation_is_kept_in_the_data_directory_and_survives_a_restart() {
     let s = Served::start(flows.path(), data.path(), &[]);
     let (code, list) = s.api(Method::GET, "/api/flows", None).await;
     assert_eq!(code, StatusCode::OK, "{list}");
-    let states: Vec<(&str, &str)> = list["flows"]
+    let states: Vec<(&str, &str)> = list["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| (f["id"].as_str().unwrap(), f["state"].as_str().unwrap()))
         .collect();
     assert_eq!(states, [("off", "inactive"), ("on", "active")]);
-    let on = &list["flows"][1];
+    let on = &list["items"][1];
     assert_eq!(on["routes"], json!([{ "method": "POST", "suffix": "/on", "url": s.hook("/on") }]));
     assert_eq!(
         (on["activation"].clone(), on["active_in_file"].clone()),

@@ -59,7 +59,7 @@ async fn list(State(admin): State<Arc<Admin>>) -> Json<Value> {
         .collect();
     flows.extend(never_served(&deployed, last.as_deref()).map(|f| rejected_only(&deployed, f)));
     flows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    Json(json!({ "flows": flows }))
+    Json(json!({ "items": flows }))
 }
 
 /// `GET /api/flows/{id}`: the flow's summary and the JSON document it serves from.

@@ -67,7 +67,7 @@ async fn run(args: &Args) -> Result<String, Failure> {
 
 /// `list` as a table, one line per route, then why files were rejected.
 fn list(doc: &Value) -> String {
-    let flows = doc["flows"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let flows = doc["items"].as_array().map(Vec::as_slice).unwrap_or_default();
     if flows.is_empty() {
         return "no flows\n".into();
     }
