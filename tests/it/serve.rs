@@ -428,3 +428,24 @@ fn credentials_commands_create_list_rotate_delete() {
     assert_eq!(run(&["delete", "erp"]).0, Some(2));
     assert_eq!(run(&["list"]).1, "no credentials\n");
 }
+
+/// A credentials command on the data directory of a running server says why it cannot open the
+/// store, and points at the admin API that manages credentials meanwhile.
+#[test]
+fn credentials_commands_name_the_running_server_and_the_api() {
+    let flows = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = ServeProcess::start(flows.path(), data.path(), &[]);
+    serve.addr();
+    let o = Command::new(env!("CARGO_BIN_EXE_hookflow"))
+        .args(["credentials", "list", "--data"])
+        .arg(data.path())
+        .output()
+        .expect("run hookflow credentials");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("another process has it open"), "{stderr}");
+    assert!(stderr.contains("is `hookflow serve` running on this data directory?"), "{stderr}");
+    assert!(stderr.contains("POST /api/credentials"), "{stderr}");
+    serve.kill();
+}

@@ -28,6 +28,16 @@ pub enum StoreError {
         cause: String,
     },
 
+    /// Another process holds the database open (each backend allows one process at a time):
+    /// usually a `hookflow serve` on the same data directory.
+    #[error(
+        "cannot open the {store}: another process has it open (is `hookflow serve` running on this data directory?)"
+    )]
+    Locked {
+        /// The backend and its path.
+        store: String,
+    },
+
     /// A read, write or sync failed in the backend.
     #[error("{store}: cannot {operation}: {cause}")]
     Backend {

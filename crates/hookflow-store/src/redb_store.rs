@@ -44,10 +44,13 @@ impl RedbStore {
             store: describe.clone(),
             cause: cause.to_string(),
         };
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|err| open_failed(&err))?;
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(|err| {
+            if matches!(err, redb::DatabaseError::DatabaseAlreadyOpen) {
+                StoreError::Locked { store: describe.clone() }
+            } else {
+                open_failed(&err)
+            }
+        })?;
         let txn = db.begin_write().map_err(|err| open_failed(&err))?;
         for table in Table::ALL {
             txn.open_table(definition(table)).map_err(|err| open_failed(&err))?;
@@ -245,6 +248,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = RedbStore::open(dir.path()).unwrap();
         let err = RedbStore::open(dir.path()).unwrap_err();
-        assert!(err.to_string().starts_with("cannot open the redb database "), "{err}");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.starts_with("cannot open the redb database "), "{message}");
+        assert!(message.contains("another process has it open"), "{message}");
     }
 }

@@ -43,7 +43,13 @@ impl SledStore {
             store: describe.clone(),
             cause: cause.to_string(),
         };
-        let db = open_db(&path).map_err(open_failed)?;
+        let db = open_db(&path).map_err(|err| {
+            if is_lock_contention(&err) {
+                StoreError::Locked { store: describe.clone() }
+            } else {
+                open_failed(err)
+            }
+        })?;
         let trees = Table::ALL
             .into_iter()
             .map(|table| db.open_tree(table.name()).map_err(open_failed))
@@ -240,9 +246,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = SledStore::open(dir.path()).unwrap();
         let err = SledStore::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.starts_with("cannot open the sled database "), "{message}");
-        assert!(message.contains("could not acquire lock on"), "{message}");
+        assert!(message.contains("another process has it open"), "{message}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hookflow_runtime::credentials::{self, CredentialKind, Issued};
-use hookflow_store::{Store, StoreKind};
+use hookflow_store::{Store, StoreError, StoreKind};
 use serde_json::json;
 
 use super::{exit, print};
@@ -79,8 +79,13 @@ impl StoreArgs {
     fn open(&self) -> Result<std::sync::Arc<dyn Store>, String> {
         std::fs::create_dir_all(&self.data)
             .map_err(|e| format!("cannot create {}: {e}", self.data.display()))?;
-        hookflow_store::open(self.store, &self.data).map_err(|e| {
-            format!("cannot open the {} store in {}: {e}", self.store, self.data.display())
+        hookflow_store::open(self.store, &self.data).map_err(|e| match e {
+            StoreError::Locked { .. } => format!(
+                "{e}\n  while `hookflow serve` runs, manage credentials through its admin API: \
+                 GET/POST /api/credentials, POST /api/credentials/{{name}}/rotate, \
+                 DELETE /api/credentials/{{name}} (see docs/admin-api.md)"
+            ),
+            e => format!("cannot open the {} store in {}: {e}", self.store, self.data.display()),
         })
     }
 }
