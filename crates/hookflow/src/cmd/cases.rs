@@ -9,7 +9,7 @@ use hookflow_core::cases::{self, Case, CaseRequest, Expect};
 use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{Plan, Source, compile, compile_all, read_sources};
 
-use super::executions::{Failure, connect, segment, send};
+use super::admin_client::{AdminOptions, Failure, segment, send};
 use super::{exit, print};
 
 /// The time a starter case runs at, so that an expectation on it stays true.
@@ -46,12 +46,8 @@ enum Command {
         /// The directory of the flow files.
         #[arg(long, default_value = "flows")]
         flows: PathBuf,
-        /// The admin listener's base URL.
-        #[arg(long, env = "HOOKFLOW_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
-        admin_url: String,
-        /// The admin token.
-        #[arg(long, env = "HOOKFLOW_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
+        #[command(flatten)]
+        admin: AdminOptions,
     },
 }
 
@@ -67,8 +63,8 @@ pub fn main(args: Args) -> u8 {
         Command::Init { flow, force, allow_private_network } => {
             runtime.block_on(init(&flow, force, allow_private_network))
         }
-        Command::Capture { id, name, flows, admin_url, admin_token } => {
-            runtime.block_on(capture(&id, name, &flows, &admin_url, admin_token.as_deref()))
+        Command::Capture { id, name, flows, admin } => {
+            runtime.block_on(capture(&id, name, &flows, &admin))
         }
     };
     match result {
@@ -126,10 +122,9 @@ async fn capture(
     id: &str,
     name: Option<String>,
     flows: &Path,
-    admin_url: &str,
-    token: Option<&str>,
+    admin: &AdminOptions,
 ) -> Result<String, Failure> {
-    let (client, base, token) = connect(admin_url, token)?;
+    let (client, base, token) = admin.connect()?;
     let request = client.get(format!("{base}/api/executions/{}", segment(id))).bearer_auth(token);
     let doc = send(request, base).await?;
     let flow_id = doc["flow_id"].as_str().ok_or_else(|| could_not("the record has no flow_id"))?;

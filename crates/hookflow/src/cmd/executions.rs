@@ -3,34 +3,19 @@
 //! (its problem detail is printed), 2 = could not run (no connection, bad arguments).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use hookflow_store::ExecutionStatus;
 use serde_json::Value;
 
-use super::{Format, exit, print};
-
-/// Exit code when the server answered with an error.
-const REFUSED: u8 = 1;
-/// How long to wait for a connection, and for an answer (a replay runs the flow).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+use super::Format;
+use super::admin_client::{AdminOptions, Failure, answer, segment, send, text};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
-    /// The admin listener's base URL.
-    #[arg(
-        long,
-        global = true,
-        env = "HOOKFLOW_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    admin_url: String,
-    /// The admin token (`hookflow serve` printed it when it generated it).
-    #[arg(long, global = true, env = "HOOKFLOW_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    admin: AdminOptions,
     /// `human` (default) or `json` (the admin API's answer as it is).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -66,67 +51,12 @@ enum Command {
     Replay { id: String },
 }
 
-/// Why the command did not print its result, and its exit code.
-pub(super) enum Failure {
-    /// The server answered with an error status.
-    Refused(String),
-    /// No answer, or an answer that is not JSON.
-    CouldNotRun(String),
-}
-
 pub fn main(args: Args) -> u8 {
     answer("executions", |runtime| runtime.block_on(run(&args)))
 }
 
-/// Runs an admin API client on a runtime of its own, prints its text and answers the exit code
-/// (0 = done, 1 = the server refused, 2 = could not run), with messages as `hookflow <command>`.
-pub(super) fn answer(
-    command: &str,
-    client: impl FnOnce(&tokio::runtime::Runtime) -> Result<String, Failure>,
-) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("hookflow {command}: cannot start the async runtime: {e}");
-            return exit::COULD_NOT_RUN;
-        }
-    };
-    match client(&runtime) {
-        Ok(text) => {
-            print(&text);
-            exit::OK
-        }
-        Err(Failure::Refused(message)) => {
-            eprintln!("hookflow {command}: {message}");
-            REFUSED
-        }
-        Err(Failure::CouldNotRun(message)) => {
-            eprintln!("hookflow {command}: {message}");
-            exit::COULD_NOT_RUN
-        }
-    }
-}
-
-/// An HTTP client for the admin API, its base URL (without a trailing `/`) and the token.
-pub(super) fn connect<'a>(
-    admin_url: &'a str,
-    admin_token: Option<&'a str>,
-) -> Result<(reqwest::Client, &'a str, &'a str), Failure> {
-    let token = admin_token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-        Failure::CouldNotRun(
-            "no admin token: pass --admin-token or set HOOKFLOW_ADMIN_TOKEN".into(),
-        )
-    })?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(ANSWER_TIMEOUT)
-        .build()
-        .map_err(|e| Failure::CouldNotRun(format!("cannot build an HTTP client: {e}")))?;
-    Ok((client, admin_url.trim_end_matches('/'), token))
-}
-
 async fn run(args: &Args) -> Result<String, Failure> {
-    let (client, base, token) = connect(&args.admin_url, args.admin_token.as_deref())?;
+    let (client, base, token) = args.admin.connect()?;
     let request = match &args.command {
         Command::List { flow, status, since, until, limit, cursor } => {
             let mut query: Vec<(&str, String)> = Vec::new();
@@ -158,52 +88,6 @@ async fn run(args: &Args) -> Result<String, Failure> {
         Command::Show { .. } => show(&doc),
         Command::Replay { .. } => replay(&doc),
     })
-}
-
-/// An id as one path segment (an id with `/` or `?` in it cannot reach another endpoint).
-pub(super) fn segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Sends `request`; answers the JSON of a 2xx answer.
-pub(super) async fn send(request: reqwest::RequestBuilder, base: &str) -> Result<Value, Failure> {
-    let response = request.send().await.map_err(|e| {
-        let why = if e.is_connect() {
-            "cannot connect"
-        } else if e.is_timeout() {
-            "no answer in time"
-        } else {
-            "the request failed"
-        };
-        Failure::CouldNotRun(format!(
-            "{why} to the admin API at {base}: {e} (is `hookflow serve` running? see --admin-url)"
-        ))
-    })?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| Failure::CouldNotRun(format!("cannot read the admin API's answer: {e}")))?;
-    let doc: Option<Value> = serde_json::from_str(&text).ok();
-    if status.is_success() {
-        return doc.ok_or_else(|| {
-            Failure::CouldNotRun("the admin API answered something that is not JSON".into())
-        });
-    }
-    let detail = doc
-        .as_ref()
-        .and_then(|d| d.get("detail"))
-        .and_then(Value::as_str)
-        .map_or_else(|| text.chars().take(500).collect(), str::to_owned);
-    Err(Failure::Refused(format!("{status}: {detail}")))
 }
 
 /// `list` as a table, then how to get the next page.
@@ -380,13 +264,4 @@ fn replay(doc: &Value) -> String {
         let _ = writeln!(out, "body {pointer}: {} -> {}", value("from"), value("to"));
     }
     out
-}
-
-/// A JSON value as plain text: strings without quotes, `null` as `-`.
-pub(super) fn text(value: &Value) -> String {
-    match value {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

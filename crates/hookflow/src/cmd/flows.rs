@@ -7,23 +7,14 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::Format;
-use super::executions::{Failure, answer, connect, segment, send, text};
+use super::admin_client::{AdminOptions, Failure, answer, segment, send, text};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
-    /// The admin listener's base URL.
-    #[arg(
-        long,
-        global = true,
-        env = "HOOKFLOW_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    admin_url: String,
-    /// The admin token (`hookflow serve` printed it when it generated it).
-    #[arg(long, global = true, env = "HOOKFLOW_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    admin: AdminOptions,
     /// `human` (default) or `json` (the admin API's answer as it is).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -44,7 +35,7 @@ pub fn main(args: Args) -> u8 {
 }
 
 async fn run(args: &Args) -> Result<String, Failure> {
-    let (client, base, token) = connect(&args.admin_url, args.admin_token.as_deref())?;
+    let (client, base, token) = args.admin.connect()?;
     let request = match &args.command {
         Command::List => client.get(format!("{base}/api/flows")),
         Command::Activate { id } => {

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod admin_client;
 pub mod cases;
 pub mod credentials;
 pub mod executions;
