@@ -192,6 +192,19 @@ struct Expiry {
     expires_at_ms: i64,
 }
 
+/// Visits the entries of `table` whose keys are `prefix` followed by UTF-8 (a flow's or a
+/// status's entries).
+fn visit_prefix<E: Engine>(
+    engine: &E,
+    table: Table,
+    prefix: &[u8],
+    reverse: bool,
+    visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let end = prefix_end(prefix);
+    visit_range(engine, table, Bound::Included(prefix), Bound::Excluded(&end), reverse, visit)
+}
+
 /// Visits the entries of `table` between `lower` and `upper` (see [`Engine::range_raw`]).
 fn visit_range<E: Engine>(
     engine: &E,
@@ -401,18 +414,10 @@ pub(super) fn unfinished_executions(
     let mut ids = Vec::new();
     for status in [ExecutionStatus::Queued, ExecutionStatus::Running] {
         let prefix = status_prefix(status);
-        let end = prefix_end(&prefix);
-        visit_range(
-            engine,
-            table,
-            Bound::Included(&prefix),
-            Bound::Excluded(&end),
-            false,
-            |key, _| {
-                ids.push(index_id(engine, table, key, &prefix)?.into_bytes());
-                Ok(ControlFlow::Continue(()))
-            },
-        )?;
+        visit_prefix(engine, table, &prefix, false, |key, _| {
+            ids.push(index_id(engine, table, key, &prefix)?.into_bytes());
+            Ok(ControlFlow::Continue(()))
+        })?;
     }
     ids.sort_unstable();
     ids.dedup();
@@ -454,55 +459,39 @@ pub(super) fn prune_executions(
 ) -> Result<usize, StoreError> {
     let table = Table::ExecutionsByFlow;
     let prefix = flow_prefix(flow_id);
-    let end = prefix_end(&prefix);
     let _guard = lock(engine);
     let mut kept = 0;
     let mut doomed = Vec::new();
-    visit_range(
-        engine,
-        table,
-        Bound::Included(&prefix),
-        Bound::Excluded(&end),
-        true,
-        |key, value| {
-            let summary = summary(engine, table, key, value)?;
-            if summary.status.is_unfinished() {
-                return Ok(ControlFlow::Continue(()));
-            }
-            let over_count = summary.status != ExecutionStatus::Rejected && {
-                kept += 1;
-                kept > keep
-            };
-            if over_count || summary.received_at_ms < older_than_ms {
-                doomed.push((key[prefix.len()..].to_vec(), summary));
-            }
-            Ok(ControlFlow::Continue(()))
-        },
-    )?;
+    visit_prefix(engine, table, &prefix, true, |key, value| {
+        let summary = summary(engine, table, key, value)?;
+        if summary.status.is_unfinished() {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let over_count = summary.status != ExecutionStatus::Rejected && {
+            kept += 1;
+            kept > keep
+        };
+        if over_count || summary.received_at_ms < older_than_ms {
+            doomed.push((key[prefix.len()..].to_vec(), summary));
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
     remove_executions(engine, &doomed)
 }
 
 pub(super) fn prune_rejected(engine: &impl Engine, keep: usize) -> Result<usize, StoreError> {
     let table = Table::ExecutionsByStatus;
     let prefix = status_prefix(ExecutionStatus::Rejected);
-    let end = prefix_end(&prefix);
     let _guard = lock(engine);
     let mut seen = 0;
     let mut doomed = Vec::new();
-    visit_range(
-        engine,
-        table,
-        Bound::Included(&prefix),
-        Bound::Excluded(&end),
-        true,
-        |key, value| {
-            seen += 1;
-            if seen > keep {
-                doomed.push((key[prefix.len()..].to_vec(), summary(engine, table, key, value)?));
-            }
-            Ok(ControlFlow::Continue(()))
-        },
-    )?;
+    visit_prefix(engine, table, &prefix, true, |key, value| {
+        seen += 1;
+        if seen > keep {
+            doomed.push((key[prefix.len()..].to_vec(), summary(engine, table, key, value)?));
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
     remove_executions(engine, &doomed)
 }
 
