@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use hookflow_store::ExecutionStatus;
 use serde_json::Value;
 
-use super::Format;
 use super::admin_client::{AdminOptions, Failure, answer, segment, send, text};
+use super::{Format, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -110,23 +110,7 @@ fn list(doc: &Value) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let padded: Vec<String> =
-            cells.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(&header.map(String::from));
-    for row in &rows {
-        line(row);
-    }
+    let mut out = table(header, &rows);
     if let Some(cursor) = doc["next_cursor"].as_str() {
         let _ = writeln!(out, "more: --cursor {cursor}");
     }

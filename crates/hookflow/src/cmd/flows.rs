@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::Format;
 use super::admin_client::{AdminOptions, Failure, answer, segment, send, text};
+use super::{Format, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -74,23 +74,7 @@ fn list(doc: &Value) -> String {
             rows.push([String::new(), String::new(), String::new(), more.clone()]);
         }
     }
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let padded: Vec<String> =
-            cells.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(&header.map(String::from));
-    for row in &rows {
-        line(row);
-    }
+    let mut out = table(header, &rows);
     for flow in flows {
         let rejected = &flow["rejected"];
         if rejected.is_null() {

@@ -28,6 +28,28 @@ pub enum Format {
     Json,
 }
 
+/// `rows` under `header` as aligned columns, two spaces apart, one line each.
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> =
+            cells.zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&mut header.into_iter());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
 /// Writes to standard output; a closed pipe (`hookflow run ... | head`) is not an error.
 pub fn print(text: &str) {
     use std::io::Write;

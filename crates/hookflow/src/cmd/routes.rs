@@ -13,7 +13,7 @@ use hookflow_runtime::activation::Activation;
 use serde_json::json;
 
 use super::serve::{DEFAULT_LISTEN, public_base};
-use super::{Format, exit, print};
+use super::{Format, exit, print, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -85,18 +85,7 @@ pub fn main(args: Args) -> u8 {
                     ]
                 })
                 .collect();
-            let header = ["METHOD", "URL", "FLOW", "STATE"].map(String::from);
-            let mut widths = header.clone().map(|h| h.len());
-            for row in &rows {
-                for (width, cell) in widths.iter_mut().zip(row) {
-                    *width = (*width).max(cell.chars().count());
-                }
-            }
-            for row in std::iter::once(&header).chain(&rows) {
-                let cells: Vec<String> =
-                    row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-                let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-            }
+            out.push_str(&table(["METHOD", "URL", "FLOW", "STATE"], &rows));
         }
     }
     print(&out);
