@@ -30,7 +30,7 @@ use std::{
 
 use serde::Deserialize;
 
-use super::{Engine, Record, Table, Write, corrupt, decode, encode, is_empty_range, lock};
+use super::{Engine, Record, Table, Write, corrupt, decode, encode, lock};
 use crate::{
     EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
     IdempotencyRecord, StoreError,
@@ -205,7 +205,8 @@ fn visit_prefix<E: Engine>(
     visit_range(engine, table, Bound::Included(prefix), Bound::Excluded(&end), reverse, visit)
 }
 
-/// Visits the entries of `table` between `lower` and `upper` (see [`Engine::range_raw`]).
+/// Visits the entries of `table` between `lower` and `upper` (see [`Engine::range_raw`], which
+/// answers an empty or inverted range with no entries).
 fn visit_range<E: Engine>(
     engine: &E,
     table: Table,
@@ -214,9 +215,6 @@ fn visit_range<E: Engine>(
     reverse: bool,
     mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StoreError>,
 ) -> Result<(), StoreError> {
-    if is_empty_range(lower, upper) {
-        return Ok(());
-    }
     engine.range_raw(table, lower, upper, reverse, &mut visit)
 }
 
@@ -579,6 +577,7 @@ pub(super) fn prune_idempotency(engine: &impl Engine, now_ms: i64) -> Result<usi
 
 #[cfg(test)]
 mod tests {
+    use super::super::is_empty_range;
     use super::*;
 
     #[test]
