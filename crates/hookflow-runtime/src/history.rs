@@ -1,13 +1,19 @@
 //! Execution history, written off the request path: a request that ran its flow encodes its
 //! record where its data is (see [`record::finished`]) and hands the bytes to a channel; one
-//! writer task stores what waits there in batches. Only a call answered `202` (`accepted` mode) is persisted before it is answered; those
+//! writer task stores what waits there in one transaction, at most once per [`TICK`]. Under load
+//! a tick's records share one commit: committing every few records costs more than the records
+//! themselves (each commit syncs to disk and rewrites the tree's upper pages). When the writer is
+//! idle, the first record is written at once. A [`History::flush`] does not wait for the tick.
+//!
+//! Only a call answered `202` (`accepted` mode) is persisted before it is answered; those
 //! durable writes go through a second task that commits every write waiting at that moment in
 //! one transaction (group commit), so that concurrent callers share one sync to disk.
 //!
-//! The channel is bounded: when the writer falls that far behind, requests wait for room (the
-//! store sets the pace) rather than memory growing without end. Rejected calls share the channel
-//! under a budget of their own: when that many are waiting, or the channel is full, further ones
-//! are counted and dropped, so a flood of bad calls cannot hold up good ones.
+//! What waits for the writer is bounded in bytes ([`HistoryConfig::waiting_bytes`]): when the writer falls that
+//! far behind, requests wait for room (the store sets the pace) rather than memory growing without
+//! end. Rejected calls are not held to it: they have a budget of their own, and when that many
+//! are waiting further ones are counted and dropped, so a flood of bad calls cannot hold up good
+//! ones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,17 +22,16 @@ use std::time::{Duration, SystemTime};
 use hookflow_core::Response;
 use hookflow_core::execute::Execution;
 use hookflow_store::{EncodedExecution, ExecutionRecord, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors::store_error;
 
-/// Records per store write at most.
-const BATCH: usize = 1024;
-/// How long the writer sleeps when nothing waits for it.
-const TICK: Duration = Duration::from_millis(10);
-/// Messages that may wait for the writer.
-const CHANNEL: usize = 4096;
+/// The writer commits at most once per tick (a flush excepted).
+pub const TICK: Duration = Duration::from_millis(100);
+/// Records per transaction at most; a full batch is followed by the next without waiting.
+const BATCH: usize = 8192;
 /// Attempts at writing one batch before its records are given up (and logged).
 const WRITE_ATTEMPTS: u32 = 5;
 
@@ -38,18 +43,26 @@ pub struct HistoryConfig {
     pub limits: Limits,
     /// Rejected calls that may wait for the writer at once; more are dropped and counted.
     pub rejected_budget: usize,
+    /// Encoded records that may wait for the writer, in bytes (counted in KiB, each record at
+    /// least one); a request finds room before it hands its record over.
+    pub waiting_bytes: usize,
 }
 
 impl Default for HistoryConfig {
     fn default() -> Self {
-        HistoryConfig { enabled: true, limits: Limits::default(), rejected_budget: 1024 }
+        HistoryConfig {
+            enabled: true,
+            limits: Limits::default(),
+            rejected_budget: 1024,
+            waiting_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
 enum Message {
-    Encoded(EncodedExecution),
+    /// A record, and the room (in KiB) it holds until it is stored.
+    Encoded(EncodedExecution, u32),
     Rejected(Box<Rejected>),
-    Record(Box<ExecutionRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -65,7 +78,9 @@ type Durable = (ExecutionRecord, oneshot::Sender<Result<(), StoreError>>);
 
 /// The history writer's handle, shared by every request.
 pub struct History {
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::UnboundedSender<Message>,
+    room: Arc<Semaphore>,
+    wake: Arc<Notify>,
     durable: mpsc::UnboundedSender<Durable>,
     store: Arc<dyn Store>,
     config: HistoryConfig,
@@ -82,13 +97,23 @@ impl std::fmt::Debug for History {
 impl History {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: HistoryConfig) -> Arc<History> {
-        let (tx, rx) = mpsc::channel(CHANNEL);
+        let (tx, rx) = mpsc::unbounded_channel();
         let (durable, durable_rx) = mpsc::unbounded_channel();
-        let rejected_waiting = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(write(rx, store.clone(), config.limits, rejected_waiting.clone()));
+        let writer = Writer {
+            store: store.clone(),
+            limits: config.limits,
+            rejected_waiting: Arc::new(AtomicUsize::new(0)),
+            room: Arc::new(Semaphore::new(room_kib(config.waiting_bytes))),
+            wake: Arc::new(Notify::new()),
+        };
+        let (rejected_waiting, room, wake) =
+            (writer.rejected_waiting.clone(), writer.room.clone(), writer.wake.clone());
+        tokio::spawn(writer.run(rx));
         tokio::spawn(commit(durable_rx, store.clone()));
         Arc::new(History {
             tx,
+            room,
+            wake,
             durable,
             store,
             config,
@@ -124,7 +149,7 @@ impl History {
             return;
         }
         match record::finished(call, served, execution, response, times, self.config.limits, new) {
-            Ok(encoded) => self.send(Message::Encoded(encoded)).await,
+            Ok(encoded) => self.send(encoded).await,
             Err(e) => {
                 tracing::error!(execution = %call.id, error = %e, "cannot encode a record; it is lost");
             }
@@ -142,15 +167,20 @@ impl History {
             return;
         }
         let message = Message::Rejected(Box::new(Rejected { call, served, answer, message }));
-        if self.tx.try_send(message).is_err() {
+        if self.tx.send(message).is_err() {
             self.rejected_waiting.fetch_sub(1, Ordering::Relaxed);
-            self.rejected_dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("the history writer has stopped; a record is lost");
         }
     }
 
     /// Records `record` as it is (a status change), written soon.
     pub async fn record(&self, record: ExecutionRecord) {
-        self.send(Message::Record(Box::new(record))).await;
+        match EncodedExecution::of(&record, false) {
+            Ok(encoded) => self.send(encoded).await,
+            Err(e) => {
+                tracing::error!(execution = %record.id, error = %e, "cannot encode a record; it is lost");
+            }
+        }
     }
 
     /// Writes `record` now, together with the other durable writes waiting at that moment;
@@ -169,8 +199,10 @@ impl History {
     /// Waits until everything handed to the writer before this call is stored.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        self.send(Message::Flush(done)).await;
-        let _ = wait.await;
+        if self.tx.send(Message::Flush(done)).is_ok() {
+            self.wake.notify_one();
+            let _ = wait.await;
+        }
     }
 
     /// How many rejected calls were not recorded because the budget was full.
@@ -178,57 +210,79 @@ impl History {
         self.rejected_dropped.load(Ordering::Relaxed)
     }
 
-    async fn send(&self, message: Message) {
-        if self.tx.send(message).await.is_err() {
+    /// Hands `record` to the writer once there is room for it.
+    async fn send(&self, record: EncodedExecution) {
+        let kib = kib(record.json.len(), self.config.waiting_bytes);
+        match self.room.acquire_many(kib).await {
+            Ok(permit) => permit.forget(),
+            Err(_) => unreachable!("the room semaphore is never closed"),
+        }
+        if self.tx.send(Message::Encoded(record, kib)).is_err() {
+            self.room.add_permits(kib as usize);
             tracing::error!("the history writer has stopped; a record is lost");
         }
     }
 }
 
-/// The writer task: batches of messages become records, stored in one write each.
-async fn write(
-    mut rx: mpsc::Receiver<Message>,
+/// The room for waiting records, in KiB (at least one).
+fn room_kib(waiting_bytes: usize) -> usize {
+    (waiting_bytes / 1024).clamp(1, Semaphore::MAX_PERMITS)
+}
+
+/// The room a record of `bytes` holds while it waits, in KiB: at least one, at most all of it.
+fn kib(bytes: usize, waiting_bytes: usize) -> u32 {
+    u32::try_from((bytes / 1024 + 1).min(room_kib(waiting_bytes))).unwrap_or(u32::MAX)
+}
+
+/// The writer task and what it shares with [`History`].
+struct Writer {
     store: Arc<dyn Store>,
     limits: Limits,
     rejected_waiting: Arc<AtomicUsize>,
-) {
-    let mut messages = Vec::with_capacity(BATCH);
-    loop {
-        // Take what is waiting without waiting for it; when nothing is, sleep a tick. So the
-        // writer never waits on the channel, and a request handing over a record never has to
-        // wake it (a system call and a context switch per call under load).
-        let mut closed = false;
-        while messages.len() < BATCH {
-            match rx.try_recv() {
-                Ok(message) => messages.push(message),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
+    room: Arc<Semaphore>,
+    /// Woken by a flush, so that it does not wait for the rest of a tick.
+    wake: Arc<Notify>,
+}
+
+impl Writer {
+    /// Stores what waits, one transaction per tick at most, until every sender is gone.
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Message>) {
+        let mut messages = Vec::with_capacity(BATCH);
+        // Waits only when nothing is waiting: so under load a request handing over its record
+        // never has to wake the writer (a system call and a context switch per call).
+        while rx.recv_many(&mut messages, BATCH).await > 0 {
+            let started = Instant::now();
+            let full = messages.len() == BATCH;
+            self.store(&mut messages).await;
+            if !full {
+                tokio::select! {
+                    () = tokio::time::sleep_until(started + TICK) => {}
+                    () = self.wake.notified() => {}
                 }
             }
         }
-        if messages.is_empty() {
-            if closed {
-                return;
-            }
-            tokio::time::sleep(TICK).await;
-            continue;
-        }
+    }
+
+    /// Stores the records among `messages` in one write, then answers their flushes.
+    async fn store(&self, messages: &mut Vec<Message>) {
         let mut flushes = Vec::new();
         let mut batch = Vec::with_capacity(messages.len());
+        let mut held = 0;
         for message in messages.drain(..) {
             match message {
                 Message::Flush(done) => flushes.push(done),
+                Message::Encoded(encoded, kib) => {
+                    held += kib as usize;
+                    batch.push(Message::Encoded(encoded, kib));
+                }
                 Message::Rejected(r) => {
-                    rejected_waiting.fetch_sub(1, Ordering::Relaxed);
+                    self.rejected_waiting.fetch_sub(1, Ordering::Relaxed);
                     batch.push(Message::Rejected(r));
                 }
-                other => batch.push(other),
             }
         }
         if !batch.is_empty() {
-            let store = store.clone();
+            let (store, limits) = (self.store.clone(), self.limits);
             let written = tokio::task::spawn_blocking(move || {
                 let records: Vec<EncodedExecution> =
                     batch.into_iter().filter_map(|m| build(m, limits)).collect();
@@ -239,6 +293,7 @@ async fn write(
                 tracing::error!(error = %e, "the history writer failed; a batch of records is lost");
             }
         }
+        self.room.add_permits(held);
         for done in flushes {
             let _ = done.send(());
         }
@@ -247,15 +302,14 @@ async fn write(
 
 /// The record a message stores; `None` for a flush, or a record that cannot be encoded (logged).
 fn build(message: Message, limits: Limits) -> Option<EncodedExecution> {
-    let (record, new) = match message {
-        Message::Encoded(encoded) => return Some(encoded),
+    let record = match message {
+        Message::Encoded(encoded, _) => return Some(encoded),
         Message::Rejected(r) => {
-            (record::rejected(&r.call, r.served.as_ref(), &r.answer, &r.message, limits), true)
+            record::rejected(&r.call, r.served.as_ref(), &r.answer, &r.message, limits)
         }
-        Message::Record(r) => (*r, false),
         Message::Flush(_) => return None,
     };
-    EncodedExecution::of(&record, new)
+    EncodedExecution::of(&record, true)
         .inspect_err(|e| {
             tracing::error!(execution = %record.id, error = %e, "cannot encode a record; it is lost");
         })
@@ -307,5 +361,137 @@ fn store_batch(store: &dyn Store, records: &[EncodedExecution]) {
                 tracing::error!(error = %e, records = records.len(), first, "storing history failed; these records are lost");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use hookflow_store::{ExecutionStatus, MemoryStore, RecordedRequest};
+
+    use super::*;
+
+    fn record(id: &str, body_bytes: usize) -> ExecutionRecord {
+        ExecutionRecord {
+            id: id.to_owned(),
+            flow_id: Some("f".into()),
+            flow_version: None,
+            route: None,
+            credential: None,
+            status: ExecutionStatus::Succeeded,
+            received_at_ms: 1,
+            started_at_ms: None,
+            finished_at_ms: None,
+            request: RecordedRequest {
+                method: "POST".into(),
+                path: "/hooks/f".into(),
+                query: String::new(),
+                headers: Vec::new(),
+                body: vec![b'x'; body_bytes],
+                body_truncated: false,
+            },
+            response: None,
+            error: None,
+            trace: serde_json::Value::Null,
+        }
+    }
+
+    fn call(id: &str) -> Call {
+        Call {
+            id: id.to_owned(),
+            received_at: SystemTime::now(),
+            method: "POST".into(),
+            path: "/hooks/nowhere".into(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::new(),
+        }
+    }
+
+    /// Polls `future` once: whether it finished without waiting.
+    fn ready_now(future: impl Future<Output = ()>) -> bool {
+        let future = pin!(future);
+        future.poll(&mut Context::from_waker(Waker::noop())).is_ready()
+    }
+
+    async fn stored(store: &MemoryStore, id: &str) -> bool {
+        store.execution(id).unwrap().is_some()
+    }
+
+    #[test]
+    fn a_record_takes_its_size_in_kib_of_room_and_never_more_than_all_of_it() {
+        let mib = 1024 * 1024;
+        assert_eq!(kib(0, mib), 1);
+        assert_eq!(kib(1023, mib), 1);
+        assert_eq!(kib(1024, mib), 2);
+        assert_eq!(kib(10 * mib, mib), 1024);
+        assert_eq!(room_kib(0), 1);
+    }
+
+    #[tokio::test]
+    async fn records_are_written_without_a_flush() {
+        let store = Arc::new(MemoryStore::new());
+        let history = History::start(store.clone(), HistoryConfig::default());
+        // The first finds the writer idle; the next ones come within its tick.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for id in ["a", "b", "c"] {
+            history.record(record(id, 10)).await;
+            while !stored(&store, id).await {
+                assert!(Instant::now() < deadline, "{id} was not written");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_room_when_the_records_waiting_fill_the_budget() {
+        let store = Arc::new(MemoryStore::new());
+        let config = HistoryConfig { waiting_bytes: 4 * 1024, ..HistoryConfig::default() };
+        let history = History::start(store.clone(), config);
+        // On this single-threaded runtime the writer cannot run until the test yields, so the
+        // records stay waiting: two of about 1.5 KiB each take 2 KiB of room each, all of it.
+        assert!(ready_now(history.record(record("a", 1000))));
+        assert!(ready_now(history.record(record("b", 1000))));
+        assert!(!ready_now(history.record(record("c", 1000))), "no room left for a third");
+        history.flush().await;
+        assert!(stored(&store, "a").await && stored(&store, "b").await);
+        assert!(!stored(&store, "c").await, "a record that found no room was not handed over");
+        assert!(ready_now(history.record(record("c", 1000))), "the room is back");
+        history.flush().await;
+        assert!(stored(&store, "c").await);
+    }
+
+    #[tokio::test]
+    async fn rejected_calls_beyond_their_budget_are_counted_and_dropped() {
+        let store = Arc::new(MemoryStore::new());
+        let config = HistoryConfig { rejected_budget: 3, ..HistoryConfig::default() };
+        let history = History::start(store.clone(), config);
+        let answer = Response::problem(404, "Not Found", "no route", None);
+        for n in 0..10 {
+            history.rejected(call(&format!("r{n}")), None, answer.clone(), "404".into());
+        }
+        history.flush().await;
+        let kept = (0..10).filter(|n| store.execution(&format!("r{n}")).unwrap().is_some());
+        assert_eq!(kept.count(), 3);
+        assert_eq!(history.rejected_dropped(), 7);
+        // Once written, they no longer count against the budget.
+        history.rejected(call("later"), None, answer, "404".into());
+        history.flush().await;
+        assert!(stored(&store, "later").await);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_recorded_but_accepted_calls_when_history_is_off() {
+        let store = Arc::new(MemoryStore::new());
+        let config = HistoryConfig { enabled: false, ..HistoryConfig::default() };
+        let history = History::start(store.clone(), config);
+        history.rejected(call("r"), None, Response::problem(404, "Not Found", "", None), "".into());
+        history.persist(record("p", 10)).await.unwrap();
+        history.flush().await;
+        assert!(!stored(&store, "r").await);
+        assert!(stored(&store, "p").await, "a durable write is made whatever the setting");
     }
 }

@@ -5,6 +5,8 @@
 
 mod executions;
 
+use executions::packed::{Dictionaries, Packing};
+
 use std::{
     borrow::Cow,
     ops::{Bound, ControlFlow},
@@ -33,17 +35,20 @@ pub enum Table {
     Idempotency,
     /// `expires_at_ms` (8 sortable bytes) followed by the idempotency record's key → nothing.
     IdempotencyByExpiry,
+    /// The dictionaries execution records are packed against (see `executions::packed`).
+    ExecutionDictionaries,
 }
 
 impl Table {
     /// Every table; a backend creates them all when it opens.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Credentials,
         Table::Executions,
         Table::ExecutionsByFlow,
         Table::ExecutionsByStatus,
         Table::Idempotency,
         Table::IdempotencyByExpiry,
+        Table::ExecutionDictionaries,
     ];
 
     /// The name of the table on disk. Never change one: it would orphan existing data.
@@ -55,6 +60,7 @@ impl Table {
             Table::ExecutionsByStatus => "executions_by_status",
             Table::Idempotency => "idempotency",
             Table::IdempotencyByExpiry => "idempotency_by_expiry",
+            Table::ExecutionDictionaries => "execution_dictionaries",
         }
     }
 }
@@ -86,14 +92,15 @@ pub(crate) fn walk<T>(
 /// A key and its value, as stored.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
-/// One write of an atomic batch ([`Engine::apply_raw`]).
+/// One write of an atomic batch ([`Engine::apply_raw`]); a value may be borrowed from the
+/// caller, so that a large record is not copied on its way to the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    Put { table: Table, key: Vec<u8>, value: Vec<u8> },
+pub enum Write<'a> {
+    Put { table: Table, key: Vec<u8>, value: Cow<'a, [u8]> },
     Remove { table: Table, key: Vec<u8> },
 }
 
-impl Write {
+impl Write<'_> {
     pub fn table(&self) -> Table {
         match self {
             Write::Put { table, .. } | Write::Remove { table, .. } => *table,
@@ -165,7 +172,7 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Calls `visit` with the entries of `table` whose keys lie between `lower` and `upper`, in
     /// ascending byte order of the keys, or descending when `reverse`, until it breaks. An empty
-    /// or inverted range visits nothing.
+    /// or inverted range visits nothing. `visit` may read the engine.
     fn range_raw(
         &self,
         table: Table,
@@ -181,13 +188,12 @@ pub trait Engine: Send + Sync + 'static {
     fn remove_raw(&self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
 
     /// Applies `writes` in order, atomically (all or none, also across a crash) and durably.
-    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError>;
+    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError>;
 
     fn flush_raw(&self) -> Result<(), StoreError>;
 
-    /// The lock that serializes the read-modify-write sequences of this module (index
-    /// maintenance): one per open store.
-    fn write_lock(&self) -> &Mutex<()>;
+    /// What this module keeps per open store.
+    fn shared(&self) -> &Shared;
 
     /// A backend error while doing `operation` on `key` of `table`.
     fn failed(
@@ -210,8 +216,17 @@ pub trait Engine: Send + Sync + 'static {
 }
 
 /// Takes the engine's write lock; nothing it guards is left half-done by a panic.
-fn lock<E: Engine>(engine: &E) -> MutexGuard<'_, ()> {
-    engine.write_lock().lock().unwrap_or_else(PoisonError::into_inner)
+/// What this module keeps per open store: the lock that serializes its read-modify-write
+/// sequences (index maintenance, packing), with the packing state it guards, and the
+/// dictionaries read for unpacking.
+#[derive(Debug, Default)]
+pub struct Shared {
+    writes: Mutex<Packing>,
+    pub(crate) dictionaries: Dictionaries,
+}
+
+fn lock<E: Engine>(engine: &E) -> MutexGuard<'_, Packing> {
+    engine.shared().writes.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<E: Engine> Store for E {
@@ -240,7 +255,7 @@ impl<E: Engine> Store for E {
     }
 
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-        get(self, id.as_bytes())
+        executions::execution(self, id)
     }
 
     fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError> {

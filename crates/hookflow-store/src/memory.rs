@@ -8,7 +8,7 @@ use std::{
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table, Visit, Write, is_empty_range, walk},
+    kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
 };
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -18,7 +18,7 @@ type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
-    writes: Mutex<()>,
+    shared: Shared,
 }
 
 impl MemoryStore {
@@ -61,20 +61,24 @@ impl Engine for MemoryStore {
         if is_empty_range(lower, upper) {
             return Ok(());
         }
-        let tables = self.tables();
-        let Some(entries) = tables.get(&table) else { return Ok(()) };
-        let range = entries.range::<[u8], _>((lower, upper));
-        let step = |(key, value): (&Vec<u8>, &Vec<u8>)| visit(key, value);
-        walk(range, reverse, step)
+        // Copied out first: `visit` may read this store (and the lock is not reentrant).
+        let entries: Vec<Entry> = match self.tables().get(&table) {
+            Some(entries) => entries
+                .range::<[u8], _>((lower, upper))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            None => return Ok(()),
+        };
+        walk(entries.iter(), reverse, |(key, value)| visit(key, value))
     }
 
-    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
+    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
         let mut tables = self.tables();
         for write in writes {
             let entries = tables.entry(write.table()).or_default();
             match write {
                 Write::Put { key, value, .. } => {
-                    entries.insert(key.clone(), value.clone());
+                    entries.insert(key.clone(), value.to_vec());
                 }
                 Write::Remove { key, .. } => {
                     entries.remove(key);
@@ -84,8 +88,8 @@ impl Engine for MemoryStore {
         Ok(())
     }
 
-    fn write_lock(&self) -> &Mutex<()> {
-        &self.writes
+    fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

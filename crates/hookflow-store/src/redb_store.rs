@@ -4,14 +4,13 @@ use std::{
     fmt,
     ops::Bound,
     path::{Path, PathBuf},
-    sync::Mutex,
 };
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table, Visit, Write, is_empty_range, walk},
+    kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
 };
 
 /// redb's page cache: enough for the indexes and recent records; history is written far more than
@@ -25,7 +24,7 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// returns.
 pub struct RedbStore {
     db: Database,
-    writes: Mutex<()>,
+    shared: Shared,
     path: PathBuf,
     describe: String,
 }
@@ -56,7 +55,7 @@ impl RedbStore {
             txn.open_table(definition(table)).map_err(|err| open_failed(&err))?;
         }
         txn.commit().map_err(|err| open_failed(&err))?;
-        Ok(Self { db, writes: Mutex::new(()), path, describe })
+        Ok(Self { db, shared: Shared::default(), path, describe })
     }
 
     /// The database file.
@@ -142,7 +141,7 @@ impl Engine for RedbStore {
         walk(range, reverse, step)
     }
 
-    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
+    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
         let failed = |write: Option<&Write>, cause: &dyn fmt::Display| match write {
             Some(write) => self.failed("write", write.table(), Some(write.key()), cause),
             None => StoreError::Backend {
@@ -167,7 +166,7 @@ impl Engine for RedbStore {
                 };
                 match write {
                     Write::Put { key, value, .. } => {
-                        entries.insert(key.as_slice(), value.as_slice()).map(drop)
+                        entries.insert(key.as_slice(), &**value).map(drop)
                     }
                     Write::Remove { key, .. } => entries.remove(key.as_slice()).map(drop),
                 }
@@ -177,8 +176,8 @@ impl Engine for RedbStore {
         txn.commit().map_err(|err| failed(None, &err))
     }
 
-    fn write_lock(&self) -> &Mutex<()> {
-        &self.writes
+    fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

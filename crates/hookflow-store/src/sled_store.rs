@@ -4,7 +4,6 @@ use std::{
     fmt,
     ops::Bound,
     path::{Path, PathBuf},
-    sync::Mutex,
     thread,
     time::{Duration, Instant},
 };
@@ -13,7 +12,7 @@ use sled::Transactional;
 
 use crate::{
     StoreError,
-    kv::{Engine, Entry, Table, Visit, Write, is_empty_range, walk},
+    kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
 };
 
 /// A [`Store`](crate::Store) in `sled/`, one sled tree per domain.
@@ -22,7 +21,7 @@ use crate::{
 /// before it returns. A batch that touches several trees is one sled transaction over them.
 pub struct SledStore {
     db: sled::Db,
-    writes: Mutex<()>,
+    shared: Shared,
     /// One tree per table, in the order of [`Table::ALL`].
     trees: Vec<sled::Tree>,
     path: PathBuf,
@@ -54,7 +53,7 @@ impl SledStore {
             .into_iter()
             .map(|table| db.open_tree(table.name()).map_err(open_failed))
             .collect::<Result<_, _>>()?;
-        Ok(Self { db, writes: Mutex::new(()), trees, path, describe })
+        Ok(Self { db, shared: Shared::default(), trees, path, describe })
     }
 
     /// The sled directory.
@@ -147,7 +146,7 @@ impl Engine for SledStore {
         walk(range, reverse, step)
     }
 
-    fn apply_raw(&self, writes: &[Write]) -> Result<(), StoreError> {
+    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
         let Some(first) = writes.first() else { return Ok(()) };
         // One batch per tree, in the order of the writes (a later write to a key wins).
         let mut batches: Vec<(Table, sled::Batch)> = Vec::new();
@@ -161,7 +160,7 @@ impl Engine for SledStore {
             };
             let batch = &mut batches[index].1;
             match write {
-                Write::Put { key, value, .. } => batch.insert(key.as_slice(), value.as_slice()),
+                Write::Put { key, value, .. } => batch.insert(key.as_slice(), &**value),
                 Write::Remove { key, .. } => batch.remove(key.as_slice()),
             }
         }
@@ -189,8 +188,8 @@ impl Engine for SledStore {
         self.sync("batch write to", first.table(), first.key())
     }
 
-    fn write_lock(&self) -> &Mutex<()> {
-        &self.writes
+    fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -14,6 +14,9 @@ use serde::ser::{Serialize, SerializeSeq, Serializer};
 
 use super::{Call, Limits, Secrets, Sent, Served, cut, millis, route};
 
+/// What a record takes besides its bodies, as a first guess (the trace, headers and the rest).
+const RECORD_BYTES: usize = 2048;
+
 /// The record of `call`, served by `served`'s flow, that ran as `execution` and answered
 /// `response`. `new`: no record of this call was stored before (see [`EncodedExecution::new`]).
 pub fn finished(
@@ -64,12 +67,16 @@ pub fn finished(
             .map(|f| Error { node: Some(&f.node), message: &f.message }),
         trace: execution.trace(plan, limits.trace_value_bytes, TraceDetail::Outputs),
     };
+    // Room for the bodies in base64 and the rest, so the buffer is rarely grown (and copied).
+    let bodies = record.request.body.0.len() + record.response.body.0.len();
+    let mut json = Vec::with_capacity(RECORD_BYTES + bodies / 3 * 4 + 8);
+    serde_json::to_writer(&mut json, &record)?;
     Ok(EncodedExecution {
         id: call.id.clone(),
         flow_id: Some(plan.id.clone()),
         status,
         received_at_ms,
-        json: serde_json::to_vec(&record)?,
+        json,
         new,
     })
 }

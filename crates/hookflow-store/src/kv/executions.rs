@@ -24,11 +24,12 @@
 
 use std::{
     borrow::Cow,
-    collections::HashMap,
     ops::{Bound, ControlFlow},
 };
 
 use serde::Deserialize;
+
+pub(super) mod packed;
 
 use super::{Engine, Record, Table, Write, corrupt, decode, encode, lock};
 use crate::{
@@ -239,13 +240,26 @@ fn summary(
     Summary::decode(value).map_err(|cause| corrupt(engine, table, key, cause))
 }
 
+/// The execution stored under `key`, unpacked and parsed.
+fn record(engine: &impl Engine, key: &[u8], value: &[u8]) -> Result<ExecutionRecord, StoreError> {
+    decode(engine, key, &packed::unpack(engine, key, value)?)
+}
+
+pub(super) fn execution(
+    engine: &impl Engine,
+    id: &str,
+) -> Result<Option<ExecutionRecord>, StoreError> {
+    let key = id.as_bytes();
+    engine.get_raw(Table::Executions, key)?.map(|value| record(engine, key, &value)).transpose()
+}
+
 /// Loads the executions with these ids, skipping those that are gone.
 fn load(engine: &impl Engine, ids: &[Vec<u8>]) -> Result<Vec<ExecutionRecord>, StoreError> {
     let values = engine.get_many_raw(Table::Executions, ids)?;
     let mut records = Vec::with_capacity(ids.len());
     for (id, value) in ids.iter().zip(values) {
         if let Some(bytes) = value {
-            records.push(decode(engine, id, &bytes)?);
+            records.push(record(engine, id, &bytes)?);
         }
     }
     Ok(records)
@@ -272,13 +286,13 @@ pub(super) fn put_encoded_executions(
     engine: &impl Engine,
     records: &[EncodedExecution],
 ) -> Result<(), StoreError> {
-    // The last occurrence of an id wins; sorted, the writes also land in key order.
-    let mut latest: HashMap<&str, &EncodedExecution> = HashMap::with_capacity(records.len());
-    for record in records {
-        latest.insert(&record.id, record);
-    }
-    let mut records: Vec<&EncodedExecution> = latest.into_values().collect();
-    records.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    // The last occurrence of an id wins; sorted, the writes also land in key order. The sort is
+    // stable and ids are made in time order, so a batch is mostly in order already.
+    let mut records: Vec<&EncodedExecution> = records.iter().collect();
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    records.reverse();
+    records.dedup_by(|later, earlier| later.id == earlier.id);
+    records.reverse();
     if records.is_empty() {
         return Ok(());
     }
@@ -286,7 +300,8 @@ pub(super) fn put_encoded_executions(
     let replaced: Vec<Vec<u8>> =
         records.iter().filter(|r| !r.new).map(|r| r.id.as_bytes().to_vec()).collect();
 
-    let _guard = lock(engine);
+    let mut packing = lock(engine);
+    let mut packer = packed::packer(engine, &mut packing)?;
     let mut old = engine.get_many_raw(Table::Executions, &replaced)?.into_iter();
     let mut writes = Vec::with_capacity(records.len() * 3);
     for record in records {
@@ -294,7 +309,11 @@ pub(super) fn put_encoded_executions(
         let flow_key = record.flow_id.as_deref().map(|flow| flow_index_key(flow, id));
         let status_key = status_index_key(record.status, id);
         let old = if record.new { None } else { old.next().flatten() };
-        match old.as_deref().map(serde_json::from_slice::<Summary>) {
+        let old = old.map(|value| {
+            let json = packed::unpack(engine, id, &value).map_err(drop)?;
+            serde_json::from_slice::<Summary>(&json).map_err(drop)
+        });
+        match old {
             None => {}
             Some(Ok(old)) => {
                 let old_flow_key = old.flow_id.as_deref().map(|flow| flow_index_key(flow, id));
@@ -317,22 +336,25 @@ pub(super) fn put_encoded_executions(
         }
         let summary = Summary::of(record).encode();
         if let Some(key) = flow_key {
-            writes.push(Write::Put { table: Table::ExecutionsByFlow, key, value: summary.clone() });
+            writes.push(Write::Put {
+                table: Table::ExecutionsByFlow,
+                key,
+                value: Cow::Owned(summary.clone()),
+            });
         }
         if has_status_entry(record.status) {
             writes.push(Write::Put {
                 table: Table::ExecutionsByStatus,
                 key: status_key,
-                value: summary,
+                value: Cow::Owned(summary),
             });
         }
-        writes.push(Write::Put {
-            table: Table::Executions,
-            key: id.to_vec(),
-            value: record.json.clone(),
-        });
+        let value = packer.pack(record, &mut writes);
+        writes.push(Write::Put { table: Table::Executions, key: id.to_vec(), value });
     }
-    engine.apply_raw(&writes)
+    engine.apply_raw(&writes)?;
+    packer.written(&engine.shared().dictionaries);
+    Ok(())
 }
 
 pub(super) fn list_executions(
@@ -362,7 +384,8 @@ pub(super) fn list_executions(
     if table == Table::Executions {
         let mut items = Vec::new();
         visit_range(engine, table, lower, upper, true, |key, value| {
-            let indexed: Summary = serde_json::from_slice(value)
+            let json = packed::unpack(engine, key, value)?;
+            let indexed: Summary = serde_json::from_slice(&json)
                 .map_err(|err| corrupt(engine, table, key, err.to_string()))?;
             if !query.matches(indexed.status, indexed.received_at_ms) {
                 return Ok(ControlFlow::Continue(()));
@@ -371,7 +394,7 @@ pub(super) fn list_executions(
                 more = true;
                 return Ok(ControlFlow::Break(()));
             }
-            items.push(decode::<ExecutionRecord>(engine, key, value)?);
+            items.push(decode::<ExecutionRecord>(engine, key, &json)?);
             Ok(ControlFlow::Continue(()))
         })?;
         let next_cursor = more.then(|| items.last().map(|last| last.id.clone())).flatten();
@@ -534,9 +557,9 @@ pub(super) fn put_idempotency(
     writes.push(Write::Put {
         table: Table::IdempotencyByExpiry,
         key: expiry_key(record.expires_at_ms, &key),
-        value: Vec::new(),
+        value: Cow::Borrowed(&[]),
     });
-    writes.push(Write::Put { table: Table::Idempotency, key, value });
+    writes.push(Write::Put { table: Table::Idempotency, key, value: Cow::Owned(value) });
     engine.apply_raw(&writes)
 }
 

@@ -1,0 +1,334 @@
+//! Execution records stored compressed (LZ4) against a dictionary: the first record stored with
+//! the same flow and status. The records of one flow share most of their bytes (field names,
+//! headers, the shape of the trace), so a record packs to a fraction of its size, and the engines'
+//! cost grows with the bytes they write.
+//!
+//! A stored execution is either JSON (it starts with `{`) or [`PACKED`], the dictionary's id (8
+//! bytes, big-endian), the record's size (4 bytes, little-endian) and the LZ4 block. A record that
+//! would not shrink is stored as JSON. Dictionaries live in [`Table::ExecutionDictionaries`]:
+//! id → `[key length, 2 bytes big-endian] [key] [dictionary]`, the key being the status code and
+//! the flow. A dictionary is written in the same atomic write as the first
+//! record packed against it, kept for good (at most [`DICTIONARY_BYTES`] per flow and status,
+//! also after the flow is gone) and reused after a restart.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::kv::{Engine, Table, Write, corrupt};
+use crate::{EncodedExecution, StoreError};
+
+/// The first byte of a packed record (a JSON record starts with `{`).
+const PACKED: u8 = 0x01;
+/// Marker, dictionary id and size.
+const HEADER: usize = 1 + 8 + 4;
+/// A dictionary is at most this long (the start of its record).
+const DICTIONARY_BYTES: usize = 16 * 1024;
+/// A record declaring a larger size is corrupt (no allocation is made for it).
+const MAX_RECORD_BYTES: usize = 1 << 30;
+
+/// The dictionaries an open store has read, for unpacking.
+#[derive(Debug, Default)]
+pub struct Dictionaries {
+    by_id: RwLock<HashMap<u64, Arc<[u8]>>>,
+}
+
+/// What the engine's write lock guards for packing: the dictionary of each key, loaded from the
+/// table by the first write.
+#[derive(Debug, Default)]
+pub struct Packing {
+    current: Option<Current>,
+}
+
+#[derive(Debug)]
+struct Current {
+    by_key: HashMap<Vec<u8>, (u64, Arc<[u8]>)>,
+    next_id: u64,
+}
+
+/// Packs the records of one atomic write; [`Packer::written`] once the write succeeded.
+pub(super) struct Packer<'w> {
+    current: &'w mut Current,
+    fresh: HashMap<Vec<u8>, (u64, Arc<[u8]>)>,
+    next_id: u64,
+    /// Where records are compressed, reused from one to the next.
+    scratch: Vec<u8>,
+}
+
+/// Starts packing a write, under the engine's write lock (`packing` is what it guards).
+pub(super) fn packer<'w>(
+    engine: &impl Engine,
+    packing: &'w mut Packing,
+) -> Result<Packer<'w>, StoreError> {
+    let current = match &mut packing.current {
+        Some(current) => current,
+        slot => slot.insert(load(engine)?),
+    };
+    let next_id = current.next_id;
+    Ok(Packer { current, fresh: HashMap::new(), next_id, scratch: Vec::new() })
+}
+
+/// Reads every dictionary: the table holds one per flow and status.
+fn load(engine: &impl Engine) -> Result<Current, StoreError> {
+    let table = Table::ExecutionDictionaries;
+    let mut current = Current { by_key: HashMap::new(), next_id: 0 };
+    for (id_bytes, value) in engine.scan_raw(table)? {
+        let bad = |cause: &str| corrupt(engine, table, &id_bytes, cause.to_owned());
+        let id = u64::from_be_bytes(id_bytes.as_slice().try_into().map_err(|_| bad("not an id"))?);
+        let (key, dictionary) = split_dictionary(&value).ok_or_else(|| bad("truncated"))?;
+        current.by_key.insert(key.to_vec(), (id, Arc::from(dictionary)));
+        current.next_id = current.next_id.max(id + 1);
+    }
+    Ok(current)
+}
+
+fn split_dictionary(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = value.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+impl<'w> Packer<'w> {
+    /// `record` as stored. A new dictionary joins `writes`.
+    pub(super) fn pack<'a>(
+        &mut self,
+        record: &'a EncodedExecution,
+        writes: &mut Vec<Write<'a>>,
+    ) -> Cow<'a, [u8]> {
+        let json = record.json.as_slice();
+        let key = dictionary_key(record);
+        let (id, dictionary) = match self.current.by_key.get(&key).or(self.fresh.get(&key)) {
+            Some((id, dictionary)) => (*id, dictionary.clone()),
+            None => {
+                let (id, dictionary) =
+                    (self.next_id, Arc::<[u8]>::from(&json[..json.len().min(DICTIONARY_BYTES)]));
+                self.next_id += 1;
+                let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+                let mut value = Vec::with_capacity(2 + key.len() + dictionary.len());
+                value.extend_from_slice(&key_len.to_be_bytes());
+                value.extend_from_slice(&key[..usize::from(key_len)]);
+                value.extend_from_slice(&dictionary);
+                writes.push(Write::Put {
+                    table: Table::ExecutionDictionaries,
+                    key: id.to_be_bytes().to_vec(),
+                    value: Cow::Owned(value),
+                });
+                self.fresh.insert(key, (id, dictionary.clone()));
+                (id, dictionary)
+            }
+        };
+        let Ok(size) = u32::try_from(json.len()) else { return Cow::Borrowed(json) };
+        let room = HEADER + lz4_flex::block::get_maximum_output_size(json.len());
+        if self.scratch.len() < room {
+            self.scratch.resize(room, 0);
+        }
+        let packed = &mut self.scratch[..room];
+        packed[0] = PACKED;
+        packed[1..9].copy_from_slice(&id.to_be_bytes());
+        packed[9..HEADER].copy_from_slice(&size.to_le_bytes());
+        match lz4_flex::block::compress_into_with_dict(json, &mut packed[HEADER..], &dictionary) {
+            Ok(n) if HEADER + n < json.len() => Cow::Owned(packed[..HEADER + n].to_vec()),
+            _ => Cow::Borrowed(json),
+        }
+    }
+
+    /// The write went through: its new dictionaries are current, and can be read.
+    pub(super) fn written(self, dictionaries: &Dictionaries) {
+        if self.fresh.is_empty() {
+            return;
+        }
+        let mut by_id = dictionaries.by_id.write().unwrap_or_else(PoisonError::into_inner);
+        for (key, (id, dictionary)) in self.fresh {
+            by_id.insert(id, dictionary.clone());
+            self.current.by_key.insert(key, (id, dictionary));
+        }
+        self.current.next_id = self.next_id;
+    }
+}
+
+/// Which records share a dictionary: `[status code] [0 | 1 flow id]`.
+fn dictionary_key(record: &EncodedExecution) -> Vec<u8> {
+    let flow = record.flow_id.as_deref().unwrap_or_default();
+    let mut key = Vec::with_capacity(2 + flow.len());
+    key.push(super::status_code(record.status));
+    key.push(u8::from(record.flow_id.is_some()));
+    key.extend_from_slice(flow.as_bytes());
+    key
+}
+
+/// The JSON of the execution stored under `key`.
+pub(super) fn unpack<'v>(
+    engine: &impl Engine,
+    key: &[u8],
+    value: &'v [u8],
+) -> Result<Cow<'v, [u8]>, StoreError> {
+    let Some(rest) = value.strip_prefix(&[PACKED]) else { return Ok(Cow::Borrowed(value)) };
+    let bad = |cause: String| corrupt(engine, Table::Executions, key, cause);
+    let (id, rest) = rest.split_first_chunk::<8>().ok_or_else(|| bad("truncated".into()))?;
+    let (size, block) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated".into()))?;
+    let (id, size) = (u64::from_be_bytes(*id), u32::from_le_bytes(*size) as usize);
+    if size > MAX_RECORD_BYTES {
+        return Err(bad(format!("declares {size} bytes")));
+    }
+    let dictionary =
+        dictionary(engine, id)?.ok_or_else(|| bad(format!("its dictionary {id} is missing")))?;
+    lz4_flex::block::decompress_with_dict(block, size, &dictionary)
+        .map(Cow::Owned)
+        .map_err(|err| bad(format!("cannot unpack: {err}")))
+}
+
+/// Dictionary `id`, read once from the table.
+fn dictionary(engine: &impl Engine, id: u64) -> Result<Option<Arc<[u8]>>, StoreError> {
+    let dictionaries = &engine.shared().dictionaries;
+    if let Some(found) = dictionaries.by_id.read().unwrap_or_else(PoisonError::into_inner).get(&id)
+    {
+        return Ok(Some(found.clone()));
+    }
+    let table = Table::ExecutionDictionaries;
+    let key = id.to_be_bytes();
+    let Some(value) = engine.get_raw(table, &key)? else { return Ok(None) };
+    let (_, dictionary) = split_dictionary(&value)
+        .ok_or_else(|| corrupt(engine, table, &key, "truncated".to_owned()))?;
+    let dictionary = Arc::<[u8]>::from(dictionary);
+    let mut by_id = dictionaries.by_id.write().unwrap_or_else(PoisonError::into_inner);
+    by_id.insert(id, dictionary.clone());
+    Ok(Some(dictionary))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::conformance::execution;
+    use crate::{ExecutionRecord, ExecutionStatus, MemoryStore, RedbStore, SledStore, Store};
+
+    /// A record with a body of `body` repeated.
+    fn record(id: &str, flow: &str, status: ExecutionStatus, body: &str) -> ExecutionRecord {
+        let mut record = execution(id, Some(flow), status, 1);
+        record.request.body = body.repeat(40).into_bytes();
+        record
+    }
+
+    fn raw(engine: &impl Engine, id: &str) -> Vec<u8> {
+        engine.get_raw(Table::Executions, id.as_bytes()).unwrap().unwrap()
+    }
+
+    fn dictionaries(engine: &impl Engine) -> usize {
+        engine.scan_raw(Table::ExecutionDictionaries).unwrap().len()
+    }
+
+    fn similar_records_are_packed_per_flow_and_status(engine: &impl Engine) {
+        let body = r#"{"sku":"A1","qty":2},"#;
+        let records = [
+            record("a", "f", ExecutionStatus::Succeeded, body),
+            record("b", "f", ExecutionStatus::Succeeded, body),
+            record("c", "f", ExecutionStatus::Failed, body),
+            record("d", "g", ExecutionStatus::Succeeded, body),
+        ];
+        engine.put_executions(&records[..1]).unwrap();
+        engine.put_executions(&records[1..]).unwrap();
+        for record in &records {
+            assert_eq!(engine.execution(&record.id).unwrap().as_ref(), Some(record));
+            let json = serde_json::to_vec(record).unwrap();
+            let stored = raw(engine, &record.id);
+            assert_eq!(stored[0], PACKED, "{}", record.id);
+            assert!(stored.len() * 5 < json.len(), "{} of {} bytes", stored.len(), json.len());
+        }
+        assert_eq!(dictionaries(engine), 3, "f succeeded, f failed, g succeeded");
+        let listed = engine.list_executions(&Default::default()).unwrap().items;
+        assert_eq!(listed.len(), 4);
+    }
+
+    #[test]
+    fn similar_records_are_packed_on_every_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        similar_records_are_packed_per_flow_and_status(&MemoryStore::new());
+        similar_records_are_packed_per_flow_and_status(
+            &RedbStore::open(&dir.path().join("r")).unwrap(),
+        );
+        similar_records_are_packed_per_flow_and_status(
+            &SledStore::open(&dir.path().join("s")).unwrap(),
+        );
+    }
+
+    fn dictionaries_are_kept_across_a_reopen<E: Engine>(dir: &Path, open: fn(&Path) -> E) {
+        let body = r#"{"note":"the same every time"},"#;
+        let first = record("a", "f", ExecutionStatus::Succeeded, body);
+        let second = record("b", "f", ExecutionStatus::Succeeded, body);
+        open(dir).put_executions(std::slice::from_ref(&first)).unwrap();
+        let engine = open(dir);
+        assert_eq!(engine.execution("a").unwrap(), Some(first), "read with the stored dictionary");
+        engine.put_executions(std::slice::from_ref(&second)).unwrap();
+        assert_eq!(dictionaries(&engine), 1, "the dictionary is reused, not made again");
+        assert_eq!(raw(&engine, "b")[0], PACKED);
+        assert_eq!(open_again(engine, dir, open).execution("b").unwrap(), Some(second));
+    }
+
+    fn open_again<E: Engine>(engine: E, dir: &Path, open: fn(&Path) -> E) -> E {
+        drop(engine);
+        open(dir)
+    }
+
+    #[test]
+    fn dictionaries_are_kept_across_a_reopen_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        dictionaries_are_kept_across_a_reopen(&dir.path().join("r"), |p| {
+            RedbStore::open(p).unwrap()
+        });
+        dictionaries_are_kept_across_a_reopen(&dir.path().join("s"), |p| {
+            SledStore::open(p).unwrap()
+        });
+    }
+
+    #[test]
+    fn a_record_that_would_not_shrink_is_stored_as_json() {
+        let engine = MemoryStore::new();
+        let tiny = EncodedExecution {
+            id: "a".into(),
+            flow_id: Some("f".into()),
+            status: ExecutionStatus::Succeeded,
+            received_at_ms: 1,
+            json: br#"{"id":"a"}"#.to_vec(),
+            new: true,
+        };
+        engine.put_encoded_executions(std::slice::from_ref(&tiny)).unwrap();
+        assert_eq!(raw(&engine, "a"), tiny.json, "the header alone is longer than the record");
+    }
+
+    #[test]
+    fn bad_packed_records_are_corrupt_naming_the_key() {
+        let engine = MemoryStore::new();
+        let body = r#"{"n":1},"#;
+        let records = [
+            record("a", "f", ExecutionStatus::Succeeded, body),
+            record("b", "f", ExecutionStatus::Succeeded, body),
+        ];
+        engine.put_executions(&records).unwrap();
+        let packed = raw(&engine, "b");
+        let mut huge = packed.clone();
+        huge[9..HEADER].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut broken = packed.clone();
+        broken.truncate(HEADER + 3);
+        // Another store has no dictionary 0.
+        let elsewhere = MemoryStore::new();
+        elsewhere.put_raw(Table::Executions, b"b", &packed).unwrap();
+        let cases: [(&MemoryStore, &[u8], &str); 4] = [
+            (&elsewhere, &packed, "its dictionary 0 is missing"),
+            (&engine, &packed[..5], "truncated"),
+            (&engine, &huge, "declares 4294967295 bytes"),
+            (&engine, &broken, "cannot unpack"),
+        ];
+        for (engine, value, expected) in cases {
+            engine.put_raw(Table::Executions, b"b", value).unwrap();
+            for err in [
+                engine.execution("b").unwrap_err(),
+                engine.list_executions(&Default::default()).unwrap_err(),
+            ] {
+                let err = err.to_string();
+                assert!(err.contains("corrupt record `b` in `executions`"), "{err}");
+                assert!(err.contains(expected), "{expected}: {err}");
+            }
+        }
+    }
+}
