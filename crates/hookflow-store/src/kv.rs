@@ -215,7 +215,6 @@ pub trait Engine: Send + Sync + 'static {
     }
 }
 
-/// Takes the engine's write lock; nothing it guards is left half-done by a panic.
 /// What this module keeps per open store: the lock that serializes its read-modify-write
 /// sequences (index maintenance, packing), with the packing state it guards, and the
 /// dictionaries read for unpacking.
@@ -225,6 +224,7 @@ pub struct Shared {
     pub(crate) dictionaries: Dictionaries,
 }
 
+/// Takes the engine's write lock; nothing it guards is left half-done by a panic.
 fn lock<E: Engine>(engine: &E) -> MutexGuard<'_, Packing> {
     engine.shared().writes.lock().unwrap_or_else(PoisonError::into_inner)
 }

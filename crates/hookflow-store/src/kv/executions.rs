@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`Table::Executions`]: `id` → the record (JSON).
+//! - [`Table::Executions`]: `id` → the record, JSON or packed against its flow's dictionary
+//!   ([`packed`]).
 //! - [`Table::ExecutionsByFlow`]: `flow_id \0 id` → the record's [`Summary`], for the executions
 //!   that have a flow.
 //! - [`Table::ExecutionsByStatus`]: `status \0 id` → the record's [`Summary`], for every status
@@ -352,7 +353,10 @@ pub(super) fn put_encoded_executions(
         let value = packer.pack(record, &mut writes);
         writes.push(Write::Put { table: Table::Executions, key: id.to_vec(), value });
     }
-    engine.apply_raw(&writes)?;
+    if let Err(err) = engine.apply_raw(&writes) {
+        packer.failed();
+        return Err(err);
+    }
     packer.written(&engine.shared().dictionaries);
     Ok(())
 }

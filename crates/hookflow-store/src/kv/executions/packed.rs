@@ -7,9 +7,13 @@
 //! bytes, big-endian), the record's size (4 bytes, little-endian) and the LZ4 block. A record that
 //! would not shrink is stored as JSON. Dictionaries live in [`Table::ExecutionDictionaries`]:
 //! id → `[key length, 2 bytes big-endian] [key] [dictionary]`, the key being the status code and
-//! the flow. A dictionary is written in the same atomic write as the first
-//! record packed against it, kept for good (at most [`DICTIONARY_BYTES`] per flow and status,
-//! also after the flow is gone) and reused after a restart.
+//! the flow. A dictionary is written in the same atomic write as the first record of its flow and
+//! status (that record may still be stored as JSON), kept for good (at most [`DICTIONARY_BYTES`]
+//! per flow and status, also after the flow is gone) and reused after a restart. A flow whose key
+//! would not fit in those 2 bytes has its records stored as JSON.
+//!
+//! Dictionary ids are never reused: a write that fails spends the ids it took, since a failed
+//! write may still have landed (sled applies a batch, then its flush fails).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,6 +30,9 @@ const HEADER: usize = 1 + 8 + 4;
 const DICTIONARY_BYTES: usize = 16 * 1024;
 /// A record declaring a larger size is corrupt (no allocation is made for it).
 const MAX_RECORD_BYTES: usize = 1 << 30;
+/// An LZ4 block expands at most this many times (a match's length grows by 255 per byte), so a
+/// block declaring more is corrupt before anything is allocated for it.
+const MAX_EXPANSION: usize = 255;
 
 /// The dictionaries an open store has read, for unpacking.
 #[derive(Debug, Default)]
@@ -46,7 +53,7 @@ struct Current {
     next_id: u64,
 }
 
-/// Packs the records of one atomic write; [`Packer::written`] once the write succeeded.
+/// Packs the records of one atomic write; then [`Packer::written`] or [`Packer::failed`].
 pub(super) struct Packer<'w> {
     current: &'w mut Current,
     fresh: HashMap<Vec<u8>, (u64, Arc<[u8]>)>,
@@ -77,7 +84,8 @@ fn load(engine: &impl Engine) -> Result<Current, StoreError> {
         let id = u64::from_be_bytes(id_bytes.as_slice().try_into().map_err(|_| bad("not an id"))?);
         let (key, dictionary) = split_dictionary(&value).ok_or_else(|| bad("truncated"))?;
         current.by_key.insert(key.to_vec(), (id, Arc::from(dictionary)));
-        current.next_id = current.next_id.max(id + 1);
+        let next = id.checked_add(1).ok_or_else(|| bad("the last possible id"))?;
+        current.next_id = current.next_id.max(next);
     }
     Ok(current)
 }
@@ -97,16 +105,16 @@ impl<'w> Packer<'w> {
     ) -> Cow<'a, [u8]> {
         let json = record.json.as_slice();
         let key = dictionary_key(record);
+        let Ok(key_len) = u16::try_from(key.len()) else { return Cow::Borrowed(json) };
         let (id, dictionary) = match self.current.by_key.get(&key).or(self.fresh.get(&key)) {
             Some((id, dictionary)) => (*id, dictionary.clone()),
             None => {
                 let (id, dictionary) =
                     (self.next_id, Arc::<[u8]>::from(&json[..json.len().min(DICTIONARY_BYTES)]));
                 self.next_id += 1;
-                let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
                 let mut value = Vec::with_capacity(2 + key.len() + dictionary.len());
                 value.extend_from_slice(&key_len.to_be_bytes());
-                value.extend_from_slice(&key[..usize::from(key_len)]);
+                value.extend_from_slice(&key);
                 value.extend_from_slice(&dictionary);
                 writes.push(Write::Put {
                     table: Table::ExecutionDictionaries,
@@ -144,6 +152,12 @@ impl<'w> Packer<'w> {
         }
         self.current.next_id = self.next_id;
     }
+
+    /// The write failed, and may have landed all the same: its dictionaries' ids stay spent,
+    /// and a later record of the same flow and status takes a new one.
+    pub(super) fn failed(self) {
+        self.current.next_id = self.next_id;
+    }
 }
 
 /// Which records share a dictionary: `[status code] [0 | 1 flow id]`.
@@ -167,14 +181,16 @@ pub(super) fn unpack<'v>(
     let (id, rest) = rest.split_first_chunk::<8>().ok_or_else(|| bad("truncated".into()))?;
     let (size, block) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated".into()))?;
     let (id, size) = (u64::from_be_bytes(*id), u32::from_le_bytes(*size) as usize);
-    if size > MAX_RECORD_BYTES {
-        return Err(bad(format!("declares {size} bytes")));
+    if size > MAX_RECORD_BYTES || size > block.len().saturating_mul(MAX_EXPANSION) + HEADER {
+        return Err(bad(format!("declares {size} bytes from a block of {}", block.len())));
     }
     let dictionary =
         dictionary(engine, id)?.ok_or_else(|| bad(format!("its dictionary {id} is missing")))?;
-    lz4_flex::block::decompress_with_dict(block, size, &dictionary)
-        .map(Cow::Owned)
-        .map_err(|err| bad(format!("cannot unpack: {err}")))
+    match lz4_flex::block::decompress_with_dict(block, size, &dictionary) {
+        Ok(json) if json.len() == size => Ok(Cow::Owned(json)),
+        Ok(json) => Err(bad(format!("unpacks to {} bytes, not {size}", json.len()))),
+        Err(err) => Err(bad(format!("cannot unpack: {err}"))),
+    }
 }
 
 /// Dictionary `id`, read once from the table.
@@ -308,16 +324,24 @@ mod tests {
         let packed = raw(&engine, "b");
         let mut huge = packed.clone();
         huge[9..HEADER].copy_from_slice(&u32::MAX.to_le_bytes());
+        // Within the largest record, beyond what the block can expand to.
+        let mut inflated = packed.clone();
+        inflated[9..HEADER].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        let mut short = packed.clone();
+        let size = u32::from_le_bytes(short[9..HEADER].try_into().unwrap());
+        short[9..HEADER].copy_from_slice(&(size + 1).to_le_bytes());
         let mut broken = packed.clone();
-        broken.truncate(HEADER + 3);
+        broken.truncate(broken.len() - 1);
         // Another store has no dictionary 0.
         let elsewhere = MemoryStore::new();
         elsewhere.put_raw(Table::Executions, b"b", &packed).unwrap();
-        let cases: [(&MemoryStore, &[u8], &str); 4] = [
+        let cases: [(&MemoryStore, &[u8], &str); 6] = [
             (&elsewhere, &packed, "its dictionary 0 is missing"),
             (&engine, &packed[..5], "truncated"),
             (&engine, &huge, "declares 4294967295 bytes"),
+            (&engine, &inflated, "declares 1048576 bytes from a block of"),
             (&engine, &broken, "cannot unpack"),
+            (&engine, &short, "unpacks to 806 bytes, not 807"),
         ];
         for (engine, value, expected) in cases {
             engine.put_raw(Table::Executions, b"b", value).unwrap();
@@ -330,5 +354,97 @@ mod tests {
                 assert!(err.contains(expected), "{expected}: {err}");
             }
         }
+    }
+
+    #[test]
+    fn a_dictionary_with_the_last_possible_id_is_corrupt() {
+        let engine = MemoryStore::new();
+        let mut value = vec![0, 1, b'k'];
+        value.extend_from_slice(b"{}");
+        engine.put_raw(Table::ExecutionDictionaries, &u64::MAX.to_be_bytes(), &value).unwrap();
+        let err = engine.put_executions(&[record("a", "f", ExecutionStatus::Succeeded, "x")]);
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("corrupt record"), "{err}");
+        assert!(err.contains("the last possible id"), "{err}");
+    }
+
+    #[test]
+    fn a_flow_too_long_for_a_dictionary_key_is_stored_as_json() {
+        let engine = MemoryStore::new();
+        let flow = "f".repeat(usize::from(u16::MAX));
+        let long = record("a", &flow, ExecutionStatus::Succeeded, r#"{"n":1},"#);
+        engine.put_executions(std::slice::from_ref(&long)).unwrap();
+        assert_eq!(raw(&engine, "a")[0], b'{');
+        assert_eq!(dictionaries(&engine), 0);
+        assert_eq!(engine.execution("a").unwrap(), Some(long));
+    }
+
+    /// A memory store whose next write lands, then reports a failure (as sled does when its
+    /// flush fails after the batch was applied).
+    struct LandsThenFails {
+        inner: MemoryStore,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl Engine for LandsThenFails {
+        fn describe(&self) -> &str {
+            "a store whose writes land, then fail"
+        }
+
+        fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get_raw(table, key)
+        }
+
+        fn scan_raw(&self, table: Table) -> Result<Vec<crate::kv::Entry>, StoreError> {
+            self.inner.scan_raw(table)
+        }
+
+        fn range_raw(
+            &self,
+            table: Table,
+            lower: std::ops::Bound<&[u8]>,
+            upper: std::ops::Bound<&[u8]>,
+            reverse: bool,
+            visit: crate::kv::Visit<'_>,
+        ) -> Result<(), StoreError> {
+            self.inner.range_raw(table, lower, upper, reverse, visit)
+        }
+
+        fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.inner.put_raw(table, key, value)
+        }
+
+        fn remove_raw(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+            self.inner.remove_raw(table, key)
+        }
+
+        fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+            self.inner.apply_raw(writes)?;
+            match self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                true => Err(self.failed("flush", Table::Executions, None, "disk full")),
+                false => Ok(()),
+            }
+        }
+
+        fn flush_raw(&self) -> Result<(), StoreError> {
+            self.inner.flush_raw()
+        }
+
+        fn shared(&self) -> &crate::kv::Shared {
+            self.inner.shared()
+        }
+    }
+
+    #[test]
+    fn a_failed_write_that_landed_keeps_its_dictionary() {
+        let engine = LandsThenFails { inner: MemoryStore::new(), fail: true.into() };
+        let first = record("a", "f", ExecutionStatus::Succeeded, r#"{"first":1},"#);
+        let second = record("b", "f", ExecutionStatus::Succeeded, r#"{"second":2},"#);
+        let err = engine.put_executions(std::slice::from_ref(&first)).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        engine.put_executions(std::slice::from_ref(&second)).unwrap();
+        assert_eq!(dictionaries(&engine), 2, "the second write takes a new id");
+        assert_eq!(engine.execution("a").unwrap(), Some(first), "its dictionary is intact");
+        assert_eq!(engine.execution("b").unwrap(), Some(second));
     }
 }
