@@ -1,9 +1,11 @@
 //! Execution history, written off the request path: a request that ran its flow encodes its
 //! record where its data is (see [`record::finished`]) and hands the bytes to a channel; one
-//! writer task stores what waits there in one transaction, at most once per [`TICK`]. Under load
-//! a tick's records share one commit: committing every few records costs more than the records
-//! themselves (each commit syncs to disk and rewrites the tree's upper pages). When the writer is
-//! idle, the first record is written at once. A [`History::flush`] does not wait for the tick.
+//! writer task stores what waits there every [`STEP`], and syncs it to disk at most once per
+//! [`TICK`]. Under load a tick's records share one sync: syncing every few records costs more
+//! than the records themselves. The writes in between are [`Durability::Deferred`]: small, so
+//! that the writer never holds a core for long (a request whose thread waits behind it waits
+//! that long), and synced by the tick's write. When the writer has not synced for a tick (it was
+//! idle), the first record is written durably at once. A [`History::flush`] waits for neither.
 //!
 //! Only a call answered `202` (`accepted` mode) is persisted before it is answered; those
 //! durable writes go through a second task that commits every write waiting at that moment in
@@ -21,16 +23,18 @@ use std::time::{Duration, SystemTime};
 
 use hookflow_core::Response;
 use hookflow_core::execute::Execution;
-use hookflow_store::{EncodedExecution, ExecutionRecord, Store, StoreError};
+use hookflow_store::{Durability, EncodedExecution, ExecutionRecord, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors::store_error;
 
-/// The writer commits at most once per tick (a flush excepted).
+/// The writer syncs to disk at most once per tick (a flush excepted).
 pub const TICK: Duration = Duration::from_millis(100);
-/// Records per transaction at most; a full batch is followed by the next without waiting.
+/// The writer writes what waits at most once per step.
+const STEP: Duration = Duration::from_millis(2);
+/// Records per write at most; a full batch is followed by the next without waiting.
 const BATCH: usize = 8192;
 /// Attempts at writing one batch before its records are given up (and logged).
 const WRITE_ATTEMPTS: u32 = 5;
@@ -245,26 +249,56 @@ struct Writer {
 }
 
 impl Writer {
-    /// Stores what waits, one transaction per tick at most, until every sender is gone.
+    /// Stores what waits, one write per step at most, until every sender is gone.
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Message>) {
         let mut messages = Vec::with_capacity(BATCH);
-        // Waits only when nothing is waiting: so under load a request handing over its record
-        // never has to wake the writer (a system call and a context switch per call).
-        while rx.recv_many(&mut messages, BATCH).await > 0 {
+        let mut pace = Pace::default();
+        loop {
+            // Waits only when nothing is waiting: so under load a request handing over its
+            // record never has to wake the writer (a system call and a context switch per call).
+            let received = match pace.sync_due() {
+                Some(due) => tokio::select! {
+                    received = rx.recv_many(&mut messages, BATCH) => received,
+                    () = tokio::time::sleep_until(due) => {
+                        self.sync(&mut pace).await;
+                        continue;
+                    }
+                },
+                None => rx.recv_many(&mut messages, BATCH).await,
+            };
+            if received == 0 {
+                break;
+            }
             let started = Instant::now();
-            let full = messages.len() == BATCH;
-            self.store(&mut messages).await;
-            if !full {
+            self.store(&mut messages, &mut pace, started).await;
+            if received < BATCH {
                 tokio::select! {
-                    () = tokio::time::sleep_until(started + TICK) => {}
+                    () = tokio::time::sleep_until(started + STEP) => {}
                     () = self.wake.notified() => {}
                 }
+            }
+        }
+        if pace.sync_due().is_some() {
+            self.sync(&mut pace).await;
+        }
+    }
+
+    /// Makes the deferred writes durable.
+    async fn sync(&self, pace: &mut Pace) {
+        let (store, at) = (self.store.clone(), Instant::now());
+        match tokio::task::spawn_blocking(move || store.flush()).await {
+            Ok(Ok(())) => pace.synced(at),
+            outcome => {
+                store_error("write_history");
+                let error = outcome.map_or_else(|e| e.to_string(), |e| e.unwrap_err().to_string());
+                tracing::warn!(error, "syncing history failed; retrying in a tick");
+                pace.sync_failed(at);
             }
         }
     }
 
     /// Stores the records among `messages` in one write, then answers their flushes.
-    async fn store(&self, messages: &mut Vec<Message>) {
+    async fn store(&self, messages: &mut Vec<Message>, pace: &mut Pace, started: Instant) {
         let mut flushes = Vec::new();
         let mut batch = Vec::with_capacity(messages.len());
         let mut held = 0;
@@ -281,17 +315,24 @@ impl Writer {
                 }
             }
         }
+        let durability = pace.durability(started, !flushes.is_empty());
         if !batch.is_empty() {
             let (store, limits) = (self.store.clone(), self.limits);
             let written = tokio::task::spawn_blocking(move || {
                 let records: Vec<EncodedExecution> =
                     batch.into_iter().filter_map(|m| build(m, limits)).collect();
-                store_batch(&*store, &records)
+                store_batch(&*store, &records, durability)
             })
             .await;
-            if let Err(e) = written {
-                tracing::error!(error = %e, "the history writer failed; a batch of records is lost");
+            match written {
+                Ok(true) => pace.written(durability, started),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "the history writer failed; a batch of records is lost");
+                }
             }
+        } else if durability == Durability::Now && pace.sync_due().is_some() {
+            self.sync(pace).await;
         }
         self.room.add_permits(held);
         for done in flushes {
@@ -343,12 +384,57 @@ async fn commit(mut rx: mpsc::UnboundedReceiver<Durable>, store: Arc<dyn Store>)
     }
 }
 
-/// Stores a batch, retrying a failing store a few times before giving the records up.
-fn store_batch(store: &dyn Store, records: &[EncodedExecution]) {
+/// When the writer's writes reach the disk: durably once per tick, deferred in between.
+#[derive(Debug, Default)]
+struct Pace {
+    /// When the last sync started (everything written before it is durable); `None` before the
+    /// first.
+    synced: Option<Instant>,
+    /// Whether a deferred write waits for a sync.
+    unsynced: bool,
+}
+
+impl Pace {
+    /// How a write starting at `now` is made: durably when a flush waits for it or a tick has
+    /// passed since the last sync; deferred otherwise.
+    fn durability(&self, now: Instant, flush: bool) -> Durability {
+        match self.synced {
+            Some(synced) if !flush && now < synced + TICK => Durability::Deferred,
+            _ => Durability::Now,
+        }
+    }
+
+    /// A write that started at `at` went through.
+    fn written(&mut self, durability: Durability, at: Instant) {
+        match durability {
+            Durability::Now => self.synced(at),
+            _ => self.unsynced = true,
+        }
+    }
+
+    /// Everything written before `at` is durable.
+    fn synced(&mut self, at: Instant) {
+        (self.synced, self.unsynced) = (Some(at), false);
+    }
+
+    /// A sync that started at `at` failed: the next is tried a tick later.
+    fn sync_failed(&mut self, at: Instant) {
+        self.synced = Some(at);
+    }
+
+    /// When the deferred writes must be synced, if any wait.
+    fn sync_due(&self) -> Option<Instant> {
+        self.unsynced.then(|| self.synced.map_or_else(Instant::now, |synced| synced + TICK))
+    }
+}
+
+/// Stores a batch, retrying a failing store a few times before giving the records up; whether
+/// it was stored.
+fn store_batch(store: &dyn Store, records: &[EncodedExecution], durability: Durability) -> bool {
     let mut wait = Duration::from_millis(50);
     for attempt in 1..=WRITE_ATTEMPTS {
-        match store.put_encoded_executions(records) {
-            Ok(()) => return,
+        match store.put_encoded_executions(records, durability) {
+            Ok(()) => return true,
             Err(e) if attempt < WRITE_ATTEMPTS => {
                 store_error("write_history");
                 tracing::warn!(error = %e, attempt, records = records.len(), "storing history failed; retrying");
@@ -362,6 +448,7 @@ fn store_batch(store: &dyn Store, records: &[EncodedExecution]) {
             }
         }
     }
+    false
 }
 
 #[cfg(test)]
@@ -429,6 +516,27 @@ mod tests {
         assert_eq!(kib(1024, mib), 2);
         assert_eq!(kib(10 * mib, mib), 1024);
         assert_eq!(room_kib(0), 1);
+    }
+
+    #[test]
+    fn writes_are_synced_once_per_tick_unless_a_flush_waits() {
+        let start = Instant::now();
+        let later = |ms| start + Duration::from_millis(ms);
+        let mut pace = Pace::default();
+        assert_eq!(pace.durability(start, false), Durability::Now, "the first write");
+        pace.written(Durability::Now, start);
+        assert_eq!(pace.sync_due(), None, "nothing waits for a sync");
+        assert_eq!(pace.durability(later(2), false), Durability::Deferred, "within the tick");
+        pace.written(Durability::Deferred, later(2));
+        assert_eq!(pace.sync_due(), Some(start + TICK), "synced a tick after the last sync");
+        assert_eq!(pace.durability(later(4), true), Durability::Now, "a flush waits");
+        let tick = u64::try_from(TICK.as_millis()).unwrap();
+        assert_eq!(pace.durability(later(tick), false), Durability::Now, "a tick has passed");
+        pace.synced(later(tick));
+        assert_eq!(pace.sync_due(), None);
+        pace.written(Durability::Deferred, later(tick + 2));
+        pace.sync_failed(later(2 * tick));
+        assert_eq!(pace.sync_due(), Some(later(3 * tick)), "a failed sync is tried a tick later");
     }
 
     #[tokio::test]

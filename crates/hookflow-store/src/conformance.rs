@@ -11,8 +11,9 @@ use std::{
 };
 
 use crate::{
-    Credential, CredentialKind, EncodedExecution, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse, Store, StoredSecret,
+    Credential, CredentialKind, Durability, EncodedExecution, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse, Store,
+    StoredSecret,
 };
 
 /// A case that runs against one fresh, empty store.
@@ -476,20 +477,24 @@ pub fn put_replaces_an_execution_and_its_index_entries(store: &dyn Store) {
 }
 
 /// Records encoded by their caller are stored and indexed like the others; a new one replaces
-/// nothing, a later one that is not new moves the index entries.
+/// nothing, a later one that is not new moves the index entries. A deferred write is read at
+/// once, like a durable one.
 pub fn encoded_executions_are_stored_as_given(store: &dyn Store) {
     let encode = |record: &ExecutionRecord, new| EncodedExecution::of(record, new).unwrap();
     let fresh = execution(&execution_id(1), Some("a"), ExecutionStatus::Succeeded, 5);
     let other = execution(&execution_id(2), None, ExecutionStatus::Rejected, 6);
-    store.put_encoded_executions(&[encode(&fresh, true), encode(&other, true)]).unwrap();
+    let both = [encode(&fresh, true), encode(&other, true)];
+    store.put_encoded_executions(&both, Durability::Now).unwrap();
     assert_eq!(store.execution(&fresh.id).unwrap(), Some(fresh.clone()));
     assert_indexes_match(store, &[fresh.clone(), other.clone()]);
     let failed = ExecutionRecord { status: ExecutionStatus::Failed, ..fresh.clone() };
     let failed = ExecutionRecord { flow_id: Some("b".to_owned()), ..failed };
-    store.put_encoded_executions(&[encode(&failed, false)]).unwrap();
+    store.put_encoded_executions(&[encode(&failed, false)], Durability::Deferred).unwrap();
     assert_eq!(store.execution(&fresh.id).unwrap(), Some(failed.clone()));
     assert_indexes_match(store, &[failed, other]);
-    store.put_encoded_executions(&[]).unwrap();
+    store.put_encoded_executions(&[], Durability::Now).unwrap();
+    store.put_encoded_executions(&[], Durability::Deferred).unwrap();
+    store.flush().unwrap();
 }
 
 /// Within one batch, the last record with an id is the one kept.

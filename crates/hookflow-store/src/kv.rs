@@ -16,7 +16,7 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Credential, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord,
+    Credential, Durability, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord,
     IdempotencyRecord, Store, StoreError,
 };
 
@@ -187,9 +187,11 @@ pub trait Engine: Send + Sync + 'static {
     /// `true` when there was an entry to remove.
     fn remove_raw(&self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
 
-    /// Applies `writes` in order, atomically (all or none, also across a crash) and durably.
-    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError>;
+    /// Applies `writes` in order, atomically (all or none, also across a crash); durably, or with
+    /// [`Durability::Deferred`] at the next durable write or [`Engine::flush_raw`].
+    fn apply_raw(&self, writes: &[Write<'_>], durability: Durability) -> Result<(), StoreError>;
 
+    /// Makes every write so far durable, deferred ones included.
     fn flush_raw(&self) -> Result<(), StoreError>;
 
     /// What this module keeps per open store.
@@ -250,8 +252,12 @@ impl<E: Engine> Store for E {
         executions::put_executions(self, records)
     }
 
-    fn put_encoded_executions(&self, records: &[EncodedExecution]) -> Result<(), StoreError> {
-        executions::put_encoded_executions(self, records)
+    fn put_encoded_executions(
+        &self,
+        records: &[EncodedExecution],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        executions::put_encoded_executions(self, records, durability)
     }
 
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {

@@ -56,8 +56,8 @@ pub use crate::{
 ///
 /// Every write (`put_*`, `delete_*`) is durable when it returns `Ok`: after a crash or power loss
 /// the write is still there. A backend that buffers writes must flush them before returning.
-/// [`Store::flush`] exists for shutdown and for backends that want a last chance to sync; callers
-/// never need it for durability.
+/// The one exception is asked for by name: [`Store::put_encoded_executions`] with
+/// [`Durability::Deferred`], durable at the next durable write or [`Store::flush`].
 pub trait Store: Send + Sync + 'static {
     /// Inserts `credential`, or replaces the one with the same name.
     fn put_credential(&self, credential: &Credential) -> Result<(), StoreError>;
@@ -78,7 +78,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// [`Store::put_executions`] for records their caller has encoded: the same atomic write,
     /// without encoding them again. A record marked [`EncodedExecution::new`] replaces nothing.
-    fn put_encoded_executions(&self, records: &[EncodedExecution]) -> Result<(), StoreError>;
+    /// With [`Durability::Deferred`] the write is visible at once and durable at the next
+    /// durable write or [`Store::flush`]: a crash before that loses it (and the other deferred
+    /// writes since the last durable one), whole, and nothing else.
+    fn put_encoded_executions(
+        &self,
+        records: &[EncodedExecution],
+        durability: Durability,
+    ) -> Result<(), StoreError>;
 
     /// The execution with id `id`, if there is one.
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError>;
@@ -127,8 +134,18 @@ pub trait Store: Send + Sync + 'static {
     /// Returns how many were removed.
     fn prune_idempotency(&self, now_ms: i64) -> Result<usize, StoreError>;
 
-    /// Syncs anything the backend still holds in memory to disk.
+    /// Makes every write so far durable, deferred ones included.
     fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// When a write reaches the disk (see [`Store::put_encoded_executions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Durable when the call returns.
+    Now,
+    /// Durable at the next durable write or [`Store::flush`]; many deferred writes share one
+    /// sync to disk.
+    Deferred,
 }
 
 /// The embedded backends that [`open`] can start.

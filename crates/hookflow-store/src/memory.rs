@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    StoreError,
+    Durability, StoreError,
     kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
 };
 
@@ -72,7 +72,7 @@ impl Engine for MemoryStore {
         walk(entries.iter(), reverse, |(key, value)| visit(key, value))
     }
 
-    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+    fn apply_raw(&self, writes: &[Write<'_>], _: Durability) -> Result<(), StoreError> {
         let mut tables = self.tables();
         for write in writes {
             let entries = tables.entry(write.table()).or_default();

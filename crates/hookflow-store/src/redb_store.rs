@@ -9,7 +9,7 @@ use std::{
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::{
-    StoreError,
+    Durability, StoreError,
     kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
 };
 
@@ -141,7 +141,7 @@ impl Engine for RedbStore {
         walk(range, reverse, step)
     }
 
-    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+    fn apply_raw(&self, writes: &[Write<'_>], durability: Durability) -> Result<(), StoreError> {
         let failed = |write: Option<&Write>, cause: &dyn fmt::Display| match write {
             Some(write) => self.failed("write", write.table(), Some(write.key()), cause),
             None => StoreError::Backend {
@@ -150,7 +150,11 @@ impl Engine for RedbStore {
                 cause: cause.to_string(),
             },
         };
-        let txn = self.db.begin_write().map_err(|err| failed(None, &err))?;
+        let mut txn = self.db.begin_write().map_err(|err| failed(None, &err))?;
+        if durability == Durability::Deferred {
+            // Written, not synced: the next commit with the default durability syncs it too.
+            txn.set_durability(redb::Durability::None).map_err(|err| failed(None, &err))?;
+        }
         {
             // Each table is opened once, on its first write, and stays open to the end.
             let mut open: Vec<Option<redb::Table<&[u8], &[u8]>>> =
@@ -201,9 +205,14 @@ impl Engine for RedbStore {
         Ok(removed)
     }
 
-    /// Nothing to do: every commit is already durable.
+    /// An empty commit with the default durability: it syncs the deferred commits before it.
     fn flush_raw(&self) -> Result<(), StoreError> {
-        Ok(())
+        let failed = |cause: &dyn fmt::Display| StoreError::Backend {
+            store: self.describe.clone(),
+            operation: "flush".to_owned(),
+            cause: cause.to_string(),
+        };
+        self.db.begin_write().map_err(|err| failed(&err))?.commit().map_err(|err| failed(&err))
     }
 }
 

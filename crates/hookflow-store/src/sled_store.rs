@@ -11,7 +11,7 @@ use std::{
 use sled::Transactional;
 
 use crate::{
-    StoreError,
+    Durability, StoreError,
     kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
 };
 
@@ -146,7 +146,7 @@ impl Engine for SledStore {
         walk(range, reverse, step)
     }
 
-    fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+    fn apply_raw(&self, writes: &[Write<'_>], durability: Durability) -> Result<(), StoreError> {
         let Some(first) = writes.first() else { return Ok(()) };
         // One batch per tree, in the order of the writes (a later write to a key wins).
         let mut batches: Vec<(Table, sled::Batch)> = Vec::new();
@@ -185,7 +185,11 @@ impl Engine for SledStore {
                 })
                 .map_err(|err| batch_failed(&err))?;
         }
-        self.sync("batch write to", first.table(), first.key())
+        match durability {
+            Durability::Now => self.sync("batch write to", first.table(), first.key()),
+            // sled also flushes on its own every 500 ms.
+            Durability::Deferred => Ok(()),
+        }
     }
 
     fn shared(&self) -> &Shared {

@@ -9,7 +9,10 @@ use std::{
     },
 };
 
-use crate::{Credential, ExecutionQuery, ExecutionRecord, ExecutionStatus, Store, conformance};
+use crate::{
+    Credential, Durability, EncodedExecution, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    Store, conformance,
+};
 
 pub(crate) fn credential(name: &str) -> Credential {
     conformance::credential(name)
@@ -34,9 +37,10 @@ pub(crate) fn fresh_dirs(
 const EXIT_DIR_VAR: &str = "HOOKFLOW_STORE_EXIT_TEST_DIR";
 const EXIT_CODE: i32 = 42;
 
-/// Checks that writes are durable when they return, not when the store is dropped: the test
-/// named `test_path` runs itself again in a child process, which writes and then exits at once,
-/// so no destructor (and no flush-on-drop) runs; then this process reopens the store.
+/// Checks that writes are durable when they return, not when the store is dropped, and deferred
+/// writes once the store is flushed: the test named `test_path` runs itself again in a child
+/// process, which writes and then exits at once, so no destructor (and no flush-on-drop) runs;
+/// then this process reopens the store.
 pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> Arc<dyn Store>) {
     if let Some(dir) = std::env::var_os(EXIT_DIR_VAR) {
         let store = open(Path::new(&dir));
@@ -44,6 +48,12 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
         store.put_credential(&credential("deleted")).unwrap();
         assert!(store.delete_credential("deleted").unwrap());
         store.put_executions(&batch()).unwrap();
+        for deferred in deferred().chunks(16) {
+            let encoded: Vec<EncodedExecution> =
+                deferred.iter().map(|r| EncodedExecution::of(r, true).unwrap()).collect();
+            store.put_encoded_executions(&encoded, Durability::Deferred).unwrap();
+        }
+        store.flush().unwrap();
         std::process::exit(EXIT_CODE);
     }
 
@@ -65,11 +75,21 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
     let store = open(dir.path());
     assert_eq!(store.credential("kept").unwrap(), Some(credential("kept")));
     assert_eq!(store.credential("deleted").unwrap(), None);
-    let listed =
-        store.list_executions(&ExecutionQuery { limit: 500, ..ExecutionQuery::default() }).unwrap();
-    let mut expected = batch();
-    expected.reverse();
-    assert_eq!(listed.items, expected);
+    for (flow, mut expected) in [("exit", batch()), ("deferred", deferred())] {
+        let query = ExecutionQuery { flow: Some(flow.into()), limit: 500, ..Default::default() };
+        expected.reverse();
+        assert_eq!(store.list_executions(&query).unwrap().items, expected, "{flow}");
+    }
+}
+
+/// What the process-exit check writes deferred, in several writes, then flushes: 64 records.
+fn deferred() -> Vec<ExecutionRecord> {
+    (256..320)
+        .map(|n| {
+            let id = conformance::execution_id(n);
+            conformance::execution(&id, Some("deferred"), ExecutionStatus::Succeeded, 0)
+        })
+        .collect()
 }
 
 /// The batch of executions that the process-exit check writes: 256, in id order.

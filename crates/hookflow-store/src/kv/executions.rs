@@ -34,7 +34,7 @@ pub(super) mod packed;
 
 use super::{Engine, Record, Table, Write, corrupt, decode, encode, lock};
 use crate::{
-    EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    Durability, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
     IdempotencyRecord, StoreError,
 };
 
@@ -280,12 +280,13 @@ pub(super) fn put_executions(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    put_encoded_executions(engine, &encoded)
+    put_encoded_executions(engine, &encoded, Durability::Now)
 }
 
 pub(super) fn put_encoded_executions(
     engine: &impl Engine,
     records: &[EncodedExecution],
+    durability: Durability,
 ) -> Result<(), StoreError> {
     // The last occurrence of an id wins; sorted, the writes also land in key order. The sort is
     // stable and ids are made in time order, so a batch is mostly in order already.
@@ -353,7 +354,7 @@ pub(super) fn put_encoded_executions(
         let value = packer.pack(record, &mut writes);
         writes.push(Write::Put { table: Table::Executions, key: id.to_vec(), value });
     }
-    if let Err(err) = engine.apply_raw(&writes) {
+    if let Err(err) = engine.apply_raw(&writes, durability) {
         packer.failed();
         return Err(err);
     }
@@ -471,7 +472,7 @@ fn remove_executions(
             });
             writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
         }
-        engine.apply_raw(&writes)?;
+        engine.apply_raw(&writes, Durability::Now)?;
     }
     Ok(doomed.len())
 }
@@ -564,7 +565,7 @@ pub(super) fn put_idempotency(
         value: Cow::Borrowed(&[]),
     });
     writes.push(Write::Put { table: Table::Idempotency, key, value: Cow::Owned(value) });
-    engine.apply_raw(&writes)
+    engine.apply_raw(&writes, Durability::Now)
 }
 
 pub(super) fn prune_idempotency(engine: &impl Engine, now_ms: i64) -> Result<usize, StoreError> {
@@ -597,7 +598,7 @@ pub(super) fn prune_idempotency(engine: &impl Engine, now_ms: i64) -> Result<usi
                 removed += 1;
             }
         }
-        engine.apply_raw(&writes)?;
+        engine.apply_raw(&writes, Durability::Now)?;
     }
     Ok(removed)
 }

@@ -216,6 +216,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::Durability;
     use crate::conformance::execution;
     use crate::{ExecutionRecord, ExecutionStatus, MemoryStore, RedbStore, SledStore, Store};
 
@@ -308,7 +309,7 @@ mod tests {
             json: br#"{"id":"a"}"#.to_vec(),
             new: true,
         };
-        engine.put_encoded_executions(std::slice::from_ref(&tiny)).unwrap();
+        engine.put_encoded_executions(std::slice::from_ref(&tiny), Durability::Now).unwrap();
         assert_eq!(raw(&engine, "a"), tiny.json, "the header alone is longer than the record");
     }
 
@@ -418,8 +419,12 @@ mod tests {
             self.inner.remove_raw(table, key)
         }
 
-        fn apply_raw(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
-            self.inner.apply_raw(writes)?;
+        fn apply_raw(
+            &self,
+            writes: &[Write<'_>],
+            durability: Durability,
+        ) -> Result<(), StoreError> {
+            self.inner.apply_raw(writes, durability)?;
             match self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 true => Err(self.failed("flush", Table::Executions, None, "disk full")),
                 false => Ok(()),
