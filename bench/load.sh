@@ -2,20 +2,24 @@
 # Load-compare `hookflow serve` (flows/order-intake.json) with bench/baseline, a bare axum server
 # doing the same work in plain Rust. Both run on 127.0.0.1, one after the other, under wrk.
 #
-#   DURATION=10 bench/load.sh        # seconds of load per server (default 10)
+#   DURATION=10 bench/load.sh        # seconds of load per server and round (default 10)
 #
-# Env: DURATION (s, default 10), THREADS (default 2), CONNECTIONS (default 32),
+# Env: DURATION (s, default 10), ROUNDS (default 3), THREADS (default 2), CONNECTIONS (default 32),
 #      READY_TIMEOUT (s, default 30), MODE (`sync`, default: order-intake answers 201; `accepted`:
 #      the same flow in accepted mode from bench/flows-accepted answers 202 once the call is
 #      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--store sled`).
 #      Raw wrk outputs go to bench/results/.
 #
-# In sync mode the run measures three servers one after the other: hookflow as configured,
-# the same with `--no-history` (what recording every call costs), and the baseline; the summary
-# gives both ratios. With `--no-history` in SERVE_ARGS (or MODE=accepted) the second is skipped.
+# In sync mode the run measures three servers: hookflow as configured, the same with
+# `--no-history` (what recording every call costs), and the baseline; the summary gives both
+# ratios. With `--no-history` in SERVE_ARGS (or MODE=accepted) the second is skipped. All of them
+# start first; then each round runs wrk against each server in turn, and the summary gives the
+# median of the rounds, so a machine whose speed drifts during the run (shared or throttled
+# cores) weighs on every server alike rather than on whichever ran at a bad moment.
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
@@ -43,6 +47,7 @@ die() { echo "load.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -gt 0 ]] || die "DURATION must be a positive integer (seconds)"
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -gt 0 ]] || die "ROUNDS must be a positive integer"
 
 # ---- tools -------------------------------------------------------------------------------------
 if ! command -v wrk >/dev/null 2>&1; then
@@ -69,13 +74,17 @@ log "building hookflow-baseline (release)"
 mkdir -p "$RESULTS"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/hookflow-bench.XXXXXX")"
-SERVER_PID=""
+# The servers this script started and has not stopped yet.
+PIDS=()
 
 cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -130,9 +139,9 @@ check_answer() {
     log "$name answered 201: $body"
 }
 
-# run_wrk NAME URL KEY -> raw output in $RESULTS/NAME-STAMP.txt; fails on non-2xx responses.
+# run_wrk NAME URL KEY OUT: one wrk run, raw output in OUT; fails on non-2xx responses.
 run_wrk() {
-    local name="$1" url="$2" key="$3" out="$RESULTS/$1-$STAMP.txt"
+    local name="$1" url="$2" key="$3" out="$4"
     log "wrk: $name for ${DURATION}s (${THREADS} threads, ${CONNECTIONS} connections)"
     API_KEY="$key" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
         -s "$LUA" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "$name: wrk failed"; }
@@ -140,12 +149,11 @@ run_wrk() {
     if grep -q 'Non-2xx or 3xx responses' "$out"; then
         die "$name: wrk saw non-2xx responses (see $out)"
     fi
-    echo "$out"
 }
 
-# stop_server NAME: kill the started PID and wait for it (with a deadline).
+# stop_server NAME PID: SIGTERM, wait for it (with a deadline), then SIGKILL.
 stop_server() {
-    local name="$1" pid="$SERVER_PID" deadline
+    local name="$1" pid="$2" deadline
     kill "$pid" 2>/dev/null || true
     deadline=$((SECONDS + 20))
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
@@ -154,7 +162,6 @@ stop_server() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
-    SERVER_PID=""
 }
 
 # Parsing wrk output: requests/s, and a latency percentile converted to ms.
@@ -166,10 +173,14 @@ pct_ms_of() {
         printf "%.3f\n", v; done = 1 }' "$1"
 }
 
-# ---- hookflow ----------------------------------------------------------------------------------
-# bench_hookflow NAME [OPTIONS...]: one hookflow serve with these options under wrk; sets
-# <NAME>_OUT (the wrk output), <NAME>_HWM_KB and <NAME>_RSS_KB.
-bench_hookflow() {
+# ---- servers ----------------------------------------------------------------------------------
+# Every server starts first and stays up: the rounds then measure them in turn, so that a machine
+# that speeds up or slows down during the run affects them alike.
+NAMES=()
+declare -A PID URL KEY
+
+# start_hookflow NAME [OPTIONS...]: a hookflow serve with these options, checked once.
+start_hookflow() {
     local name="$1" pid addr key url
     shift
     log "starting hookflow serve ($name: ${*:-no extra options})"
@@ -177,8 +188,8 @@ bench_hookflow() {
     mkdir -p "$TMP/data-$name"
     "$HF_BIN" serve --flows "$ROOT/$HF_FLOWS_DIR" --data "$TMP/data-$name" "$@" \
         --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$TMP/$name.out" 2>"$TMP/$name.err" &
-    SERVER_PID=$!
-    pid=$SERVER_PID
+    pid=$!
+    PIDS+=("$pid")
     addr="$(wait_for_line "$TMP/$name.err" 'webhooks listening on http://127\.0\.0\.1:[0-9]+' "$pid")" || {
         cat "$TMP/$name.err" >&2
         die "$name did not report its listener within ${READY_TIMEOUT}s"
@@ -191,29 +202,23 @@ bench_hookflow() {
     url="http://$addr/hooks/orders/eu"
     wait_http "$url" "$pid" || die "$name at $addr never answered"
     check_answer "$name" "$url" "$key" "$HF_STATUS"
-    declare -g "${name}_OUT=$(run_wrk "$name" "$url" "$key")"
-    kill -0 "$pid" 2>/dev/null || die "$name died during the run"
-    declare -g "${name}_HWM_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")"
-    declare -g "${name}_RSS_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
-    stop_server "$name"
-    cp "$TMP/$name.err" "$RESULTS/$name-$STAMP.stderr.log"
+    NAMES+=("$name"); PID[$name]="$pid"; URL[$name]="$url"; KEY[$name]="$key"
 }
 
 # shellcheck disable=SC2086 # SERVE_ARGS is a list of options
-bench_hookflow hookflow $SERVE_ARGS
+start_hookflow hookflow $SERVE_ARGS
 # The same server without history, for the cost of recording every call (sync mode only: an
 # accepted call is always stored).
 if [[ "$MODE" == sync && " $SERVE_ARGS " != *" --no-history "* ]]; then
     # shellcheck disable=SC2086
-    bench_hookflow nohistory $SERVE_ARGS --no-history
+    start_hookflow nohistory $SERVE_ARGS --no-history
 fi
 
-# ---- baseline ----------------------------------------------------------------------------------
 log "starting hookflow-baseline"
 BL_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 BASELINE_API_KEY="$BL_KEY" "$BL_BIN" 127.0.0.1:0 >"$TMP/baseline.out" 2>"$TMP/baseline.err" &
-SERVER_PID=$!
-BL_PID=$SERVER_PID
+BL_PID=$!
+PIDS+=("$BL_PID")
 BL_ADDR="$(wait_for_line "$TMP/baseline.out" 'listening on http://127\.0\.0\.1:[0-9]+' "$BL_PID")" || {
     cat "$TMP/baseline.err" >&2
     die "the baseline did not report its listener within ${READY_TIMEOUT}s"
@@ -222,36 +227,65 @@ BL_ADDR="${BL_ADDR#listening on http://}"
 BL_URL="http://$BL_ADDR/hooks/orders/eu"
 wait_http "$BL_URL" "$BL_PID" || die "the baseline at $BL_ADDR never answered"
 check_answer baseline "$BL_URL" "$BL_KEY" 201
-BL_OUT="$(run_wrk baseline "$BL_URL" "$BL_KEY")"
-kill -0 "$BL_PID" 2>/dev/null || die "the baseline died during the run"
-BL_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$BL_PID/status")"
-stop_server baseline
+NAMES+=(baseline); PID[baseline]="$BL_PID"; URL[baseline]="$BL_URL"; KEY[baseline]="$BL_KEY"
+
+# ---- rounds ------------------------------------------------------------------------------------
+for ((round = 1; round <= ROUNDS; round++)); do
+    log "round $round of $ROUNDS"
+    for name in "${NAMES[@]}"; do
+        run_wrk "$name" "${URL[$name]}" "${KEY[$name]}" "$RESULTS/$name-$STAMP-$round.txt"
+        kill -0 "${PID[$name]}" 2>/dev/null || die "$name died during the run"
+    done
+done
+
+declare -A HWM_KB
+for name in "${NAMES[@]}"; do
+    HWM_KB[$name]="$(awk '/^VmHWM:/ { print $2 }' "/proc/${PID[$name]}/status")"
+done
+HF_RSS_KB="$(awk '/^VmRSS:/ { print $2 }' "/proc/${PID[hookflow]}/status")"
+for name in "${NAMES[@]}"; do
+    stop_server "$name" "${PID[$name]}"
+    [[ "$name" == baseline ]] || cp "$TMP/$name.err" "$RESULTS/$name-$STAMP.stderr.log"
+done
+PIDS=()
 
 # ---- summary -----------------------------------------------------------------------------------
-row() { # row NAME OUT HWM_KB -> "name rps p50 p99 hwm_mib"
-    local rps p50 p99
-    rps="$(rps_of "$2")"; p50="$(pct_ms_of "$2" 50)"; p99="$(pct_ms_of "$2" 99)"
-    [[ -n "$rps" && -n "$p50" && -n "$p99" && -n "$3" ]] || die "could not parse the wrk output of $1"
-    echo "$1 $rps $p50 $p99 $(( $3 / 1024 ))"
-}
-ROWS="$(row hookflow "$hookflow_OUT" "$hookflow_HWM_KB")"
-if [[ -n "${nohistory_OUT:-}" ]]; then
-    ROWS+=$'\n'"$(row nohistory "$nohistory_OUT" "$nohistory_HWM_KB")"
-fi
-ROWS+=$'\n'"$(row baseline "$BL_OUT" "$BL_HWM_KB")"
+# One line per server and round: "name round rps p50 p99 hwm_mib".
+ROWS=""
+for name in "${NAMES[@]}"; do
+    for ((round = 1; round <= ROUNDS; round++)); do
+        out="$RESULTS/$name-$STAMP-$round.txt"
+        rps="$(rps_of "$out")"; p50="$(pct_ms_of "$out" 50)"; p99="$(pct_ms_of "$out" 99)"
+        [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || die "could not parse the wrk output $out"
+        ROWS+="$name $round $rps $p50 $p99 $(( ${HWM_KB[$name]} / 1024 ))"$'\n'
+    done
+done
 
 SUMMARY="$RESULTS/summary-$STAMP.txt"
-echo "$ROWS" | awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -v mode="$MODE" \
-    -v args="$SERVE_ARGS" -v rss="$hookflow_RSS_KB" '
-    { name[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; hwm[$1] = $5 }
+printf "%s" "$ROWS" | awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -v mode="$MODE" \
+    -v args="$SERVE_ARGS" -v rss="$HF_RSS_KB" -v rounds="$ROUNDS" '
+    # The median of the n values in v[1..n] (sorted in place).
+    function median(v, n,    i, j, x) {
+        for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+        return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    !($1 in hwm) { name[++servers] = $1 }
+    { r = $2; all[$1, r] = $3; a50[$1, r] = $4; a99[$1, r] = $5; hwm[$1] = $6 }
     END {
+    for (i = 1; i <= servers; i++) {
+        n = name[i]
+        for (r = 1; r <= rounds; r++) { x[r] = all[n, r]; y[r] = a50[n, r]; z[r] = a99[n, r] }
+        rps[n] = median(x, rounds); p50[n] = median(y, rounds); p99[n] = median(z, rounds)
+    }
     printf "hookflow vs baseline — POST /hooks/orders/eu, wrk %ss, %s threads, %s connections\n", d, t, c
     printf "hookflow: MODE=%s, serve options: %s", mode, (args == "" ? "(none)" : args)
     printf "%s\n", ("nohistory" in rps) ? "; nohistory: the same with --no-history" : ""
-    printf "%-10s %14s %10s %10s %14s\n", "server", "requests/s", "p50 ms", "p99 ms", "peak RSS MiB"
-    for (i = 1; i <= NR; i++) {
-        n = name[i]
-        printf "%-10s %14.1f %10.3f %10.3f %14d\n", n, rps[n], p50[n], p99[n], hwm[n]
+    printf "%s round(s), the servers in turn in each; medians of the rounds\n", rounds
+    printf "%-10s %14s %10s %10s %14s   %s\n", "server", "requests/s", "p50 ms", "p99 ms", "peak RSS MiB", "requests/s per round"
+    for (i = 1; i <= servers; i++) {
+        n = name[i]; each = ""
+        for (r = 1; r <= rounds; r++) each = each sprintf(" %.0f", all[n, r])
+        printf "%-10s %14.1f %10.3f %10.3f %14d  %s\n", n, rps[n], p50[n], p99[n], hwm[n], each
     }
     hr = rps["hookflow"]; br = rps["baseline"]
     printf "throughput ratio hookflow/baseline: %.2fx\n", hr / br
