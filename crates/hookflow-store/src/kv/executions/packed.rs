@@ -60,6 +60,8 @@ pub(super) struct Packer<'w> {
     next_id: u64,
     /// Where records are compressed, reused from one to the next.
     scratch: Vec<u8>,
+    /// The dictionary key of the record being packed, reused likewise.
+    key: Vec<u8>,
 }
 
 /// Starts packing a write, under the engine's write lock (`packing` is what it guards).
@@ -72,7 +74,7 @@ pub(super) fn packer<'w>(
         slot => slot.insert(load(engine)?),
     };
     let next_id = current.next_id;
-    Ok(Packer { current, fresh: HashMap::new(), next_id, scratch: Vec::new() })
+    Ok(Packer { current, fresh: HashMap::new(), next_id, scratch: Vec::new(), key: Vec::new() })
 }
 
 /// Reads every dictionary: the table holds one per flow and status.
@@ -104,9 +106,11 @@ impl<'w> Packer<'w> {
         writes: &mut Vec<Write<'a>>,
     ) -> Cow<'a, [u8]> {
         let json = record.json.as_slice();
-        let key = dictionary_key(record);
+        dictionary_key(record, &mut self.key);
+        let key = self.key.as_slice();
         let Ok(key_len) = u16::try_from(key.len()) else { return Cow::Borrowed(json) };
-        let (id, dictionary) = match self.current.by_key.get(&key).or(self.fresh.get(&key)) {
+        let known = self.current.by_key.get(key).or_else(|| self.fresh.get(key));
+        let (id, dictionary) = match known {
             Some((id, dictionary)) => (*id, dictionary.clone()),
             None => {
                 let (id, dictionary) =
@@ -114,14 +118,14 @@ impl<'w> Packer<'w> {
                 self.next_id += 1;
                 let mut value = Vec::with_capacity(2 + key.len() + dictionary.len());
                 value.extend_from_slice(&key_len.to_be_bytes());
-                value.extend_from_slice(&key);
+                value.extend_from_slice(key);
                 value.extend_from_slice(&dictionary);
                 writes.push(Write::Put {
                     table: Table::ExecutionDictionaries,
                     key: id.to_be_bytes().to_vec(),
                     value: Cow::Owned(value),
                 });
-                self.fresh.insert(key, (id, dictionary.clone()));
+                self.fresh.insert(key.to_vec(), (id, dictionary.clone()));
                 (id, dictionary)
             }
         };
@@ -160,14 +164,12 @@ impl<'w> Packer<'w> {
     }
 }
 
-/// Which records share a dictionary: `[status code] [0 | 1 flow id]`.
-fn dictionary_key(record: &EncodedExecution) -> Vec<u8> {
-    let flow = record.flow_id.as_deref().unwrap_or_default();
-    let mut key = Vec::with_capacity(2 + flow.len());
+/// Which records share a dictionary, into `key`: `[status code] [0 | 1 flow id]`.
+fn dictionary_key(record: &EncodedExecution, key: &mut Vec<u8>) {
+    key.clear();
     key.push(super::status_code(record.status));
     key.push(u8::from(record.flow_id.is_some()));
-    key.extend_from_slice(flow.as_bytes());
-    key
+    key.extend_from_slice(record.flow_id.as_deref().unwrap_or_default().as_bytes());
 }
 
 /// The JSON of the execution stored under `key`.
