@@ -47,6 +47,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("prune_keeps_the_newest_finished_per_flow", prune_keeps_the_newest_finished_per_flow),
     ("prune_removes_old_finished_executions", prune_removes_old_finished_executions),
     ("prune_rejected_keeps_the_newest", prune_rejected_keeps_the_newest),
+    ("a_large_prune_spans_several_writes", a_large_prune_spans_several_writes),
     (
         "flows_with_executions_are_distinct_and_sorted",
         flows_with_executions_are_distinct_and_sorted,
@@ -752,6 +753,37 @@ pub fn prune_removes_old_finished_executions(store: &dyn Store) {
         records.iter().filter(|r| r.status.is_unfinished()).cloned().collect();
     assert_eq!(unfinished.len(), 3);
     assert_indexes_match(store, &unfinished);
+}
+
+/// A prune of thousands of executions (several writes) keeps exactly what a small one would.
+pub fn a_large_prune_spans_several_writes(store: &dyn Store) {
+    use ExecutionStatus::{Queued, Rejected, Succeeded};
+    let status = |n: u64| match n {
+        _ if n.is_multiple_of(10) => Queued,
+        _ if n.is_multiple_of(7) => Rejected,
+        _ => Succeeded,
+    };
+    let records: Vec<ExecutionRecord> = (0..3000)
+        .map(|n| execution(&execution_id(n), Some("a"), status(n), i64::try_from(n).unwrap()))
+        .collect();
+    for batch in records.chunks(500) {
+        store.put_executions(batch).unwrap();
+    }
+    let succeeded: Vec<u64> = (0..3000).filter(|&n| status(n) == Succeeded).collect();
+    let removed = store.prune_executions("a", 50, i64::MIN).unwrap();
+    assert_eq!(removed, succeeded.len() - 50);
+    let rejected = (0..3000).filter(|&n| status(n) == Rejected).count();
+    assert_eq!(store.prune_rejected(10).unwrap(), rejected - 10);
+    let newest = &succeeded[succeeded.len() - 50..];
+    let kept = |n: &u64| match status(*n) {
+        Queued => true,
+        Rejected => (0..3000).filter(|&m| m > *n && status(m) == Rejected).count() < 10,
+        _ => newest.contains(n),
+    };
+    let left: Vec<ExecutionRecord> =
+        (0..3000).filter(kept).map(|n| records[n as usize].clone()).collect();
+    assert_eq!(left.len(), 300 + 10 + 50);
+    assert_indexes_match(store, &left);
 }
 
 /// Rejected executions beyond the newest `keep` go, with or without a flow; nothing else does.

@@ -54,8 +54,8 @@ impl Record for IdempotencyRecord {
     }
 }
 
-/// How many records a prune removes per atomic write, so that a first prune of a large history
-/// does not build one huge transaction.
+/// How many records a prune removes per atomic write (and per hold of the write lock), so that a
+/// prune of a large history neither builds one huge transaction nor holds up the writers.
 const PRUNE_CHUNK: usize = 1024;
 
 /// What the index entries keep of an execution: enough to filter, prune and find its other index
@@ -457,23 +457,21 @@ fn remove_executions(
     engine: &impl Engine,
     doomed: &[(Vec<u8>, Summary)],
 ) -> Result<usize, StoreError> {
-    for chunk in doomed.chunks(PRUNE_CHUNK) {
-        let mut writes = Vec::with_capacity(chunk.len() * 3);
-        for (id, summary) in chunk {
-            if let Some(flow) = &summary.flow_id {
-                writes.push(Write::Remove {
-                    table: Table::ExecutionsByFlow,
-                    key: flow_index_key(flow, id),
-                });
-            }
+    let mut writes = Vec::with_capacity(doomed.len() * 3);
+    for (id, summary) in doomed {
+        if let Some(flow) = &summary.flow_id {
             writes.push(Write::Remove {
-                table: Table::ExecutionsByStatus,
-                key: status_index_key(summary.status, id),
+                table: Table::ExecutionsByFlow,
+                key: flow_index_key(flow, id),
             });
-            writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
         }
-        engine.apply_raw(&writes, Durability::Now)?;
+        writes.push(Write::Remove {
+            table: Table::ExecutionsByStatus,
+            key: status_index_key(summary.status, id),
+        });
+        writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
     }
+    engine.apply_raw(&writes, Durability::Now)?;
     Ok(doomed.len())
 }
 
@@ -485,40 +483,85 @@ pub(super) fn prune_executions(
 ) -> Result<usize, StoreError> {
     let table = Table::ExecutionsByFlow;
     let prefix = flow_prefix(flow_id);
-    let _guard = lock(engine);
-    let mut kept = 0;
-    let mut doomed = Vec::new();
-    visit_prefix(engine, table, &prefix, true, |key, value| {
-        let summary = summary(engine, table, key, value)?;
-        if summary.status.is_unfinished() {
-            return Ok(ControlFlow::Continue(()));
-        }
-        let over_count = summary.status != ExecutionStatus::Rejected && {
-            kept += 1;
-            kept > keep
-        };
-        if over_count || summary.received_at_ms < older_than_ms {
-            doomed.push((key[prefix.len()..].to_vec(), summary));
-        }
-        Ok(ControlFlow::Continue(()))
-    })?;
-    remove_executions(engine, &doomed)
+    // Rejected calls do not count towards `keep`: they have a budget of their own.
+    let counted = |s: &Summary| !s.status.is_unfinished() && s.status != ExecutionStatus::Rejected;
+    let cut = count_cut(engine, table, &prefix, keep, counted)?;
+    prune_prefix(engine, table, &prefix, cut.as_deref(), |summary, beyond| {
+        !summary.status.is_unfinished()
+            && ((beyond && counted(summary)) || summary.received_at_ms < older_than_ms)
+    })
 }
 
 pub(super) fn prune_rejected(engine: &impl Engine, keep: usize) -> Result<usize, StoreError> {
     let table = Table::ExecutionsByStatus;
     let prefix = status_prefix(ExecutionStatus::Rejected);
-    let _guard = lock(engine);
+    let cut = count_cut(engine, table, &prefix, keep, |_| true)?;
+    prune_prefix(engine, table, &prefix, cut.as_deref(), |_, beyond| beyond)
+}
+
+/// Where a prune by count starts: walking the index entries under `prefix` newest first, the key
+/// of the first entry beyond the `keep` newest that `counted` holds for; `None` when there are
+/// not that many.
+fn count_cut(
+    engine: &impl Engine,
+    table: Table,
+    prefix: &[u8],
+    keep: usize,
+    counted: impl Fn(&Summary) -> bool,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let mut seen = 0;
-    let mut doomed = Vec::new();
-    visit_prefix(engine, table, &prefix, true, |key, value| {
-        seen += 1;
-        if seen > keep {
-            doomed.push((key[prefix.len()..].to_vec(), summary(engine, table, key, value)?));
+    let mut cut = None;
+    visit_prefix(engine, table, prefix, true, |key, value| {
+        if !counted(&summary(engine, table, key, value)?) {
+            return Ok(ControlFlow::Continue(()));
         }
-        Ok(ControlFlow::Continue(()))
+        seen += 1;
+        if seen <= keep {
+            return Ok(ControlFlow::Continue(()));
+        }
+        cut = Some(key.to_vec());
+        Ok(ControlFlow::Break(()))
     })?;
-    remove_executions(engine, &doomed)
+    Ok(cut)
+}
+
+/// Removes the executions whose index entries under `prefix` are `doomed` (given the entry's
+/// summary and whether it lies at or below `cut`, among the older ones), oldest first. Each
+/// chunk of [`PRUNE_CHUNK`] is found and removed under the write lock, which is released between
+/// chunks: a prune of a large history never holds up the writers for longer than one chunk, nor
+/// holds more than one chunk in memory.
+fn prune_prefix(
+    engine: &impl Engine,
+    table: Table,
+    prefix: &[u8],
+    cut: Option<&[u8]>,
+    doomed: impl Fn(&Summary, bool) -> bool,
+) -> Result<usize, StoreError> {
+    let end = prefix_end(prefix);
+    let mut after: Option<Vec<u8>> = None;
+    let mut removed = 0;
+    loop {
+        let _guard = lock(engine);
+        let mut chunk = Vec::new();
+        let mut last = None;
+        let lower = after.as_deref().map_or(Bound::Included(prefix), Bound::Excluded);
+        visit_range(engine, table, lower, Bound::Excluded(&end), false, |key, value| {
+            let summary = summary(engine, table, key, value)?;
+            if doomed(&summary, cut.is_some_and(|cut| key <= cut)) {
+                chunk.push((key[prefix.len()..].to_vec(), summary));
+            }
+            if chunk.len() < PRUNE_CHUNK {
+                return Ok(ControlFlow::Continue(()));
+            }
+            last = Some(key.to_vec());
+            Ok(ControlFlow::Break(()))
+        })?;
+        removed += remove_executions(engine, &chunk)?;
+        match last {
+            Some(key) => after = Some(key),
+            None => return Ok(removed),
+        }
+    }
 }
 
 pub(super) fn flows_with_executions(engine: &impl Engine) -> Result<Vec<String>, StoreError> {
