@@ -21,7 +21,8 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 ///
 /// Every write (a single put or delete, or a whole batch) is one transaction, committed with
 /// redb's default [`Durability::Immediate`](redb::Durability::Immediate): durable when the commit
-/// returns.
+/// returns. A deferred write ([`Durability::Deferred`]) commits with `Durability::None`, which the
+/// next immediate commit (or [`Store::flush`](crate::Store::flush)) makes durable.
 pub struct RedbStore {
     db: Database,
     shared: Shared,

@@ -309,7 +309,6 @@ pub(super) fn put_encoded_executions(
     for record in records {
         let id = record.id.as_bytes();
         let flow_key = record.flow_id.as_deref().map(|flow| flow_index_key(flow, id));
-        let status_key = status_index_key(record.status, id);
         let old = if record.new { None } else { old.next().flatten() };
         let old = old.map(|value| {
             let json = packed::unpack(engine, id, &value).map_err(drop)?;
@@ -347,7 +346,7 @@ pub(super) fn put_encoded_executions(
         if has_status_entry(record.status) {
             writes.push(Write::Put {
                 table: Table::ExecutionsByStatus,
-                key: status_key,
+                key: status_index_key(record.status, id),
                 value: Cow::Owned(summary),
             });
         }
@@ -465,10 +464,10 @@ fn remove_executions(
                 key: flow_index_key(flow, id),
             });
         }
-        writes.push(Write::Remove {
-            table: Table::ExecutionsByStatus,
-            key: status_index_key(summary.status, id),
-        });
+        if has_status_entry(summary.status) {
+            let key = status_index_key(summary.status, id);
+            writes.push(Write::Remove { table: Table::ExecutionsByStatus, key });
+        }
         writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
     }
     engine.apply_raw(&writes, Durability::Now)?;
