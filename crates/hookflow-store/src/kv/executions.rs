@@ -470,7 +470,7 @@ fn remove_executions(
         }
         writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
     }
-    engine.apply_raw(&writes, Durability::Now)?;
+    engine.apply_raw(&writes, Durability::Deferred)?;
     Ok(doomed.len())
 }
 
@@ -528,7 +528,7 @@ fn count_cut(
 /// summary and whether it lies at or below `cut`, among the older ones), oldest first. Each
 /// chunk of [`PRUNE_CHUNK`] is found and removed under the write lock, which is released between
 /// chunks: a prune of a large history never holds up the writers for longer than one chunk, nor
-/// holds more than one chunk in memory.
+/// holds more than one chunk in memory. The chunks are deferred writes, synced once at the end.
 fn prune_prefix(
     engine: &impl Engine,
     table: Table,
@@ -558,6 +558,8 @@ fn prune_prefix(
         removed += remove_executions(engine, &chunk)?;
         match last {
             Some(key) => after = Some(key),
+            // One sync for every chunk: a crash before it only leaves records for the next prune.
+            None if removed > 0 => return engine.flush_raw().map(|()| removed),
             None => return Ok(removed),
         }
     }
