@@ -68,21 +68,14 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    fn of(record: &EncodedExecution) -> Self {
-        Self {
-            status: record.status,
-            received_at_ms: record.received_at_ms,
-            flow_id: record.flow_id.clone(),
-        }
-    }
-
-    /// `[status code] [received_at_ms, 8 bytes big-endian] [0 | 1 flow id bytes]`.
-    fn encode(&self) -> Vec<u8> {
-        let flow = self.flow_id.as_deref().unwrap_or_default();
+    /// The summary of `record`, encoded: `[status code] [received_at_ms, 8 bytes big-endian]
+    /// [0 | 1 flow id bytes]`.
+    fn encode(record: &EncodedExecution) -> Vec<u8> {
+        let flow = record.flow_id.as_deref().unwrap_or_default();
         let mut bytes = Vec::with_capacity(10 + flow.len());
-        bytes.push(status_code(self.status));
-        bytes.extend_from_slice(&self.received_at_ms.to_be_bytes());
-        bytes.push(u8::from(self.flow_id.is_some()));
+        bytes.push(status_code(record.status));
+        bytes.extend_from_slice(&record.received_at_ms.to_be_bytes());
+        bytes.push(u8::from(record.flow_id.is_some()));
         bytes.extend_from_slice(flow.as_bytes());
         bytes
     }
@@ -166,16 +159,22 @@ fn status_prefix(status: ExecutionStatus) -> Vec<u8> {
 }
 
 fn flow_index_key(flow_id: &str, id: &[u8]) -> Vec<u8> {
-    [flow_prefix(flow_id).as_slice(), id].concat()
+    let mut key = flow_prefix(flow_id);
+    key.extend_from_slice(id);
+    key
 }
 
 fn status_index_key(status: ExecutionStatus, id: &[u8]) -> Vec<u8> {
-    [status_prefix(status).as_slice(), id].concat()
+    let mut key = status_prefix(status);
+    key.extend_from_slice(id);
+    key
 }
 
 /// The key of an idempotency record: `flow_id \0 key`.
 pub(super) fn idempotency_key(flow_id: &str, key: &str) -> Vec<u8> {
-    [flow_prefix(flow_id).as_slice(), key.as_bytes()].concat()
+    let mut prefix = flow_prefix(flow_id);
+    prefix.extend_from_slice(key.as_bytes());
+    prefix
 }
 
 /// `expires_at_ms` as 8 bytes that sort like the number, then the record's key.
@@ -304,7 +303,11 @@ pub(super) fn put_encoded_executions(
 
     let mut packing = lock(engine);
     let mut packer = packed::packer(engine, &mut packing)?;
-    let mut old = engine.get_many_raw(Table::Executions, &replaced)?.into_iter();
+    let old = match replaced.is_empty() {
+        true => Vec::new(),
+        false => engine.get_many_raw(Table::Executions, &replaced)?,
+    };
+    let mut old = old.into_iter();
     let mut writes = Vec::with_capacity(records.len() * 3);
     for record in records {
         let id = record.id.as_bytes();
@@ -335,7 +338,7 @@ pub(super) fn put_encoded_executions(
                 }
             }
         }
-        let summary = Summary::of(record).encode();
+        let summary = Summary::encode(record);
         if let Some(key) = flow_key {
             writes.push(Write::Put {
                 table: Table::ExecutionsByFlow,
@@ -657,8 +660,16 @@ mod tests {
         for status in ExecutionStatus::ALL {
             for flow_id in [None, Some(String::new()), Some("orders\0ü".to_owned())] {
                 for received_at_ms in [i64::MIN, -1, 0, 1_700_000_000_000, i64::MAX] {
+                    let record = EncodedExecution {
+                        id: "a".into(),
+                        flow_id: flow_id.clone(),
+                        status,
+                        received_at_ms,
+                        json: Vec::new(),
+                        new: true,
+                    };
                     let summary = Summary { status, received_at_ms, flow_id: flow_id.clone() };
-                    assert_eq!(Summary::decode(&summary.encode()), Ok(summary));
+                    assert_eq!(Summary::decode(&Summary::encode(&record)), Ok(summary));
                 }
             }
         }
