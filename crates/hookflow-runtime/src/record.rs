@@ -180,9 +180,29 @@ fn cut(bytes: &[u8], limit: usize) -> (&[u8], bool) {
 
 /// The route label of a plan, e.g. `POST /orders/{region}` (every method it serves).
 pub fn route(plan: &Plan) -> String {
-    let trigger = plan.trigger();
-    let methods: Vec<&str> = trigger.methods.iter().map(|m| m.as_str()).collect();
-    format!("{} {}", methods.join(","), trigger.suffix)
+    Route(plan).to_string()
+}
+
+/// [`route`], written where it goes without a `String` of its own.
+struct Route<'a>(&'a Plan);
+
+impl std::fmt::Display for Route<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trigger = self.0.trigger();
+        for (n, method) in trigger.methods.iter().enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(method.as_str())?;
+        }
+        write!(f, " {}", trigger.suffix)
+    }
+}
+
+impl serde::Serialize for Route<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Fills in how a run ended: status, times, response, error and trace. The request body is cut

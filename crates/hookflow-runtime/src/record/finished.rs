@@ -12,7 +12,7 @@ use hookflow_store::executions::base64_bytes;
 use hookflow_store::{EncodedExecution, ExecutionStatus};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-use super::{Call, Limits, Secrets, Sent, Served, cut, millis, route};
+use super::{Call, Limits, Route, Secrets, Sent, Served, cut, millis};
 
 /// What a record takes besides its bodies, as a first guess (the trace, headers and the rest).
 const RECORD_BYTES: usize = 2048;
@@ -41,7 +41,7 @@ pub fn finished(
         id: &call.id,
         flow_id: &plan.id,
         flow_version: &plan.version,
-        route: route(plan),
+        route: Route(plan),
         credential: served.credential.as_deref(),
         status,
         received_at_ms,
@@ -86,7 +86,7 @@ struct Finished<'a> {
     id: &'a str,
     flow_id: &'a str,
     flow_version: &'a str,
-    route: String,
+    route: Route<'a>,
     credential: Option<&'a str>,
     status: ExecutionStatus,
     received_at_ms: i64,
