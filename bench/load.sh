@@ -14,7 +14,8 @@
 # `--no-history` (what recording every call costs), and the baseline; the summary gives both
 # ratios. With `--no-history` in SERVE_ARGS (or MODE=accepted) the second is skipped. All of them
 # start first; then each round runs wrk against each server in turn, and the summary gives the
-# median of the rounds, so a machine whose speed drifts during the run (shared or throttled
+# median of the rounds, and each ratio as the median of the rounds' ratios (the two servers of a
+# round ran seconds apart), so a machine whose speed drifts during the run (shared or throttled
 # cores) weighs on every server alike rather than on whichever ran at a bad moment.
 set -euo pipefail
 
@@ -269,6 +270,11 @@ printf "%s" "$ROWS" | awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -
         for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
         return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
     }
+    # The median over the rounds of a[x, round] / a[y, round].
+    function paired(x, y, a,    r, q) {
+        for (r = 1; r <= rounds; r++) q[r] = a[x, r] / a[y, r]
+        return median(q, rounds)
+    }
     !($1 in hwm) { name[++servers] = $1 }
     { r = $2; all[$1, r] = $3; a50[$1, r] = $4; a99[$1, r] = $5; hwm[$1] = $6 }
     END {
@@ -287,15 +293,18 @@ printf "%s" "$ROWS" | awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -
         for (r = 1; r <= rounds; r++) each = each sprintf(" %.0f", all[n, r])
         printf "%-10s %14.1f %10.3f %10.3f %14d  %s\n", n, rps[n], p50[n], p99[n], hwm[n], each
     }
-    hr = rps["hookflow"]; br = rps["baseline"]
-    printf "throughput ratio hookflow/baseline: %.2fx\n", hr / br
-    printf "p99 ratio hookflow/baseline:        %.2fx\n", p99["hookflow"] / p99["baseline"]
+    # Ratios as the median of the ratios of each round (its two servers ran seconds apart), then
+    # as the ratio of the medians.
+    hb = paired("hookflow", "baseline", all); hb99 = paired("hookflow", "baseline", a99)
+    printf "throughput ratio hookflow/baseline: %.2fx (ratio of the medians %.2fx)\n", hb, rps["hookflow"] / rps["baseline"]
+    printf "p99 ratio hookflow/baseline:        %.2fx (ratio of the medians %.2fx)\n", hb99, p99["hookflow"] / p99["baseline"]
     printf "hookflow peak RSS (VmHWM):          %d MiB (VmRSS at stop %.1f MiB)\n", hwm["hookflow"], rss / 1024
     if ("nohistory" in rps) {
-        printf "history on / history off:           %.2fx throughput, %.2fx p99\n", hr / rps["nohistory"], p99["hookflow"] / p99["nohistory"]
-        printf "nohistory/baseline:                 %.2fx throughput, %.2fx p99\n", rps["nohistory"] / br, p99["nohistory"] / p99["baseline"]
-        if (hr / rps["nohistory"] < 0.8) print "WARNING: history on keeps under 0.8x of the history-off throughput"
+        hn = paired("hookflow", "nohistory", all)
+        printf "history on / history off:           %.2fx throughput, %.2fx p99 (ratios of the medians %.2fx, %.2fx)\n", hn, paired("hookflow", "nohistory", a99), rps["hookflow"] / rps["nohistory"], p99["hookflow"] / p99["nohistory"]
+        printf "nohistory/baseline:                 %.2fx throughput, %.2fx p99 (ratios of the medians %.2fx, %.2fx)\n", paired("nohistory", "baseline", all), paired("nohistory", "baseline", a99), rps["nohistory"] / rps["baseline"], p99["nohistory"] / p99["baseline"]
+        if (hn < 0.8) print "WARNING: history on keeps under 0.8x of the history-off throughput"
     }
-    if (hr / br < 0.7) print "WARNING: hookflow throughput is under 0.7x the baseline"
-    if (p99["hookflow"] / p99["baseline"] > 2) print "WARNING: hookflow p99 is over 2x the baseline"
+    if (hb < 0.7) print "WARNING: hookflow throughput is under 0.7x the baseline"
+    if (hb99 > 2) print "WARNING: hookflow p99 is over 2x the baseline"
 }' | tee "$SUMMARY"
