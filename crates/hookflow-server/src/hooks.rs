@@ -335,7 +335,7 @@ pub fn sent(response: Response) -> Sent {
 
 /// Headers with lower-case names; repeated headers joined with `", "`.
 fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
-    let mut map = Map::new();
+    let mut map = Map::with_capacity(headers.keys_len());
     for name in headers.keys() {
         let mut values =
             headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()));
