@@ -30,6 +30,20 @@ fn status_flows() -> Vec<(String, String)> {
             ),
         ));
     }
+    // Flows that read the request's headers: by a path, by a template, with the whole request.
+    for (id, respond) in [
+        ("hdr-path", r#""status": 200, "body": { "source": "$.request.headers['x-source']" }"#),
+        (
+            "hdr-template",
+            r#""status": 200, "body": { "source": "{{request.headers.[x-source]}}" }"#,
+        ),
+        ("hdr-whole", r#""status": 200, "body": { "source": "$.request" }"#),
+    ] {
+        flows.push((
+            format!("{id}.json"),
+            flow(id, true, &format!(r#""suffix": "/{id}", {NONE}"#), respond),
+        ));
+    }
     flows.push((
         "inactive.json".into(),
         flow("inactive", false, &format!(r#""suffix": "/inactive", {NONE}"#), r#""status": 200"#),
@@ -111,6 +125,20 @@ async fn configured_statuses_200_201_202() {
         assert_eq!(r.headers()["x-flow"], format!("s{status}").as_str());
         let body: Value = r.json().await.unwrap();
         assert_eq!(body, json!({"status": status, "got": {"a": 1}}));
+    }
+}
+
+#[tokio::test]
+async fn a_flow_that_reads_the_headers_gets_them() {
+    let h = harness().await;
+    for id in ["hdr-path", "hdr-template", "hdr-whole"] {
+        let r = h.client.post(h.url(&format!("/hooks/{id}"))).header("X-Source", "erp");
+        let body: Value = r.send().await.unwrap().json().await.unwrap();
+        let source = match id {
+            "hdr-whole" => &body["source"]["headers"]["x-source"],
+            _ => &body["source"],
+        };
+        assert_eq!(source, "erp", "{id}: {body}");
     }
 }
 

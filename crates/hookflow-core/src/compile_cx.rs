@@ -14,16 +14,29 @@ pub struct CompileCx<'a> {
     node: Option<String>,
     base: String,
     templates: &'a mut Templates,
+    reads: &'a mut Reads,
     diagnostics: &'a mut Vec<Diagnostic>,
 }
+
+/// What a flow's paths and templates may read of the context, gathered as they compile: a part
+/// that nothing reads need not be built for each request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reads {
+    /// `request.headers`, or the whole request or document.
+    pub headers: bool,
+}
+
+/// Where the request's headers are in the context.
+const HEADERS: [&str; 2] = ["request", "headers"];
 
 impl<'a> CompileCx<'a> {
     pub fn new(
         file: &'a str,
         templates: &'a mut Templates,
+        reads: &'a mut Reads,
         diagnostics: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        CompileCx { file, node: None, base: String::new(), templates, diagnostics }
+        CompileCx { file, node: None, base: String::new(), templates, reads, diagnostics }
     }
 
     /// Points the context at node `id`, found at JSON pointer `base` (e.g. `/nodes/2`).
@@ -69,7 +82,10 @@ impl<'a> CompileCx<'a> {
     /// Parses a JSONPath found at `rel`.
     pub fn path(&mut self, source: &str, rel: &str) -> Option<JsonPath> {
         match JsonPath::parse(source) {
-            Ok(path) => Some(path),
+            Ok(path) => {
+                self.reads.headers |= path.reaches(&HEADERS);
+                Some(path)
+            }
             Err(message) => {
                 self.report(Code::InvalidJsonPath, rel, format!("invalid JSONPath `{source}`: {message}"))
                     .set_help(
@@ -83,7 +99,10 @@ impl<'a> CompileCx<'a> {
     /// Compiles a Handlebars template found at `rel`.
     pub fn template(&mut self, source: &str, rel: &str) -> Option<TemplateId> {
         match self.templates.compile(source) {
-            Ok(id) => Some(id),
+            Ok(id) => {
+                self.reads.headers |= id.reaches(&HEADERS);
+                Some(id)
+            }
             Err(message) => {
                 self.report(Code::InvalidTemplate, rel, format!("invalid template: {message}"));
                 None

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::compile_cx::CompileCx;
+use crate::compile_cx::{CompileCx, Reads};
 use crate::diagnostic::{Code, Diagnostic, Location, Related};
 use crate::nodes::{self, Node, Role};
 use crate::plan::{Plan, PlanNode};
@@ -146,6 +146,7 @@ fn compile_into(
     }
 
     let mut templates = Templates::default();
+    let mut reads = Reads::default();
     let mut compiled: Vec<Parsed> = Vec::new();
     let mut positions: HashMap<String, usize> = HashMap::new();
     let nodes_doc = nodes_doc
@@ -205,7 +206,7 @@ fn compile_into(
             continue;
         };
         let node = {
-            let mut cx = CompileCx::new(file, &mut templates, diagnostics);
+            let mut cx = CompileCx::new(file, &mut templates, &mut reads, diagnostics);
             cx.enter_node(&node_id, pointer.clone());
             (node_type.compile)(&mut cx, Value::Object(config))
         };
@@ -227,7 +228,7 @@ fn compile_into(
     for (i, edge) in edges_doc.into_iter().enumerate() {
         let pointer = format!("/edges/{i}");
         let edge: EdgeDoc = {
-            let mut cx = CompileCx::new(file, &mut templates, diagnostics);
+            let mut cx = CompileCx::new(file, &mut templates, &mut reads, diagnostics);
             cx.enter_node("", pointer.clone());
             match cx.config(edge) {
                 Some(e) => e,
@@ -442,6 +443,7 @@ fn compile_into(
         next,
         trigger: triggers[0],
         templates,
+        reads,
     };
     (Some(plan), id)
 }

@@ -185,7 +185,8 @@ mod tests {
         let mut templates = Templates::default();
         let mut diagnostics: Vec<Diagnostic> = Vec::new();
         let e = {
-            let mut cx = CompileCx::new("t.json", &mut templates, &mut diagnostics);
+            let mut reads = Default::default();
+            let mut cx = CompileCx::new("t.json", &mut templates, &mut reads, &mut diagnostics);
             Expr::compile(&mut cx, &expr, "/x").expect("compiles")
         };
         let ctx = Context::from(data);

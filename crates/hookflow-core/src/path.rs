@@ -59,6 +59,33 @@ impl JsonPath {
         &self.source
     }
 
+    /// Whether the path may select the value at `target` (a path of names from the root), a
+    /// value inside it, or one that contains it. Answers `true` when unsure (a wildcard, a
+    /// descendant or filter query on the way there).
+    pub fn reaches(&self, target: &[&str]) -> bool {
+        let names: Vec<Option<&str>> = match &self.kind {
+            Kind::Singular(steps) | Kind::Wildcards(steps) => steps
+                .iter()
+                .map(|step| match step {
+                    Step::Key(name) => Some(name.as_str()),
+                    // An index selects nothing of an object, the target's parents included.
+                    Step::Index(_) => Some(""),
+                    Step::Wildcard => None,
+                })
+                .collect(),
+            Kind::Query(query) => query
+                .segments
+                .iter()
+                .map(|segment| match segment {
+                    Segment::Selector(Selector::Name(name)) => Some(name.as_str()),
+                    Segment::Selector(Selector::Index(_)) => Some(""),
+                    _ => None,
+                })
+                .collect(),
+        };
+        reaches(names.into_iter(), target)
+    }
+
     /// Whether the path selects at most one value.
     pub fn is_singular(&self) -> bool {
         matches!(self.kind, Kind::Singular(_))
@@ -91,6 +118,24 @@ impl JsonPath {
             }
         }
     }
+}
+
+/// Whether a path whose steps are `steps` (a name, or `None` for a step that may select any
+/// child) may select `target`, something inside it or something containing it.
+pub(crate) fn reaches<'a>(
+    mut steps: impl Iterator<Item = Option<&'a str>>,
+    target: &[&str],
+) -> bool {
+    for want in target {
+        match steps.next() {
+            // The path ends above the target: it selects the target whole.
+            None => return true,
+            Some(None) => return true,
+            Some(Some(name)) if name == *want => {}
+            Some(Some(_)) => return false,
+        }
+    }
+    true
 }
 
 /// Turns the parser's multi-line report into one line: what was expected, and at which column.
@@ -166,6 +211,38 @@ mod tests {
 
     fn doc() -> Value {
         json!({"a": {"b": [ {"sku": "A1", "qty": 2}, {"sku": "B7", "qty": 1} ], "c-d": 3}})
+    }
+
+    #[test]
+    fn a_path_reaches_a_target_it_may_select_or_contain() {
+        let headers = ["request", "headers"];
+        let reaches = |source: &str| JsonPath::parse(source).unwrap().reaches(&headers);
+        for source in [
+            "$.request.headers['x-api-key']",
+            "$.request.headers",
+            "$['request']['headers']",
+            "$.request",
+            "$",
+            "$.request.*",
+            "$.*.headers",
+            "$..x",
+            "$.request[?@.a]",
+            "$.request['headers', 'body']",
+        ] {
+            assert!(reaches(source), "{source} may read the headers");
+        }
+        for source in [
+            "$.request.body.items[*].sku",
+            "$.request.body..sku",
+            "$.request.body[?@.x > 1]",
+            "$.request.params.region",
+            "$.nodes.order.total",
+            "$.nodes.*.headers",
+            "$[0]",
+            "$.request[0]",
+        ] {
+            assert!(!reaches(source), "{source} cannot read the headers");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The compiled, immutable form of one flow: nodes in topological order with their outgoing
 //! edges, the trigger's settings and the flow's template registry.
 
+use crate::compile_cx::Reads;
 use crate::nodes::webhook::Trigger;
 use crate::nodes::{Node, Role};
 use crate::template::Templates;
@@ -23,6 +24,8 @@ pub struct Plan {
     pub(crate) next: Vec<Vec<(Option<usize>, usize)>>,
     pub(crate) trigger: usize,
     pub(crate) templates: Templates,
+    /// What its paths and templates may read of the context.
+    pub(crate) reads: Reads,
 }
 
 /// One node of a plan.
@@ -37,6 +40,12 @@ pub struct PlanNode {
 }
 
 impl Plan {
+    /// Whether any path or template of the flow may read `request.headers` (or the whole
+    /// request): when none does, the caller need not put the headers in the context.
+    pub fn reads_headers(&self) -> bool {
+        self.reads.headers
+    }
+
     /// The trigger's settings (suffix, methods, auth, limits, response mode, samples).
     pub fn trigger(&self) -> &Trigger {
         self.nodes[self.trigger].node.trigger().expect("the trigger node is a webhook")
@@ -59,5 +68,28 @@ impl Plan {
     /// The node called `id`.
     pub fn node(&self, id: &str) -> Option<&PlanNode> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Source, compile};
+
+    fn reads_headers(file: &str, text: &str) -> bool {
+        let source = Source { file: file.into(), text: text.into() };
+        compile(&source).plan.expect("the flow compiles").reads_headers()
+    }
+
+    #[test]
+    fn a_plan_knows_whether_its_flow_may_read_the_headers() {
+        let order = include_str!("../../../flows/order-intake.json");
+        assert!(!reads_headers("order-intake.json", order), "body, params and node outputs only");
+        let record = include_str!("../../../flows/app-record.json");
+        assert!(reads_headers("app-record.json", record), "`$.request.headers['x-source']`");
+        let idempotent = order.replace(
+            r#""methods": ["POST"],"#,
+            r#""methods": ["POST"], "idempotency": { "key": "{{request.headers.[idempotency-key]}}", "ttl_seconds": 60 },"#,
+        );
+        assert!(reads_headers("order-intake.json", &idempotent), "the idempotency key reads one");
     }
 }

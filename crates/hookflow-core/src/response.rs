@@ -217,7 +217,8 @@ mod tests {
         let mut diagnostics: Vec<Diagnostic> = Vec::new();
         let config: ResponseConfig = serde_json::from_value(config).map_err(|e| e.to_string())?;
         let spec = {
-            let mut cx = CompileCx::new("t.json", &mut templates, &mut diagnostics);
+            let mut reads = Default::default();
+            let mut cx = CompileCx::new("t.json", &mut templates, &mut reads, &mut diagnostics);
             ResponseSpec::compile(&mut cx, &config, "")
         };
         let spec = spec.ok_or_else(|| format!("{diagnostics:?}"))?;

@@ -23,6 +23,23 @@ pub struct TemplateId {
     direct: Option<Box<[Piece]>>,
 }
 
+impl TemplateId {
+    /// Whether rendering may read the value at `target` (see [`JsonPath::reaches`]): `true` for
+    /// a template that uses anything but plain variables (helpers, blocks, `this`), since those
+    /// may read any of it.
+    ///
+    /// [`JsonPath::reaches`]: crate::path::JsonPath::reaches
+    pub fn reaches(&self, target: &[&str]) -> bool {
+        let Some(pieces) = &self.direct else { return true };
+        pieces.iter().any(|piece| match piece {
+            Piece::Text(_) => false,
+            Piece::Variable { path, .. } => {
+                crate::path::reaches(path.iter().map(|name| Some(name.as_str())), target)
+            }
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Piece {
     Text(String),
@@ -184,6 +201,27 @@ mod tests {
         let mut t = Templates::default();
         let id = t.compile(source)?;
         t.render(&id, &Context::from(data))
+    }
+
+    #[test]
+    fn a_template_reaches_a_target_its_variables_may_read() {
+        let headers = ["request", "headers"];
+        let reaches =
+            |source: &str| Templates::default().compile(source).unwrap().reaches(&headers);
+        for source in [
+            "{{request.headers.[x-id]}}",
+            "id {{request.headers}}",
+            "{{request}}",
+            "{{json request.body}}",
+            "{{#each request.body.items}}{{sku}}{{/each}}",
+            "{{this}}",
+        ] {
+            assert!(reaches(source), "{source} may read the headers");
+        }
+        for source in ["Order {{request.body.id}}", "{{nodes.order.id}} for {{execution.id}}", "x"]
+        {
+            assert!(!reaches(source), "{source} cannot read the headers");
+        }
     }
 
     #[test]

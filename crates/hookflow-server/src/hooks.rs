@@ -161,7 +161,12 @@ async fn serve(
         path: path.to_owned(),
         params: params.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
         query: parse_query(parts.uri.query().unwrap_or("")),
-        headers: headers_json(&parts.headers),
+        // Built only for a flow that may read them (its paths and templates, known when it
+        // compiled); the call keeps them all for its record either way.
+        headers: match plan.reads_headers() {
+            true => headers_json(&parts.headers),
+            false => Map::new(),
+        },
         body,
         received_at,
     };

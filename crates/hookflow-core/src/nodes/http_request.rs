@@ -298,7 +298,8 @@ mod tests {
         let mut templates = Templates::default();
         let mut diagnostics: Vec<Diagnostic> = Vec::new();
         let node = {
-            let mut cx = CompileCx::new("t.json", &mut templates, &mut diagnostics);
+            let mut reads = Default::default();
+            let mut cx = CompileCx::new("t.json", &mut templates, &mut reads, &mut diagnostics);
             compile(&mut cx, config).unwrap_or_else(|| panic!("{diagnostics:?}"))
         };
         let recorder = Arc::new(Recorder {

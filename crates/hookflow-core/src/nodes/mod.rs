@@ -152,7 +152,9 @@ mod tests {
             assert!(example.remove("id").is_some(), "{} example has an id", t.name);
             let mut templates = Templates::default();
             let mut diagnostics: Vec<Diagnostic> = Vec::new();
-            let mut cx = CompileCx::new("example.json", &mut templates, &mut diagnostics);
+            let mut reads = Default::default();
+            let mut cx =
+                CompileCx::new("example.json", &mut templates, &mut reads, &mut diagnostics);
             let node = (t.compile)(&mut cx, Value::Object(example));
             assert!(node.is_some() && diagnostics.is_empty(), "{}: {diagnostics:?}", t.name);
         }
