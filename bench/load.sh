@@ -180,9 +180,16 @@ pct_ms_of() {
 NAMES=()
 declare -A PID URL KEY
 
+# admit NAME PID URL KEY STATUS: waits for the server, checks one answer, adds it to the rounds.
+admit() {
+    wait_http "$3" "$2" || die "$1 at $3 never answered"
+    check_answer "$1" "$3" "$4" "$5"
+    NAMES+=("$1"); PID[$1]="$2"; URL[$1]="$3"; KEY[$1]="$4"
+}
+
 # start_hookflow NAME [OPTIONS...]: a hookflow serve with these options, checked once.
 start_hookflow() {
-    local name="$1" pid addr key url
+    local name="$1" pid addr key
     shift
     log "starting hookflow serve ($name: ${*:-no extra options})"
     rm -rf "$TMP/data-$name"
@@ -200,10 +207,7 @@ start_hookflow() {
     key="$(awk '/^created .*credential `erp`/ { want = 1; next }
                 want && $1 == "secret:" { print $2; exit }' "$TMP/$name.out")"
     [[ -n "$key" ]] || { cat "$TMP/$name.out" >&2; die "no secret for credential erp in $name's stdout"; }
-    url="http://$addr/hooks/orders/eu"
-    wait_http "$url" "$pid" || die "$name at $addr never answered"
-    check_answer "$name" "$url" "$key" "$HF_STATUS"
-    NAMES+=("$name"); PID[$name]="$pid"; URL[$name]="$url"; KEY[$name]="$key"
+    admit "$name" "$pid" "http://$addr/hooks/orders/eu" "$key" "$HF_STATUS"
 }
 
 # shellcheck disable=SC2086 # SERVE_ARGS is a list of options
@@ -224,11 +228,7 @@ BL_ADDR="$(wait_for_line "$TMP/baseline.out" 'listening on http://127\.0\.0\.1:[
     cat "$TMP/baseline.err" >&2
     die "the baseline did not report its listener within ${READY_TIMEOUT}s"
 }
-BL_ADDR="${BL_ADDR#listening on http://}"
-BL_URL="http://$BL_ADDR/hooks/orders/eu"
-wait_http "$BL_URL" "$BL_PID" || die "the baseline at $BL_ADDR never answered"
-check_answer baseline "$BL_URL" "$BL_KEY" 201
-NAMES+=(baseline); PID[baseline]="$BL_PID"; URL[baseline]="$BL_URL"; KEY[baseline]="$BL_KEY"
+admit baseline "$BL_PID" "http://${BL_ADDR#listening on http://}/hooks/orders/eu" "$BL_KEY" 201
 
 # ---- rounds ------------------------------------------------------------------------------------
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -107,6 +107,10 @@ impl Engine for RedbStore {
         table: Table,
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            // No read transaction for nothing (a batch of new records asks for no old ones).
+            return Ok(Vec::new());
+        }
         let failed =
             |key: Option<&[u8]>, cause: &dyn fmt::Display| self.failed("read", table, key, cause);
         let txn = self.db.begin_read().map_err(|err| failed(None, &err))?;

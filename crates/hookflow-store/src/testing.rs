@@ -1,6 +1,7 @@
 //! Helpers for this crate's tests: fresh directories per store, and the process-exit check.
 
 use std::{
+    ops::Range,
     path::{Path, PathBuf},
     process::Command,
     sync::{
@@ -84,21 +85,17 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
 
 /// What the process-exit check writes deferred, in several writes, then flushes: 64 records.
 fn deferred() -> Vec<ExecutionRecord> {
-    (256..320)
-        .map(|n| {
-            let id = conformance::execution_id(n);
-            conformance::execution(&id, Some("deferred"), ExecutionStatus::Succeeded, 0)
-        })
-        .collect()
+    executions(256..320, "deferred", ExecutionStatus::Succeeded)
 }
 
 /// The batch of executions that the process-exit check writes: 256, in id order.
 fn batch() -> Vec<ExecutionRecord> {
-    (0..256)
-        .map(|n| {
-            let id = conformance::execution_id(n);
-            conformance::execution(&id, Some("exit"), ExecutionStatus::Queued, 0)
-        })
+    executions(0..256, "exit", ExecutionStatus::Queued)
+}
+
+/// Executions of `flow` with `status`, one per number of `ids`, in id order.
+fn executions(ids: Range<u64>, flow: &str, status: ExecutionStatus) -> Vec<ExecutionRecord> {
+    ids.map(|n| conformance::execution(&conformance::execution_id(n), Some(flow), status, 0))
         .collect()
 }
 

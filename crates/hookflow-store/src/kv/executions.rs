@@ -118,15 +118,21 @@ fn status_code(status: ExecutionStatus) -> u8 {
 
 /// `flow_id` with its 0 bytes escaped, then the 0 separator: the prefix of that flow's keys.
 fn flow_prefix(flow_id: &str) -> Vec<u8> {
-    let mut prefix = Vec::with_capacity(flow_id.len() + 40);
+    flow_key(flow_id, &[])
+}
+
+/// The key `rest` under [`flow_prefix`]`(flow_id)`, in one allocation.
+fn flow_key(flow_id: &str, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(flow_id.len() + 1 + rest.len().max(40));
     for &byte in flow_id.as_bytes() {
-        prefix.push(byte);
+        key.push(byte);
         if byte == 0 {
-            prefix.push(0xFF);
+            key.push(0xFF);
         }
     }
-    prefix.push(0);
-    prefix
+    key.push(0);
+    key.extend_from_slice(rest);
+    key
 }
 
 /// The flow id at the start of `key` (a [`flow_prefix`] followed by UTF-8), and the rest.
@@ -155,26 +161,20 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 fn status_prefix(status: ExecutionStatus) -> Vec<u8> {
-    [status.as_str().as_bytes(), &[0]].concat()
+    status_index_key(status, &[])
 }
 
 fn flow_index_key(flow_id: &str, id: &[u8]) -> Vec<u8> {
-    let mut key = flow_prefix(flow_id);
-    key.extend_from_slice(id);
-    key
+    flow_key(flow_id, id)
 }
 
 fn status_index_key(status: ExecutionStatus, id: &[u8]) -> Vec<u8> {
-    let mut key = status_prefix(status);
-    key.extend_from_slice(id);
-    key
+    [status.as_str().as_bytes(), &[0], id].concat()
 }
 
 /// The key of an idempotency record: `flow_id \0 key`.
 pub(super) fn idempotency_key(flow_id: &str, key: &str) -> Vec<u8> {
-    let mut prefix = flow_prefix(flow_id);
-    prefix.extend_from_slice(key.as_bytes());
-    prefix
+    flow_key(flow_id, key.as_bytes())
 }
 
 /// `expires_at_ms` as 8 bytes that sort like the number, then the record's key.
@@ -303,11 +303,7 @@ pub(super) fn put_encoded_executions(
 
     let mut packing = lock(engine);
     let mut packer = packed::packer(engine, &mut packing)?;
-    let old = match replaced.is_empty() {
-        true => Vec::new(),
-        false => engine.get_many_raw(Table::Executions, &replaced)?,
-    };
-    let mut old = old.into_iter();
+    let mut old = engine.get_many_raw(Table::Executions, &replaced)?.into_iter();
     let mut writes = Vec::with_capacity(records.len() * 3);
     for record in records {
         let id = record.id.as_bytes();
