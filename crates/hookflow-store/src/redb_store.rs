@@ -17,6 +17,10 @@ use crate::{
 /// it is read, and a larger cache only grows the process (redb's default is 1 GiB).
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Removals of this many keys or more, in order, in one table, go in one pass over their range
+/// ([`remove_run`]) rather than one lookup each.
+const MIN_REMOVAL_RUN: usize = 8;
+
 /// A [`Store`](crate::Store) in `hookflow.redb`, one redb table per domain.
 ///
 /// Every write (a single put or delete, or a whole batch) is one transaction, committed with
@@ -164,7 +168,8 @@ impl Engine for RedbStore {
             // Each table is opened once, on its first write, and stays open to the end.
             let mut open: Vec<Option<redb::Table<&[u8], &[u8]>>> =
                 Table::ALL.iter().map(|_| None).collect();
-            for write in writes {
+            let mut rest = writes;
+            while let Some(write) = rest.first() {
                 let slot = &mut open[write.table() as usize];
                 let entries = match slot {
                     Some(entries) => entries,
@@ -173,13 +178,17 @@ impl Engine for RedbStore {
                             .map_err(|err| failed(Some(write), &err))?,
                     ),
                 };
-                match write {
-                    Write::Put { key, value, .. } => {
-                        entries.insert(key.as_slice(), &**value).map(drop)
+                let run = removal_run(rest);
+                let done = match write {
+                    _ if run.len() >= MIN_REMOVAL_RUN => {
+                        remove_run(entries, run).map(|()| run.len())
                     }
-                    Write::Remove { key, .. } => entries.remove(key.as_slice()).map(drop),
-                }
-                .map_err(|err| failed(Some(write), &err))?;
+                    Write::Put { key, value, .. } => {
+                        entries.insert(key.as_slice(), &**value).map(|_| 1)
+                    }
+                    Write::Remove { key, .. } => entries.remove(key.as_slice()).map(|_| 1),
+                };
+                rest = &rest[done.map_err(|err| failed(Some(write), &err))?..];
             }
         }
         txn.commit().map_err(|err| failed(None, &err))
@@ -221,8 +230,42 @@ impl Engine for RedbStore {
     }
 }
 
+/// The removals at the start of `writes` from one table with keys in strictly ascending order
+/// (empty when `writes` starts with a put).
+fn removal_run<'w, 'a>(writes: &'w [Write<'a>]) -> &'w [Write<'a>] {
+    let Some(Write::Remove { table, .. }) = writes.first() else { return &[] };
+    let len = writes
+        .windows(2)
+        .take_while(|pair| match pair {
+            [Write::Remove { key: a, .. }, Write::Remove { table: t, key: b }] => {
+                t == table && a < b
+            }
+            _ => false,
+        })
+        .count();
+    &writes[..=len]
+}
+
+/// Removes the keys of `run` (see [`removal_run`]) in one pass over the range they span: redb
+/// removes the entries of a leaf together, where a removal each would walk the tree and rewrite
+/// the leaf once per key. The keys between them that are not in `run` stay.
+fn remove_run(
+    entries: &mut redb::Table<&[u8], &[u8]>,
+    run: &[Write<'_>],
+) -> Result<(), redb::StorageError> {
+    let (first, last) = (run[0].key(), run[run.len() - 1].key());
+    let mut doomed = run.iter().map(Write::key).peekable();
+    entries.retain_in(first..=last, |key, _| {
+        // Both go in ascending order: skip the doomed keys before `key`.
+        while doomed.next_if(|&next| next < key).is_some() {}
+        doomed.next_if_eq(&key).is_none()
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     crate::testing::on_disk_backend_tests!(RedbStore);
@@ -234,6 +277,64 @@ mod tests {
         let store = RedbStore::open(&dir).unwrap();
         assert_eq!(store.path(), dir.join("hookflow.redb"));
         assert!(store.path().is_file());
+    }
+
+    fn remove(table: Table, key: &[u8]) -> Write<'static> {
+        Write::Remove { table, key: key.to_vec() }
+    }
+
+    #[test]
+    fn a_removal_run_is_the_ascending_removals_from_one_table_at_the_start() {
+        let (a, b) = (Table::Executions, Table::ExecutionsByFlow);
+        let put = Write::Put { table: a, key: b"k".to_vec(), value: Cow::Borrowed(b"v") };
+        let writes = [remove(a, b"1"), remove(a, b"2"), remove(a, b"4"), remove(a, b"3")];
+        assert_eq!(removal_run(&writes).len(), 3, "stops where the keys go down");
+        let writes = [remove(a, b"1"), remove(a, b"1")];
+        assert_eq!(removal_run(&writes).len(), 1, "stops at a repeated key");
+        let writes = [remove(a, b"1"), remove(b, b"2")];
+        assert_eq!(removal_run(&writes).len(), 1, "stops at another table");
+        let writes = [remove(a, b"1"), put.clone(), remove(a, b"2")];
+        assert_eq!(removal_run(&writes).len(), 1, "stops at a put");
+        assert!(removal_run(&[put]).is_empty());
+        assert!(removal_run(&[]).is_empty());
+    }
+
+    /// Runs of removals (long enough for one pass over their range, with keys between them that
+    /// stay, and keys that are not there) and single ones mixed with puts, in one batch.
+    #[test]
+    fn a_batch_removes_exactly_its_keys_in_runs_and_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let (a, b) = (Table::Executions, Table::ExecutionsByFlow);
+        let key = |n: u32| format!("k{n:03}").into_bytes();
+        let fill: Vec<Write> = (0..60)
+            .flat_map(|n| {
+                [a, b].map(|table| Write::Put { table, key: key(n), value: Cow::Owned(key(n)) })
+            })
+            .collect();
+        store.apply_raw(&fill, Durability::Now).unwrap();
+
+        // In `a`: every third key from 0 to 45, 100 (not there) and 1, then 50 and 52 alone;
+        // in `b`: 10..20, then 30 and 40 after a put into `b`.
+        let mut batch: Vec<Write> = (0..=45).step_by(3).map(|n| remove(a, &key(n))).collect();
+        batch.extend([remove(a, &key(100)), remove(a, &key(1))]);
+        batch.extend([remove(a, &key(52)), remove(a, &key(50))]);
+        batch.extend((10..20).map(|n| remove(b, &key(n))));
+        batch.push(Write::Put { table: b, key: key(99), value: Cow::Borrowed(b"new") });
+        batch.extend([remove(b, &key(30)), remove(b, &key(40))]);
+        store.apply_raw(&batch, Durability::Now).unwrap();
+
+        let keys = |table| -> Vec<Vec<u8>> {
+            store.scan_raw(table).unwrap().into_iter().map(|(key, _)| key).collect()
+        };
+        let gone_a = |n: u32| (n <= 45 && n.is_multiple_of(3)) || [1, 50, 52].contains(&n);
+        let want_a: Vec<Vec<u8>> = (0..60).filter(|&n| !gone_a(n)).map(key).collect();
+        assert_eq!(keys(a), want_a);
+        let gone_b = |n: u32| (10..20).contains(&n) || n == 30 || n == 40;
+        let mut want_b: Vec<Vec<u8>> = (0..60).filter(|&n| !gone_b(n)).map(key).collect();
+        want_b.push(key(99));
+        assert_eq!(keys(b), want_b);
+        assert_eq!(store.get_raw(a, &key(2)).unwrap(), Some(key(2)), "values stay");
     }
 
     #[test]

@@ -455,13 +455,11 @@ fn remove_executions(
     engine: &impl Engine,
     doomed: &[(Vec<u8>, Summary)],
 ) -> Result<usize, StoreError> {
-    let mut writes = Vec::with_capacity(doomed.len() * 3);
+    let mut writes = Vec::with_capacity(doomed.len() * 2);
     for (id, summary) in doomed {
         if let Some(flow) = &summary.flow_id {
-            writes.push(Write::Remove {
-                table: Table::ExecutionsByFlow,
-                key: flow_index_key(flow, id),
-            });
+            let key = flow_index_key(flow, id);
+            writes.push(Write::Remove { table: Table::ExecutionsByFlow, key });
         }
         if has_status_entry(summary.status) {
             let key = status_index_key(summary.status, id);
@@ -469,6 +467,9 @@ fn remove_executions(
         }
         writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
     }
+    // Grouped by table, each group in key order, so that an engine can remove a group in one
+    // pass over its range.
+    writes.sort_unstable_by(|a, b| (a.table(), a.key()).cmp(&(b.table(), b.key())));
     engine.apply_raw(&writes, Durability::Deferred)?;
     Ok(doomed.len())
 }

@@ -14,10 +14,17 @@
 //!
 //! Dictionary ids are never reused: a write that fails spends the ids it took, since a failed
 //! write may still have landed (sled applies a batch, then its flush fails).
+//!
+//! Each dictionary has its compressor, prepared once (its hash table filled from the dictionary)
+//! and reused for every record packed against it: preparing one per record cost as much as
+//! compressing it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, PoisonError, RwLock};
+
+use lz4rip::block::DictCompressor;
 
 use crate::kv::{Engine, Table, Write, corrupt};
 use crate::{EncodedExecution, StoreError};
@@ -49,14 +56,29 @@ pub struct Packing {
 
 #[derive(Debug)]
 struct Current {
-    by_key: HashMap<Vec<u8>, (u64, Arc<[u8]>)>,
+    by_key: HashMap<Vec<u8>, Known>,
     next_id: u64,
+}
+
+/// A dictionary that records are packed against.
+#[derive(Debug)]
+struct Known {
+    id: u64,
+    dictionary: Arc<[u8]>,
+    compressor: DictCompressor,
+}
+
+impl Known {
+    fn new(id: u64, dictionary: Arc<[u8]>) -> Self {
+        let compressor = DictCompressor::new(&dictionary);
+        Known { id, dictionary, compressor }
+    }
 }
 
 /// Packs the records of one atomic write; then [`Packer::written`] or [`Packer::failed`].
 pub(super) struct Packer<'w> {
     current: &'w mut Current,
-    fresh: HashMap<Vec<u8>, (u64, Arc<[u8]>)>,
+    fresh: HashMap<Vec<u8>, Known>,
     next_id: u64,
     /// Where records are compressed, reused from one to the next.
     scratch: Vec<u8>,
@@ -85,7 +107,7 @@ fn load(engine: &impl Engine) -> Result<Current, StoreError> {
         let bad = |cause: &str| corrupt(engine, table, &id_bytes, cause.to_owned());
         let id = u64::from_be_bytes(id_bytes.as_slice().try_into().map_err(|_| bad("not an id"))?);
         let (key, dictionary) = split_dictionary(&value).ok_or_else(|| bad("truncated"))?;
-        current.by_key.insert(key.to_vec(), (id, Arc::from(dictionary)));
+        current.by_key.insert(key.to_vec(), Known::new(id, Arc::from(dictionary)));
         let next = id.checked_add(1).ok_or_else(|| bad("the last possible id"))?;
         current.next_id = current.next_id.max(next);
     }
@@ -109,36 +131,37 @@ impl<'w> Packer<'w> {
         dictionary_key(record, &mut self.key);
         let key = self.key.as_slice();
         let Ok(key_len) = u16::try_from(key.len()) else { return Cow::Borrowed(json) };
-        let known = self.current.by_key.get(key).or_else(|| self.fresh.get(key));
-        let (id, dictionary) = match known {
-            Some((id, dictionary)) => (*id, dictionary.clone()),
-            None => {
-                let (id, dictionary) =
-                    (self.next_id, Arc::<[u8]>::from(&json[..json.len().min(DICTIONARY_BYTES)]));
-                self.next_id += 1;
-                let mut value = Vec::with_capacity(2 + key.len() + dictionary.len());
-                value.extend_from_slice(&key_len.to_be_bytes());
-                value.extend_from_slice(key);
-                value.extend_from_slice(&dictionary);
-                writes.push(Write::Put {
-                    table: Table::ExecutionDictionaries,
-                    key: id.to_be_bytes().to_vec(),
-                    value: Cow::Owned(value),
-                });
-                self.fresh.insert(key.to_vec(), (id, dictionary.clone()));
-                (id, dictionary)
-            }
+        let known = match self.current.by_key.get_mut(key) {
+            Some(known) => known,
+            None => match self.fresh.entry(key.to_vec()) {
+                Entry::Occupied(fresh) => fresh.into_mut(),
+                Entry::Vacant(slot) => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let dictionary = &json[..json.len().min(DICTIONARY_BYTES)];
+                    let mut value = Vec::with_capacity(2 + key.len() + dictionary.len());
+                    value.extend_from_slice(&key_len.to_be_bytes());
+                    value.extend_from_slice(key);
+                    value.extend_from_slice(dictionary);
+                    writes.push(Write::Put {
+                        table: Table::ExecutionDictionaries,
+                        key: id.to_be_bytes().to_vec(),
+                        value: Cow::Owned(value),
+                    });
+                    slot.insert(Known::new(id, Arc::from(dictionary)))
+                }
+            },
         };
         let Ok(size) = u32::try_from(json.len()) else { return Cow::Borrowed(json) };
-        let room = HEADER + lz4_flex::block::get_maximum_output_size(json.len());
+        let room = HEADER + lz4rip::block::get_maximum_output_size(json.len());
         if self.scratch.len() < room {
             self.scratch.resize(room, 0);
         }
         let packed = &mut self.scratch[..room];
         packed[0] = PACKED;
-        packed[1..9].copy_from_slice(&id.to_be_bytes());
+        packed[1..9].copy_from_slice(&known.id.to_be_bytes());
         packed[9..HEADER].copy_from_slice(&size.to_le_bytes());
-        match lz4_flex::block::compress_into_with_dict(json, &mut packed[HEADER..], &dictionary) {
+        match known.compressor.compress_into(json, &mut packed[HEADER..]) {
             Ok(n) if HEADER + n < json.len() => Cow::Owned(packed[..HEADER + n].to_vec()),
             _ => Cow::Borrowed(json),
         }
@@ -150,9 +173,9 @@ impl<'w> Packer<'w> {
             return;
         }
         let mut by_id = dictionaries.by_id.write().unwrap_or_else(PoisonError::into_inner);
-        for (key, (id, dictionary)) in self.fresh {
-            by_id.insert(id, dictionary.clone());
-            self.current.by_key.insert(key, (id, dictionary));
+        for (key, known) in self.fresh {
+            by_id.insert(known.id, known.dictionary.clone());
+            self.current.by_key.insert(key, known);
         }
         self.current.next_id = self.next_id;
     }
@@ -188,9 +211,10 @@ pub(super) fn unpack<'v>(
     }
     let dictionary =
         dictionary(engine, id)?.ok_or_else(|| bad(format!("its dictionary {id} is missing")))?;
-    match lz4_flex::block::decompress_with_dict(block, size, &dictionary) {
-        Ok(json) if json.len() == size => Ok(Cow::Owned(json)),
-        Ok(json) => Err(bad(format!("unpacks to {} bytes, not {size}", json.len()))),
+    let mut json = vec![0; size];
+    match lz4rip::block::decompress_into_with_dict(block, &mut json, &dictionary) {
+        Ok(n) if n == size => Ok(Cow::Owned(json)),
+        Ok(n) => Err(bad(format!("unpacks to {n} bytes, not {size}"))),
         Err(err) => Err(bad(format!("cannot unpack: {err}"))),
     }
 }
