@@ -225,6 +225,18 @@ pub mod base64_bytes {
         s.serialize_str(&STANDARD.encode(bytes))
     }
 
+    /// Appends `bytes` to `json` as a base64 JSON string, quotes included: what [`serialize`]
+    /// writes, for an encoder that writes JSON itself (base64 needs no escaping).
+    pub fn write_json(bytes: &[u8], json: &mut Vec<u8>) {
+        // Padded base64: 4 characters per 3 bytes or part of them (a slice is at most
+        // `isize::MAX` bytes long, so this cannot overflow).
+        let encoded = bytes.len().div_ceil(3) * 4;
+        let start = json.len() + 1;
+        json.resize(start + encoded + 1, b'"');
+        let written = STANDARD.encode_slice(bytes, &mut json[start..start + encoded]);
+        debug_assert_eq!(written.ok(), Some(encoded));
+    }
+
     /// Reads a base64 string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;

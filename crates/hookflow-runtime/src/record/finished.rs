@@ -3,11 +3,10 @@
 //! or node outputs. It decodes to the [`ExecutionRecord`](hookflow_store::ExecutionRecord) that
 //! [`pending`](super::pending) and [`complete`](super::complete) build (a test holds them to it).
 
-use std::borrow::Cow;
 use std::time::SystemTime;
 
 use hookflow_core::execute::{Execution, Status};
-use hookflow_core::trace::{Trace, TraceDetail};
+use hookflow_core::trace::TraceDetail;
 use hookflow_store::executions::base64_bytes;
 use hookflow_store::{EncodedExecution, ExecutionStatus};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
@@ -37,40 +36,39 @@ pub fn finished(
     let received_at_ms = millis(call.received_at);
     let (request_body, request_cut) = cut(&call.body, limits.body_bytes);
     let (response_body, response_cut) = cut(&response.body, limits.body_bytes);
-    let record = Finished {
-        id: &call.id,
-        flow_id: &plan.id,
-        flow_version: &plan.version,
-        route: Route(plan),
-        credential: served.credential.as_deref(),
-        status,
-        received_at_ms,
-        started_at_ms: millis(started_at),
-        finished_at_ms: millis(finished_at),
-        request: Request {
-            method: &call.method,
-            path: &call.path,
-            query: secrets.query(call),
-            headers: Headers { call, secrets: &secrets },
-            body: Base64(request_body),
-            body_truncated: request_cut,
-        },
-        response: Response {
-            status: response.status,
-            headers: &response.headers,
-            body: Base64(response_body),
-            body_truncated: response_cut,
-        },
-        error: execution
-            .failure
-            .as_ref()
-            .map(|f| Error { node: Some(&f.node), message: &f.message }),
-        trace: execution.trace(plan, limits.trace_value_bytes, TraceDetail::Outputs),
-    };
     // Room for the bodies in base64 and the rest, so the buffer is rarely grown (and copied).
-    let bodies = record.request.body.0.len() + record.response.body.0.len();
+    let bodies = request_body.len() + response_body.len();
     let mut json = Vec::with_capacity(RECORD_BYTES + bodies / 3 * 4 + 8);
-    serde_json::to_writer(&mut json, &record)?;
+    let mut record = Object::open(&mut json);
+    record.value("id", &call.id)?;
+    record.value("flow_id", &plan.id)?;
+    record.value("flow_version", &plan.version)?;
+    record.value("route", &Route(plan))?;
+    record.value("credential", &served.credential)?;
+    record.value("status", &status)?;
+    record.value("received_at_ms", &received_at_ms)?;
+    record.value("started_at_ms", &millis(started_at))?;
+    record.value("finished_at_ms", &millis(finished_at))?;
+    let mut request = record.object("request");
+    request.value("method", &call.method)?;
+    request.value("path", &call.path)?;
+    request.value("query", &secrets.query(call))?;
+    request.value("headers", &Headers { call, secrets: &secrets })?;
+    request.base64("body", request_body);
+    request.value("body_truncated", &request_cut)?;
+    request.close();
+    let mut sent = record.object("response");
+    sent.value("status", &response.status)?;
+    sent.value("headers", &response.headers)?;
+    sent.base64("body", response_body);
+    sent.value("body_truncated", &response_cut)?;
+    sent.close();
+    let error =
+        execution.failure.as_ref().map(|f| Error { node: Some(&f.node), message: &f.message });
+    record.value("error", &error)?;
+    record
+        .value("trace", &execution.trace(plan, limits.trace_value_bytes, TraceDetail::Outputs))?;
+    record.close();
     Ok(EncodedExecution {
         id: call.id.clone(),
         flow_id: Some(plan.id.clone()),
@@ -81,39 +79,54 @@ pub fn finished(
     })
 }
 
-#[derive(serde::Serialize)]
-struct Finished<'a> {
-    id: &'a str,
-    flow_id: &'a str,
-    flow_version: &'a str,
-    route: Route<'a>,
-    credential: Option<&'a str>,
-    status: ExecutionStatus,
-    received_at_ms: i64,
-    started_at_ms: i64,
-    finished_at_ms: i64,
-    request: Request<'a>,
-    response: Response<'a>,
-    error: Option<Error<'a>>,
-    trace: Trace<'a>,
+/// A JSON object written into a buffer a field at a time: the names are literals with nothing to
+/// escape, written as they are; the values go through `serde_json`. Written by hand, where a
+/// derived `Serialize` escapes every field name too: the names are half the record's strings.
+struct Object<'j> {
+    json: &'j mut Vec<u8>,
+    empty: bool,
 }
 
-#[derive(serde::Serialize)]
-struct Request<'a> {
-    method: &'a str,
-    path: &'a str,
-    query: Cow<'a, str>,
-    headers: Headers<'a>,
-    body: Base64<'a>,
-    body_truncated: bool,
-}
+impl<'j> Object<'j> {
+    fn open(json: &'j mut Vec<u8>) -> Self {
+        json.push(b'{');
+        Object { json, empty: true }
+    }
 
-#[derive(serde::Serialize)]
-struct Response<'a> {
-    status: u16,
-    headers: &'a [(String, String)],
-    body: Base64<'a>,
-    body_truncated: bool,
+    fn name(&mut self, name: &'static str) {
+        debug_assert!(!name.contains(['"', '\\']), "a field name with nothing to escape");
+        if !self.empty {
+            self.json.push(b',');
+        }
+        self.empty = false;
+        self.json.push(b'"');
+        self.json.extend_from_slice(name.as_bytes());
+        self.json.extend_from_slice(b"\":");
+    }
+
+    fn value<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.name(name);
+        serde_json::to_writer(&mut *self.json, value)
+    }
+
+    fn base64(&mut self, name: &'static str, bytes: &[u8]) {
+        self.name(name);
+        base64_bytes::write_json(bytes, self.json);
+    }
+
+    /// A field whose value is an object, open until its [`close`](Self::close).
+    fn object(&mut self, name: &'static str) -> Object<'_> {
+        self.name(name);
+        Object::open(self.json)
+    }
+
+    fn close(self) {
+        self.json.push(b'}');
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -136,14 +149,6 @@ impl Serialize for Headers<'_> {
             seq.serialize_element(&(name.as_str(), self.secrets.value(name, value)))?;
         }
         seq.end()
-    }
-}
-
-struct Base64<'a>(&'a [u8]);
-
-impl Serialize for Base64<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        base64_bytes::serialize(self.0, serializer)
     }
 }
 
