@@ -20,6 +20,8 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Removals of this many keys or more, in order, in one table, go in one pass over their range
 /// ([`remove_run`]) rather than one lookup each.
 const MIN_REMOVAL_RUN: usize = 8;
+/// A run's range holding more than this many keys per key of the run is removed a key at a time.
+const MAX_SPREAD: usize = 2;
 
 /// A [`Store`](crate::Store) in `hookflow.redb`, one redb table per domain.
 ///
@@ -181,12 +183,17 @@ impl Engine for RedbStore {
                 let run = removal_run(rest);
                 let done = match write {
                     _ if run.len() >= MIN_REMOVAL_RUN => {
-                        remove_run(entries, run).map(|()| run.len())
+                        remove_run(entries, run).map(|()| run.len()).map_err(|err| {
+                            format!("removing {} keys from this one on: {err}", run.len())
+                        })
                     }
-                    Write::Put { key, value, .. } => {
-                        entries.insert(key.as_slice(), &**value).map(|_| 1)
+                    Write::Put { key, value, .. } => entries
+                        .insert(key.as_slice(), &**value)
+                        .map(|_| 1)
+                        .map_err(|e| e.to_string()),
+                    Write::Remove { key, .. } => {
+                        entries.remove(key.as_slice()).map(|_| 1).map_err(|e| e.to_string())
                     }
-                    Write::Remove { key, .. } => entries.remove(key.as_slice()).map(|_| 1),
                 };
                 rest = &rest[done.map_err(|err| failed(Some(write), &err))?..];
             }
@@ -248,15 +255,31 @@ fn removal_run<'w, 'a>(writes: &'w [Write<'a>]) -> &'w [Write<'a>] {
 
 /// Removes the keys of `run` (see [`removal_run`]) in one pass over the range they span: redb
 /// removes the entries of a leaf together, where a removal each would walk the tree and rewrite
-/// the leaf once per key. The keys between them that are not in `run` stay.
+/// the leaf once per key. The keys between them that are not in `run` stay. That pass visits every
+/// key in the range, so it is taken only when the range holds at most [`MAX_SPREAD`] times as many
+/// keys as the run (counting stops there): the keys of a run may be spread among many others (one
+/// flow's records among a busier flow's), and then a removal each costs less.
 fn remove_run(
     entries: &mut redb::Table<&[u8], &[u8]>,
     run: &[Write<'_>],
 ) -> Result<(), redb::StorageError> {
     let (first, last) = (run[0].key(), run[run.len() - 1].key());
+    let limit = run.len().saturating_mul(MAX_SPREAD);
+    let mut spanned = 0;
+    for entry in entries.range(first..=last)?.take(limit + 1) {
+        entry?;
+        spanned += 1;
+    }
+    if spanned > limit {
+        for write in run {
+            entries.remove(write.key())?;
+        }
+        return Ok(());
+    }
     let mut doomed = run.iter().map(Write::key).peekable();
+    // redb calls this once per key in the range, in ascending byte order (the order of `run`).
     entries.retain_in(first..=last, |key, _| {
-        // Both go in ascending order: skip the doomed keys before `key`.
+        // Skip the doomed keys before `key` (absent from the table).
         while doomed.next_if(|&next| next < key).is_some() {}
         doomed.next_if_eq(&key).is_none()
     })
@@ -314,9 +337,11 @@ mod tests {
             .collect();
         store.apply_raw(&fill, Durability::Now).unwrap();
 
-        // In `a`: every third key from 0 to 45, 100 (not there) and 1, then 50 and 52 alone;
+        // In `a`: two keys of every three from 0 to 45 (dense enough for one pass), 100 (not
+        // there) and 1, then 50 and 52 alone;
         // in `b`: 10..20, then 30 and 40 after a put into `b`.
-        let mut batch: Vec<Write> = (0..=45).step_by(3).map(|n| remove(a, &key(n))).collect();
+        let doomed = |n: &u32| !n.is_multiple_of(3);
+        let mut batch: Vec<Write> = (0..=45).filter(doomed).map(|n| remove(a, &key(n))).collect();
         batch.extend([remove(a, &key(100)), remove(a, &key(1))]);
         batch.extend([remove(a, &key(52)), remove(a, &key(50))]);
         batch.extend((10..20).map(|n| remove(b, &key(n))));
@@ -327,14 +352,34 @@ mod tests {
         let keys = |table| -> Vec<Vec<u8>> {
             store.scan_raw(table).unwrap().into_iter().map(|(key, _)| key).collect()
         };
-        let gone_a = |n: u32| (n <= 45 && n.is_multiple_of(3)) || [1, 50, 52].contains(&n);
+        let gone_a = |n: u32| (n <= 45 && doomed(&n)) || [50, 52].contains(&n);
         let want_a: Vec<Vec<u8>> = (0..60).filter(|&n| !gone_a(n)).map(key).collect();
         assert_eq!(keys(a), want_a);
         let gone_b = |n: u32| (10..20).contains(&n) || n == 30 || n == 40;
         let mut want_b: Vec<Vec<u8>> = (0..60).filter(|&n| !gone_b(n)).map(key).collect();
         want_b.push(key(99));
         assert_eq!(keys(b), want_b);
-        assert_eq!(store.get_raw(a, &key(2)).unwrap(), Some(key(2)), "values stay");
+        assert_eq!(store.get_raw(a, &key(3)).unwrap(), Some(key(3)), "values stay");
+    }
+
+    /// A run whose keys are spread among many others (more than `MAX_SPREAD` per key) is removed
+    /// a key at a time, to the same effect.
+    #[test]
+    fn a_sparse_run_removes_exactly_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let table = Table::Executions;
+        let key = |n: u32| format!("k{n:03}").into_bytes();
+        let fill: Vec<Write> = (0..100)
+            .map(|n| Write::Put { table, key: key(n), value: Cow::Owned(key(n)) })
+            .collect();
+        store.apply_raw(&fill, Durability::Now).unwrap();
+        let run: Vec<Write> = (0..100).step_by(10).map(|n| remove(table, &key(n))).collect();
+        store.apply_raw(&run, Durability::Now).unwrap();
+        let left: Vec<Vec<u8>> =
+            store.scan_raw(table).unwrap().into_iter().map(|(key, _)| key).collect();
+        let want: Vec<Vec<u8>> = (0..100).filter(|n| n % 10 != 0).map(key).collect();
+        assert_eq!(left, want);
     }
 
     #[test]

@@ -65,13 +65,18 @@ struct Current {
 struct Known {
     id: u64,
     dictionary: Arc<[u8]>,
-    compressor: DictCompressor,
+    /// Prepared by the first record packed against it (a dictionary read at start-up may never
+    /// be used: its flow may be gone).
+    compressor: Option<DictCompressor>,
 }
 
 impl Known {
     fn new(id: u64, dictionary: Arc<[u8]>) -> Self {
-        let compressor = DictCompressor::new(&dictionary);
-        Known { id, dictionary, compressor }
+        Known { id, dictionary, compressor: None }
+    }
+
+    fn compressor(&mut self) -> &mut DictCompressor {
+        self.compressor.get_or_insert_with(|| DictCompressor::new(&self.dictionary))
     }
 }
 
@@ -161,7 +166,7 @@ impl<'w> Packer<'w> {
         packed[0] = PACKED;
         packed[1..9].copy_from_slice(&known.id.to_be_bytes());
         packed[9..HEADER].copy_from_slice(&size.to_le_bytes());
-        match known.compressor.compress_into(json, &mut packed[HEADER..]) {
+        match known.compressor().compress_into(json, &mut packed[HEADER..]) {
             Ok(n) if HEADER + n < json.len() => Cow::Owned(packed[..HEADER + n].to_vec()),
             _ => Cow::Borrowed(json),
         }
@@ -245,6 +250,24 @@ mod tests {
     use crate::Durability;
     use crate::conformance::execution;
     use crate::{ExecutionRecord, ExecutionStatus, MemoryStore, RedbStore, SledStore, Store};
+
+    /// A block that lz4_flex 0.11 packed (records stored before the compressor changed) unpacks
+    /// the same: both write the LZ4 block format, matches reaching back into the dictionary.
+    #[test]
+    fn a_block_packed_by_the_previous_compressor_unpacks() {
+        let dictionary = br#"{"id":"0193-1","flow_id":"order-intake","status":"succeeded","request":{"method":"POST","path":"/hooks/orders/eu"}}"#;
+        let record = br#"{"id":"0193-2","flow_id":"order-intake","status":"succeeded","request":{"method":"POST","path":"/hooks/orders/us"}}"#;
+        let block = [8, 115, 0, 31, 50, 115, 0, 77, 96, 47, 117, 115, 34, 125, 125];
+        let mut json = vec![0; record.len()];
+        let n = lz4rip::block::decompress_into_with_dict(&block, &mut json, dictionary).unwrap();
+        assert_eq!((n, json.as_slice()), (record.len(), record.as_slice()));
+        let mut compressor = DictCompressor::new(dictionary);
+        let mut packed = vec![0; lz4rip::block::get_maximum_output_size(record.len())];
+        let n = compressor.compress_into(record, &mut packed).unwrap();
+        let mut json = vec![0; record.len()];
+        lz4rip::block::decompress_into_with_dict(&packed[..n], &mut json, dictionary).unwrap();
+        assert_eq!(json, record);
+    }
 
     /// A record with a body of `body` repeated.
     fn record(id: &str, flow: &str, status: ExecutionStatus, body: &str) -> ExecutionRecord {
