@@ -318,6 +318,34 @@ mod tests {
         );
     }
 
+    /// Records of every size pack against the same dictionary one after the other (the prepared
+    /// compressor keeps state from one record to the next, and changes tables past 64 KiB), and
+    /// each unpacks to itself.
+    #[test]
+    fn records_of_every_size_pack_one_after_the_other() {
+        let engine = MemoryStore::new();
+        let sizes = [1, 12, 300, 2_000, 70_000, 12, 300, 40_000, 2_000, 1];
+        let records: Vec<ExecutionRecord> = sizes
+            .iter()
+            .enumerate()
+            .map(|(n, &size)| {
+                let body = format!(r#"{{"n":{n},"sku":"A1","qty":2}},"#);
+                let mut record = record(&format!("r{n:02}"), "f", ExecutionStatus::Succeeded, "");
+                record.request.body = body.repeat(size / body.len() + 1).into_bytes();
+                record
+            })
+            .collect();
+        for record in &records {
+            engine.put_executions(std::slice::from_ref(record)).unwrap();
+        }
+        engine.put_executions(&records).unwrap();
+        for (record, size) in records.iter().zip(sizes) {
+            assert_eq!(engine.execution(&record.id).unwrap().as_ref(), Some(record));
+            assert!(size < 300 || raw(&engine, &record.id)[0] == PACKED, "{} packed", record.id);
+        }
+        assert_eq!(dictionaries(&engine), 1);
+    }
+
     fn dictionaries_are_kept_across_a_reopen<E: Engine>(dir: &Path, open: fn(&Path) -> E) {
         let body = r#"{"note":"the same every time"},"#;
         let first = record("a", "f", ExecutionStatus::Succeeded, body);
