@@ -1,6 +1,7 @@
 //! [`RedbStore`]: the default backend, one redb file in the data directory.
 
 use std::{
+    cmp::Ordering,
     fmt,
     ops::Bound,
     path::{Path, PathBuf},
@@ -17,9 +18,9 @@ use crate::{
 /// it is read, and a larger cache only grows the process (redb's default is 1 GiB).
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Removals of this many keys or more, in order, in one table, go in one pass over their range
-/// ([`remove_run`]) rather than one lookup each.
-const MIN_REMOVAL_RUN: usize = 8;
+/// Removals (or puts) of this many keys or more, in order, in one table, go in one pass over
+/// their range ([`remove_run`], [`insert_run`]) rather than one tree walk each.
+const MIN_RUN: usize = 8;
 /// A run's range holding more than this many keys per key of the run is removed a key at a time.
 const MAX_SPREAD: usize = 2;
 
@@ -180,11 +181,16 @@ impl Engine for RedbStore {
                             .map_err(|err| failed(Some(write), &err))?,
                     ),
                 };
-                let run = removal_run(rest);
+                let (removals, puts) = (removal_run(rest), put_run(rest));
                 let done = match write {
-                    _ if run.len() >= MIN_REMOVAL_RUN => {
-                        remove_run(entries, run).map(|()| run.len()).map_err(|err| {
-                            format!("removing {} keys from this one on: {err}", run.len())
+                    _ if removals.len() >= MIN_RUN => {
+                        remove_run(entries, removals).map(|()| removals.len()).map_err(|err| {
+                            format!("removing {} keys from this one on: {err}", removals.len())
+                        })
+                    }
+                    _ if puts.len() >= MIN_RUN => {
+                        insert_run(entries, puts).map(|()| puts.len()).map_err(|err| {
+                            format!("writing {} keys from this one on: {err}", puts.len())
                         })
                     }
                     Write::Put { key, value, .. } => entries
@@ -240,17 +246,56 @@ impl Engine for RedbStore {
 /// The removals at the start of `writes` from one table with keys in strictly ascending order
 /// (empty when `writes` starts with a put).
 fn removal_run<'w, 'a>(writes: &'w [Write<'a>]) -> &'w [Write<'a>] {
-    let Some(Write::Remove { table, .. }) = writes.first() else { return &[] };
+    run(writes, |write| matches!(write, Write::Remove { .. }))
+}
+
+/// The puts at the start of `writes` into one table with keys in strictly ascending order (empty
+/// when `writes` starts with a removal).
+fn put_run<'w, 'a>(writes: &'w [Write<'a>]) -> &'w [Write<'a>] {
+    run(writes, |write| matches!(write, Write::Put { .. }))
+}
+
+/// The writes at the start of `writes` that are all `kind`, into one table, with keys in strictly
+/// ascending order.
+fn run<'w, 'a>(writes: &'w [Write<'a>], kind: impl Fn(&Write) -> bool) -> &'w [Write<'a>] {
+    let Some(first) = writes.first().filter(|write| kind(write)) else { return &[] };
     let len = writes
         .windows(2)
-        .take_while(|pair| match pair {
-            [Write::Remove { key: a, .. }, Write::Remove { table: t, key: b }] => {
-                t == table && a < b
-            }
-            _ => false,
+        .take_while(|pair| {
+            kind(&pair[1]) && pair[1].table() == first.table() && pair[0].key() < pair[1].key()
         })
         .count();
     &writes[..=len]
+}
+
+/// Writes the puts of `run` (see [`put_run`]) through one cursor that moves up their range: redb
+/// buffers the inserts made into one gap and applies them together, where an insert each would
+/// walk the tree and rewrite the leaf once per key. Records arrive in time order, so a run
+/// usually lands in one gap, at the end of its table or of its flow's keys. A key already there
+/// is replaced.
+fn insert_run(
+    entries: &mut redb::Table<&[u8], &[u8]>,
+    run: &[Write<'_>],
+) -> Result<(), redb::Error> {
+    let mut cursor = entries.lower_bound_mut(Bound::Included(run[0].key()))?;
+    for write in run {
+        let Write::Put { key, value, .. } = write else { continue };
+        let key = key.as_slice();
+        // Past the entries before `key`; an entry with the same key goes.
+        loop {
+            let next = cursor.peek_next()?.map(|(next, _)| next.value().cmp(key));
+            match next {
+                Some(Ordering::Less) => drop(cursor.next()?),
+                Some(Ordering::Equal) => {
+                    cursor.remove_next()?;
+                    break;
+                }
+                Some(Ordering::Greater) | None => break,
+            }
+        }
+        cursor.insert_before(key, &**value)?;
+    }
+    Ok(cursor.close()?)
 }
 
 /// Removes the keys of `run` (see [`removal_run`]) in one pass over the range they span: redb
@@ -307,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn a_removal_run_is_the_ascending_removals_from_one_table_at_the_start() {
+    fn a_run_is_the_ascending_writes_of_one_kind_into_one_table_at_the_start() {
         let (a, b) = (Table::Executions, Table::ExecutionsByFlow);
         let put = Write::Put { table: a, key: b"k".to_vec(), value: Cow::Borrowed(b"v") };
         let writes = [remove(a, b"1"), remove(a, b"2"), remove(a, b"4"), remove(a, b"3")];
@@ -318,8 +363,11 @@ mod tests {
         assert_eq!(removal_run(&writes).len(), 1, "stops at another table");
         let writes = [remove(a, b"1"), put.clone(), remove(a, b"2")];
         assert_eq!(removal_run(&writes).len(), 1, "stops at a put");
-        assert!(removal_run(&[put]).is_empty());
+        assert!(removal_run(std::slice::from_ref(&put)).is_empty());
         assert!(removal_run(&[]).is_empty());
+        let puts = [put.clone(), put.clone(), remove(a, b"l")];
+        assert_eq!(put_run(&puts).len(), 1, "stops at a repeated key");
+        assert!(put_run(&[remove(a, b"1"), put]).is_empty());
     }
 
     /// Runs of removals (long enough for one pass over their range, with keys between them that
@@ -360,6 +408,46 @@ mod tests {
         want_b.push(key(99));
         assert_eq!(keys(b), want_b);
         assert_eq!(store.get_raw(a, &key(3)).unwrap(), Some(key(3)), "values stay");
+    }
+
+    /// A run of puts lands between the keys already there, replaces the ones it repeats, and
+    /// goes on past the last one; shorter runs and a removal between them go too.
+    #[test]
+    fn a_run_of_puts_writes_exactly_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let table = Table::Executions;
+        let key = |n: u32| format!("k{n:03}").into_bytes();
+        let put = |n: u32, value: &str| Write::Put {
+            table,
+            key: key(n),
+            value: Cow::Owned(value.as_bytes().to_vec()),
+        };
+        let even: Vec<Write> = (0..60).step_by(2).map(|n| put(n, "old")).collect();
+        store.apply_raw(&even, Durability::Now).unwrap();
+
+        // 5..=25 (new odd keys between old even ones, old even keys replaced), 70..80 past the
+        // end; then 40 alone, a removal of 42, and 44 and 46.
+        let mut batch: Vec<Write> = (5..=25).map(|n| put(n, "new")).collect();
+        batch.extend((70..80).map(|n| put(n, "new")));
+        batch.extend([put(40, "new"), remove(table, &key(42)), put(44, "new"), put(46, "new")]);
+        assert_eq!(put_run(&batch).len(), 31);
+        store.apply_raw(&batch, Durability::Now).unwrap();
+
+        let want: Vec<(Vec<u8>, Vec<u8>)> = (0..80)
+            .filter_map(|n| {
+                let new = (5..=25).contains(&n) || n >= 70 || [40, 44, 46].contains(&n);
+                let value = if new {
+                    "new"
+                } else if n % 2 == 0 && n < 60 && n != 42 {
+                    "old"
+                } else {
+                    return None;
+                };
+                Some((key(n), value.as_bytes().to_vec()))
+            })
+            .collect();
+        assert_eq!(store.scan_raw(table).unwrap(), want);
     }
 
     /// A run whose keys are spread among many others (more than `MAX_SPREAD` per key) is removed

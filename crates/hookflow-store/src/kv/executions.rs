@@ -352,6 +352,9 @@ pub(super) fn put_encoded_executions(
         let value = packer.pack(record, &mut writes);
         writes.push(Write::Put { table: Table::Executions, key: id.to_vec(), value });
     }
+    // Grouped by table, each in key order (no key occurs twice in a table here), so that an
+    // engine can write a table's keys in one pass over their range.
+    writes.sort_by(|a, b| (a.table(), a.key()).cmp(&(b.table(), b.key())));
     if let Err(err) = engine.apply_raw(&writes, durability) {
         packer.failed();
         return Err(err);
