@@ -5,6 +5,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 
 use crate::execute::{Execution, Step, StepStatus};
+use crate::json_object::{Fields, JsonObject};
 use crate::nodes::Role;
 use crate::plan::Plan;
 
@@ -66,33 +67,64 @@ impl Trace<'_> {
         value.map(|value| Bounded { value, max: self.max_value_bytes })
     }
 
-    fn step<S: Serializer>(&self, step: &Step, serializer: S) -> Result<S::Ok, S::Error> {
+    /// The fields of `step`'s entry.
+    fn step<F: Fields>(&self, step: &Step, entry: &mut F) -> Result<(), F::Error> {
         let node = &self.plan.nodes[step.node];
-        let mut entry = serializer.serialize_map(None)?;
-        entry.serialize_entry("node", &node.id)?;
-        entry.serialize_entry("type", node.type_name)?;
-        entry.serialize_entry("status", &step.status)?;
-        entry.serialize_entry("duration_us", &step.duration_us)?;
+        entry.field("node", &node.id)?;
+        entry.field("type", node.type_name)?;
+        entry.field("status", &step.status)?;
+        entry.field("duration_us", &step.duration_us)?;
         if let Some(from) = step.from {
-            entry.serialize_entry("from", &self.plan.nodes[from].id)?;
+            entry.field("from", &self.plan.nodes[from].id)?;
             if self.detail == TraceDetail::Full
                 && let Some(input) = self.output_of(from)
             {
-                entry.serialize_entry("input", &input)?;
+                entry.field("input", &input)?;
             }
         }
         if step.status == StepStatus::Succeeded
             && let Some(output) = self.output_of(step.node)
         {
-            entry.serialize_entry("output", &output)?;
+            entry.field("output", &output)?;
         }
         if let Some(branch) = &step.output {
-            entry.serialize_entry("branch", branch)?;
+            entry.field("branch", branch)?;
         }
         if let Some(error) = &step.error {
-            entry.serialize_entry("error", error)?;
+            entry.field("error", error)?;
         }
-        entry.end()
+        Ok(())
+    }
+
+    /// Appends the trace's JSON to `json`: what serializing it writes, with the field names
+    /// written as they are rather than escaped (see [`JsonObject`]).
+    pub fn write_json(&self, json: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        json.push(b'[');
+        for (n, step) in self.execution.trace.iter().enumerate() {
+            if n > 0 {
+                json.push(b',');
+            }
+            let mut entry = JsonObject::open(json);
+            self.step(step, &mut entry)?;
+            entry.close();
+        }
+        json.push(b']');
+        Ok(())
+    }
+}
+
+/// A serializer's map as the [`Fields`] of a step's entry.
+struct MapFields<'m, M>(&'m mut M);
+
+impl<M: SerializeMap> Fields for MapFields<'_, M> {
+    type Error = M::Error;
+
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
+        self.0.serialize_entry(name, value)
     }
 }
 
@@ -101,7 +133,9 @@ impl Serialize for Trace<'_> {
         struct StepOf<'a, 'b>(&'b Trace<'a>, &'b Step);
         impl Serialize for StepOf<'_, '_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                self.0.step(self.1, serializer)
+                let mut entry = serializer.serialize_map(None)?;
+                self.0.step(self.1, &mut MapFields(&mut entry))?;
+                entry.end()
             }
         }
         let steps = &self.execution.trace;

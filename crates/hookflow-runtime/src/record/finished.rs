@@ -6,6 +6,7 @@
 use std::time::SystemTime;
 
 use hookflow_core::execute::{Execution, Status};
+use hookflow_core::json_object::{Fields, JsonObject};
 use hookflow_core::trace::TraceDetail;
 use hookflow_store::executions::base64_bytes;
 use hookflow_store::{EncodedExecution, ExecutionStatus};
@@ -39,35 +40,36 @@ pub fn finished(
     // Room for the bodies in base64 and the rest, so the buffer is rarely grown (and copied).
     let bodies = request_body.len() + response_body.len();
     let mut json = Vec::with_capacity(RECORD_BYTES + bodies / 3 * 4 + 8);
-    let mut record = Object::open(&mut json);
-    record.value("id", &call.id)?;
-    record.value("flow_id", &plan.id)?;
-    record.value("flow_version", &plan.version)?;
-    record.value("route", &Route(plan))?;
-    record.value("credential", &served.credential)?;
-    record.value("status", &status)?;
-    record.value("received_at_ms", &received_at_ms)?;
-    record.value("started_at_ms", &millis(started_at))?;
-    record.value("finished_at_ms", &millis(finished_at))?;
+    let mut record = JsonObject::open(&mut json);
+    record.field("id", &call.id)?;
+    record.field("flow_id", &plan.id)?;
+    record.field("flow_version", &plan.version)?;
+    record.field("route", &Route(plan))?;
+    record.field("credential", &served.credential)?;
+    record.field("status", &status)?;
+    record.field("received_at_ms", &received_at_ms)?;
+    record.field("started_at_ms", &millis(started_at))?;
+    record.field("finished_at_ms", &millis(finished_at))?;
     let mut request = record.object("request");
-    request.value("method", &call.method)?;
-    request.value("path", &call.path)?;
-    request.value("query", &secrets.query(call))?;
-    request.value("headers", &Headers { call, secrets: &secrets })?;
-    request.base64("body", request_body);
-    request.value("body_truncated", &request_cut)?;
+    request.field("method", &call.method)?;
+    request.field("path", &call.path)?;
+    request.field("query", &secrets.query(call))?;
+    request.field("headers", &Headers { call, secrets: &secrets })?;
+    base64_bytes::write_json(request_body, request.name("body"));
+    request.field("body_truncated", &request_cut)?;
     request.close();
     let mut sent = record.object("response");
-    sent.value("status", &response.status)?;
-    sent.value("headers", &response.headers)?;
-    sent.base64("body", response_body);
-    sent.value("body_truncated", &response_cut)?;
+    sent.field("status", &response.status)?;
+    sent.field("headers", &response.headers)?;
+    base64_bytes::write_json(response_body, sent.name("body"));
+    sent.field("body_truncated", &response_cut)?;
     sent.close();
     let error =
         execution.failure.as_ref().map(|f| Error { node: Some(&f.node), message: &f.message });
-    record.value("error", &error)?;
-    record
-        .value("trace", &execution.trace(plan, limits.trace_value_bytes, TraceDetail::Outputs))?;
+    record.field("error", &error)?;
+    execution
+        .trace(plan, limits.trace_value_bytes, TraceDetail::Outputs)
+        .write_json(record.name("trace"))?;
     record.close();
     Ok(EncodedExecution {
         id: call.id.clone(),
@@ -77,56 +79,6 @@ pub fn finished(
         json,
         new,
     })
-}
-
-/// A JSON object written into a buffer a field at a time: the names are literals with nothing to
-/// escape, written as they are; the values go through `serde_json`. Written by hand, where a
-/// derived `Serialize` escapes every field name too: the names are half the record's strings.
-struct Object<'j> {
-    json: &'j mut Vec<u8>,
-    empty: bool,
-}
-
-impl<'j> Object<'j> {
-    fn open(json: &'j mut Vec<u8>) -> Self {
-        json.push(b'{');
-        Object { json, empty: true }
-    }
-
-    fn name(&mut self, name: &'static str) {
-        debug_assert!(!name.contains(['"', '\\']), "a field name with nothing to escape");
-        if !self.empty {
-            self.json.push(b',');
-        }
-        self.empty = false;
-        self.json.push(b'"');
-        self.json.extend_from_slice(name.as_bytes());
-        self.json.extend_from_slice(b"\":");
-    }
-
-    fn value<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        self.name(name);
-        serde_json::to_writer(&mut *self.json, value)
-    }
-
-    fn base64(&mut self, name: &'static str, bytes: &[u8]) {
-        self.name(name);
-        base64_bytes::write_json(bytes, self.json);
-    }
-
-    /// A field whose value is an object, open until its [`close`](Self::close).
-    fn object(&mut self, name: &'static str) -> Object<'_> {
-        self.name(name);
-        Object::open(self.json)
-    }
-
-    fn close(self) {
-        self.json.push(b'}');
-    }
 }
 
 #[derive(serde::Serialize)]
@@ -205,6 +157,12 @@ mod tests {
                 credential: served.credential.clone(),
             };
             let execution = execute(&plan, flow_request, meta, &services).await;
+            for detail in [TraceDetail::Full, TraceDetail::Outputs] {
+                let trace = execution.trace(&plan, 64, detail);
+                let mut written = Vec::new();
+                trace.write_json(&mut written).unwrap();
+                assert_eq!(written, serde_json::to_vec(&trace).unwrap(), "{detail:?}");
+            }
             let response = Sent {
                 status: execution.response.status,
                 headers: execution.response.headers.clone(),
