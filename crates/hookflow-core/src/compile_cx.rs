@@ -24,10 +24,20 @@ pub struct CompileCx<'a> {
 pub struct Reads {
     /// `request.headers`, or the whole request or document.
     pub headers: bool,
+    /// `request.received_at` (a timestamp formatted for each request), or what contains it.
+    pub received_at: bool,
+    /// `execution` (the ids of the execution, its flow and credential), or the whole document.
+    pub execution: bool,
 }
 
-/// Where the request's headers are in the context.
-const HEADERS: [&str; 2] = ["request", "headers"];
+impl Reads {
+    /// Adds what a path or template that `reaches` (see [`JsonPath::reaches`]) may read.
+    fn add(&mut self, reaches: impl Fn(&[&str]) -> bool) {
+        self.headers |= reaches(&["request", "headers"]);
+        self.received_at |= reaches(&["request", "received_at"]);
+        self.execution |= reaches(&["execution"]);
+    }
+}
 
 impl<'a> CompileCx<'a> {
     pub fn new(
@@ -83,7 +93,7 @@ impl<'a> CompileCx<'a> {
     pub fn path(&mut self, source: &str, rel: &str) -> Option<JsonPath> {
         match JsonPath::parse(source) {
             Ok(path) => {
-                self.reads.headers |= path.reaches(&HEADERS);
+                self.reads.add(|target| path.reaches(target));
                 Some(path)
             }
             Err(message) => {
@@ -100,7 +110,7 @@ impl<'a> CompileCx<'a> {
     pub fn template(&mut self, source: &str, rel: &str) -> Option<TemplateId> {
         match self.templates.compile(source) {
             Ok(id) => {
-                self.reads.headers |= id.reaches(&HEADERS);
+                self.reads.add(|target| id.reaches(target));
                 Some(id)
             }
             Err(message) => {

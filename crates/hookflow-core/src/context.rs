@@ -6,6 +6,8 @@ use std::time::SystemTime;
 use handlebars::Context;
 use serde_json::{Map, Value, json};
 
+use crate::compile_cx::Reads;
+
 /// A webhook request as the flow sees it (already authenticated and parsed by the intake).
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -34,8 +36,9 @@ pub struct ExecutionMeta {
 }
 
 /// Builds the context document `{request, execution, nodes}`; the request is moved, not copied.
-pub fn build(request: Request, meta: &ExecutionMeta) -> Context {
-    let received_at = humantime::format_rfc3339_millis(request.received_at).to_string();
+/// What no path or template of the flow may read (`reads`) is left out: `request.received_at` and
+/// `execution` are built for each request otherwise (the headers are left out by the caller).
+pub fn build(request: Request, meta: &ExecutionMeta, reads: Reads) -> Context {
     let mut request_doc = Map::with_capacity(7);
     request_doc.insert("method".into(), Value::String(request.method));
     request_doc.insert("path".into(), Value::String(request.path));
@@ -43,17 +46,22 @@ pub fn build(request: Request, meta: &ExecutionMeta) -> Context {
     request_doc.insert("query".into(), Value::Object(request.query));
     request_doc.insert("headers".into(), Value::Object(request.headers));
     request_doc.insert("body".into(), request.body);
-    request_doc.insert("received_at".into(), Value::String(received_at));
-    let mut execution = Map::with_capacity(4);
-    execution.insert("id".into(), Value::String(meta.id.clone()));
-    execution.insert("flow_id".into(), Value::String(meta.flow_id.clone()));
-    execution.insert("flow_version".into(), Value::String(meta.flow_version.clone()));
-    execution
-        .insert("credential".into(), meta.credential.clone().map_or(Value::Null, Value::String));
+    if reads.received_at {
+        let received_at = humantime::format_rfc3339_millis(request.received_at).to_string();
+        request_doc.insert("received_at".into(), Value::String(received_at));
+    }
     // Built by hand: `json!` would serialize (copy) every interpolated value, the body included.
     let mut doc = Map::with_capacity(3);
     doc.insert("request".into(), Value::Object(request_doc));
-    doc.insert("execution".into(), Value::Object(execution));
+    if reads.execution {
+        let mut execution = Map::with_capacity(4);
+        execution.insert("id".into(), Value::String(meta.id.clone()));
+        execution.insert("flow_id".into(), Value::String(meta.flow_id.clone()));
+        execution.insert("flow_version".into(), Value::String(meta.flow_version.clone()));
+        let credential = meta.credential.clone().map_or(Value::Null, Value::String);
+        execution.insert("credential".into(), credential);
+        doc.insert("execution".into(), Value::Object(execution));
+    }
     doc.insert("nodes".into(), Value::Object(Map::new()));
     Context::from(Value::Object(doc))
 }
@@ -95,7 +103,8 @@ mod tests {
             flow_version: "v".into(),
             credential: Some("erp".into()),
         };
-        let mut ctx = build(request, &meta);
+        let all = Reads { headers: true, received_at: true, execution: true };
+        let mut ctx = build(request.clone(), &meta, all);
         set_output(&mut ctx, "n", json!(2));
         assert_eq!(
             ctx.data(),
@@ -104,6 +113,16 @@ mod tests {
                             "headers": {}, "body": {"a": 1}, "received_at": "2023-11-14T22:13:20.123Z"},
                 "execution": {"id": "e1", "flow_id": "f", "flow_version": "v", "credential": "erp"},
                 "nodes": {"n": 2}
+            })
+        );
+        // What no path or template reads is left out.
+        let ctx = build(request, &meta, Reads::default());
+        assert_eq!(
+            ctx.data(),
+            &json!({
+                "request": {"method": "POST", "path": "/hooks/x", "params": {}, "query": {},
+                            "headers": {}, "body": {"a": 1}},
+                "nodes": {}
             })
         );
     }

@@ -78,7 +78,7 @@ pub async fn execute(
     services: &Services,
 ) -> Execution {
     let started = Instant::now();
-    let mut ctx = context::build(request, &meta);
+    let mut ctx = context::build(request, &meta, plan.reads());
     let n = plan.nodes.len();
     let mut reached_from: Vec<Option<usize>> = vec![None; n];
     reached_from[plan.trigger] = Some(plan.trigger);

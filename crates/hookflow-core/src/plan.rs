@@ -46,6 +46,11 @@ impl Plan {
         self.reads.headers
     }
 
+    /// What the flow's paths and templates may read of the context (see [`Reads`]).
+    pub fn reads(&self) -> Reads {
+        self.reads
+    }
+
     /// The trigger's settings (suffix, methods, auth, limits, response mode, samples).
     pub fn trigger(&self) -> &Trigger {
         self.nodes[self.trigger].node.trigger().expect("the trigger node is a webhook")
@@ -91,5 +96,24 @@ mod tests {
             r#""methods": ["POST"], "idempotency": { "key": "{{request.headers.[idempotency-key]}}", "ttl_seconds": 60 },"#,
         );
         assert!(reads_headers("order-intake.json", &idempotent), "the idempotency key reads one");
+    }
+
+    #[test]
+    fn a_plan_knows_whether_its_flow_may_read_the_time_received_and_the_execution() {
+        let reads = |text: &str| {
+            let source = Source { file: "flow.json".into(), text: text.into() };
+            let reads = compile(&source).plan.expect("the flow compiles").reads();
+            (reads.received_at, reads.execution)
+        };
+        let order = include_str!("../../../flows/order-intake.json");
+        assert_eq!(reads(order), (false, false), "body, params and node outputs only");
+        let record = include_str!("../../../flows/app-record.json");
+        assert_eq!(reads(record), (false, true), "`{{execution.id}}`");
+        let events = include_str!("../../../flows/event-intake.json");
+        assert_eq!(reads(events), (true, true), "a template with a helper may read anything");
+        let received = order.replace(r#""$.request.body.id""#, r#""$.request.received_at""#);
+        assert_eq!(reads(&received), (true, false));
+        let whole = order.replace(r#""$.request.body.id""#, r#""$""#);
+        assert_eq!(reads(&whole), (true, true), "the whole document");
     }
 }
