@@ -40,13 +40,8 @@ pub struct PlanNode {
 }
 
 impl Plan {
-    /// Whether any path or template of the flow may read `request.headers` (or the whole
-    /// request): when none does, the caller need not put the headers in the context.
-    pub fn reads_headers(&self) -> bool {
-        self.reads.headers
-    }
-
-    /// What the flow's paths and templates may read of the context (see [`Reads`]).
+    /// What the flow's paths and templates may read of the context (see [`Reads`]): when none
+    /// may read `request.headers`, the caller need not put the headers in the context.
     pub fn reads(&self) -> Reads {
         self.reads
     }
@@ -82,7 +77,7 @@ mod tests {
 
     fn reads_headers(file: &str, text: &str) -> bool {
         let source = Source { file: file.into(), text: text.into() };
-        compile(&source).plan.expect("the flow compiles").reads_headers()
+        compile(&source).plan.expect("the flow compiles").reads().headers
     }
 
     #[test]

@@ -163,7 +163,7 @@ async fn serve(
         query: parse_query(parts.uri.query().unwrap_or("")),
         // Built only for a flow that may read them (its paths and templates, known when it
         // compiled); the call keeps them all for its record either way.
-        headers: if plan.reads_headers() { headers_json(&parts.headers) } else { Map::new() },
+        headers: if plan.reads().headers { headers_json(&parts.headers) } else { Map::new() },
         body,
         received_at,
     };

@@ -100,6 +100,13 @@ pub enum Write<'a> {
     Remove { table: Table, key: Vec<u8> },
 }
 
+/// Puts `writes` in (table, key) order, so that an engine can write each table's keys in one
+/// pass over their range. Only for a batch in which no key occurs twice in a table: the order of
+/// two writes to one key would decide which one wins.
+pub fn group_by_table(writes: &mut [Write<'_>]) {
+    writes.sort_unstable_by(|a, b| (a.table(), a.key()).cmp(&(b.table(), b.key())));
+}
+
 impl Write<'_> {
     pub fn table(&self) -> Table {
         match self {

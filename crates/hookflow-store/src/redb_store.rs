@@ -181,25 +181,26 @@ impl Engine for RedbStore {
                             .map_err(|err| failed(Some(write), &err))?,
                     ),
                 };
-                let (removals, puts) = (removal_run(rest), put_run(rest));
-                let done = match write {
-                    _ if removals.len() >= MIN_RUN => {
-                        remove_run(entries, removals).map(|()| removals.len()).map_err(|err| {
-                            format!("removing {} keys from this one on: {err}", removals.len())
-                        })
+                let (run, doing) = match write {
+                    Write::Put { .. } => (put_run(rest), "writing"),
+                    Write::Remove { .. } => (removal_run(rest), "removing"),
+                };
+                let done = if run.len() >= MIN_RUN {
+                    match write {
+                        Write::Put { .. } => insert_run(entries, run),
+                        Write::Remove { .. } => remove_run(entries, run),
                     }
-                    _ if puts.len() >= MIN_RUN => {
-                        insert_run(entries, puts).map(|()| puts.len()).map_err(|err| {
-                            format!("writing {} keys from this one on: {err}", puts.len())
-                        })
+                    .map(|()| run.len())
+                    .map_err(|err| format!("{doing} {} keys from this one on: {err}", run.len()))
+                } else {
+                    match write {
+                        Write::Put { key, value, .. } => {
+                            entries.insert(key.as_slice(), &**value).map(drop)
+                        }
+                        Write::Remove { key, .. } => entries.remove(key.as_slice()).map(drop),
                     }
-                    Write::Put { key, value, .. } => entries
-                        .insert(key.as_slice(), &**value)
-                        .map(|_| 1)
-                        .map_err(|e| e.to_string()),
-                    Write::Remove { key, .. } => {
-                        entries.remove(key.as_slice()).map(|_| 1).map_err(|e| e.to_string())
-                    }
+                    .map(|()| 1)
+                    .map_err(|err| err.to_string())
                 };
                 rest = &rest[done.map_err(|err| failed(Some(write), &err))?..];
             }
@@ -307,7 +308,7 @@ fn insert_run(
 fn remove_run(
     entries: &mut redb::Table<&[u8], &[u8]>,
     run: &[Write<'_>],
-) -> Result<(), redb::StorageError> {
+) -> Result<(), redb::Error> {
     let (first, last) = (run[0].key(), run[run.len() - 1].key());
     let limit = run.len().saturating_mul(MAX_SPREAD);
     let mut spanned = 0;
@@ -327,7 +328,8 @@ fn remove_run(
         // Skip the doomed keys before `key` (absent from the table).
         while doomed.next_if(|&next| next < key).is_some() {}
         doomed.next_if_eq(&key).is_none()
-    })
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 pub(super) mod packed;
 
-use super::{Engine, Record, Table, Write, corrupt, decode, encode, lock};
+use super::{Engine, Record, Table, Write, corrupt, decode, encode, group_by_table, lock};
 use crate::{
     Durability, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
     IdempotencyRecord, StoreError,
@@ -287,8 +287,8 @@ pub(super) fn put_encoded_executions(
     records: &[EncodedExecution],
     durability: Durability,
 ) -> Result<(), StoreError> {
-    // The last occurrence of an id wins; sorted, the writes also land in key order. The sort is
-    // stable and ids are made in time order, so a batch is mostly in order already.
+    // The last occurrence of an id wins (the sort is stable; ids are made in time order, so a
+    // batch is mostly in order already).
     let mut records: Vec<&EncodedExecution> = records.iter().collect();
     records.sort_by(|a, b| a.id.cmp(&b.id));
     records.reverse();
@@ -352,9 +352,9 @@ pub(super) fn put_encoded_executions(
         let value = packer.pack(record, &mut writes);
         writes.push(Write::Put { table: Table::Executions, key: id.to_vec(), value });
     }
-    // Grouped by table, each in key order (no key occurs twice in a table here), so that an
-    // engine can write a table's keys in one pass over their range.
-    writes.sort_by(|a, b| (a.table(), a.key()).cmp(&(b.table(), b.key())));
+    // No key occurs twice in a table here: records are one per id, and an old index entry is
+    // removed only under another key than the new one.
+    group_by_table(&mut writes);
     if let Err(err) = engine.apply_raw(&writes, durability) {
         packer.failed();
         return Err(err);
@@ -470,9 +470,7 @@ fn remove_executions(
         }
         writes.push(Write::Remove { table: Table::Executions, key: id.clone() });
     }
-    // Grouped by table, each group in key order, so that an engine can remove a group in one
-    // pass over its range.
-    writes.sort_unstable_by(|a, b| (a.table(), a.key()).cmp(&(b.table(), b.key())));
+    group_by_table(&mut writes);
     engine.apply_raw(&writes, Durability::Deferred)?;
     Ok(doomed.len())
 }
