@@ -7,6 +7,7 @@ use handlebars::Context;
 use serde_json::{Map, Value, json};
 
 use crate::compile_cx::Reads;
+use crate::member::member_mut;
 
 /// A webhook request as the flow sees it (already authenticated and parsed by the intake).
 #[derive(Debug, Clone)]
@@ -38,7 +39,8 @@ pub struct ExecutionMeta {
 /// Builds the context document `{request, execution, nodes}`; the request is moved, not copied.
 /// What no path or template of the flow may read (`reads`) is left out: `request.received_at` and
 /// `execution` are built for each request otherwise (the headers are left out by the caller).
-pub fn build(request: Request, meta: &ExecutionMeta, reads: Reads) -> Context {
+/// `nodes`: how many node outputs `nodes` makes room for (the flow's node count).
+pub fn build(request: Request, meta: &ExecutionMeta, reads: Reads, nodes: usize) -> Context {
     let mut request_doc = Map::with_capacity(7);
     request_doc.insert("method".into(), Value::String(request.method));
     request_doc.insert("path".into(), Value::String(request.path));
@@ -62,13 +64,15 @@ pub fn build(request: Request, meta: &ExecutionMeta, reads: Reads) -> Context {
         execution.insert("credential".into(), credential);
         doc.insert("execution".into(), Value::Object(execution));
     }
-    doc.insert("nodes".into(), Value::Object(Map::new()));
+    doc.insert("nodes".into(), Value::Object(Map::with_capacity(nodes)));
     Context::from(Value::Object(doc))
 }
 
 /// Records the output of node `id`.
 pub fn set_output(ctx: &mut Context, id: &str, output: Value) {
-    if let Some(Value::Object(nodes)) = ctx.data_mut().get_mut("nodes") {
+    if let Value::Object(doc) = ctx.data_mut()
+        && let Some(Value::Object(nodes)) = member_mut(doc, "nodes")
+    {
         nodes.insert(id.to_owned(), output);
     }
 }
@@ -104,7 +108,7 @@ mod tests {
             credential: Some("erp".into()),
         };
         let all = Reads { headers: true, received_at: true, execution: true };
-        let mut ctx = build(request.clone(), &meta, all);
+        let mut ctx = build(request.clone(), &meta, all, 0);
         set_output(&mut ctx, "n", json!(2));
         assert_eq!(
             ctx.data(),
@@ -116,7 +120,7 @@ mod tests {
             })
         );
         // What no path or template reads is left out.
-        let ctx = build(request, &meta, Reads::default());
+        let ctx = build(request, &meta, Reads::default(), 0);
         assert_eq!(
             ctx.data(),
             &json!({

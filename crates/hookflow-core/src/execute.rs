@@ -78,7 +78,7 @@ pub async fn execute(
     services: &Services,
 ) -> Execution {
     let started = Instant::now();
-    let mut ctx = context::build(request, &meta, plan.reads());
+    let mut ctx = context::build(request, &meta, plan.reads(), plan.nodes.len());
     // When the node about to run started: the previous one's end (one clock read per node).
     let mut mark = Instant::now();
     let n = plan.nodes.len();

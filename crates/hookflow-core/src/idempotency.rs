@@ -15,7 +15,7 @@ pub fn key(
     meta: &ExecutionMeta,
 ) -> Result<Option<String>, EvalError> {
     let Some(idempotency) = &plan.trigger().idempotency else { return Ok(None) };
-    let ctx = context::build(request.clone(), meta, plan.reads());
+    let ctx = context::build(request.clone(), meta, plan.reads(), 0);
     let scope = Scope { ctx: &ctx, templates: &plan.templates };
     Ok(match idempotency.key.eval(scope)? {
         None | Some(Value::Null) => None,

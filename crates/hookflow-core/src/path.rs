@@ -10,6 +10,8 @@ use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
+use crate::member::member;
+
 /// A parsed JSONPath, ready to run.
 #[derive(Debug, Clone)]
 pub struct JsonPath {
@@ -155,7 +157,7 @@ fn condense(report: &str) -> String {
 /// The child a name or index step selects.
 fn child<'a>(step: &Step, value: &'a Value) -> Option<&'a Value> {
     match (step, value) {
-        (Step::Key(key), Value::Object(map)) => map.get(key),
+        (Step::Key(key), Value::Object(map)) => member(map, key),
         (Step::Index(i), Value::Array(items)) => index(items, *i),
         _ => None,
     }

@@ -15,6 +15,8 @@ use handlebars::{
 };
 use serde_json::Value;
 
+use crate::member::member;
+
 /// A compiled template's handle in its flow's [`Templates`].
 #[derive(Debug, Clone)]
 pub struct TemplateId {
@@ -144,7 +146,7 @@ fn render_direct(pieces: &[Piece], data: &Value) -> Result<String, String> {
                 let mut value = data;
                 for segment in path.iter() {
                     let next = match value {
-                        Value::Object(map) => map.get(segment),
+                        Value::Object(map) => member(map, segment),
                         Value::Array(items) => {
                             segment.parse::<usize>().ok().and_then(|i| items.get(i))
                         }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::execute::{Execution, Step, StepStatus};
 use crate::json_object::{Fields, JsonObject};
+use crate::member::member;
 use crate::nodes::Role;
 use crate::plan::Plan;
 
@@ -55,14 +56,17 @@ impl Trace<'_> {
     /// [`TraceDetail::Outputs`] and for a node without output.
     fn output_of(&self, i: usize) -> Option<Bounded<'_>> {
         let node = &self.plan.nodes[i];
-        let context = &self.execution.context;
+        let Value::Object(context) = &self.execution.context else { return None };
         let value = if node.role == Role::Trigger {
             if self.detail == TraceDetail::Outputs {
                 return None;
             }
-            context.get("request")
+            member(context, "request")
         } else {
-            context.get("nodes").and_then(|nodes| nodes.get(&node.id))
+            match member(context, "nodes") {
+                Some(Value::Object(nodes)) => member(nodes, &node.id),
+                _ => None,
+            }
         };
         value.map(|value| Bounded { value, max: self.max_value_bytes })
     }

@@ -105,17 +105,17 @@ pub fn request(call: &Call, auth: Option<&Auth>, body_limit: usize) -> RecordedR
 
 /// Where a route's caller puts secrets, besides the headers every route treats as secret.
 struct Secrets<'a> {
-    header: Option<String>,
+    /// The API key header, in any case (header names as received are lower case).
+    header: Option<&'a str>,
     query: Option<&'a str>,
 }
 
 impl<'a> Secrets<'a> {
     fn of(auth: Option<&'a Auth>) -> Self {
         match auth {
-            Some(Auth::ApiKey { location: KeyLocation::Header, name, .. }) => Secrets {
-                header: Some(name.as_deref().unwrap_or("x-api-key").to_ascii_lowercase()),
-                query: None,
-            },
+            Some(Auth::ApiKey { location: KeyLocation::Header, name, .. }) => {
+                Secrets { header: Some(name.as_deref().unwrap_or("x-api-key")), query: None }
+            }
             Some(Auth::ApiKey { location: KeyLocation::Query, name, .. }) => {
                 Secrets { header: None, query: Some(name.as_deref().unwrap_or("api_key")) }
             }
@@ -124,7 +124,7 @@ impl<'a> Secrets<'a> {
     }
 
     fn header(&self, name: &str) -> bool {
-        SECRET_HEADERS.contains(&name) || self.header.as_deref() == Some(name)
+        SECRET_HEADERS.contains(&name) || self.header.is_some_and(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// A header's value as recorded.
@@ -180,29 +180,7 @@ fn cut(bytes: &[u8], limit: usize) -> (&[u8], bool) {
 
 /// The route label of a plan, e.g. `POST /orders/{region}` (every method it serves).
 pub fn route(plan: &Plan) -> String {
-    Route(plan).to_string()
-}
-
-/// [`route`], written where it goes without a `String` of its own.
-struct Route<'a>(&'a Plan);
-
-impl std::fmt::Display for Route<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let trigger = self.0.trigger();
-        for (n, method) in trigger.methods.iter().enumerate() {
-            if n > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(method.as_str())?;
-        }
-        write!(f, " {}", trigger.suffix)
-    }
-}
-
-impl serde::Serialize for Route<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
+    plan.trigger().route.clone()
 }
 
 /// Fills in how a run ended: status, times, response, error and trace. The request body is cut

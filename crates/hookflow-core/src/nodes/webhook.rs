@@ -246,6 +246,9 @@ pub struct Trigger {
     /// The suffix, as written (matchit syntax).
     pub suffix: String,
     pub methods: Vec<Method>,
+    /// The route as records and metrics name it: every method, then the suffix, e.g.
+    /// `POST,PUT /orders/{id}`.
+    pub route: String,
     pub auth: Auth,
     pub max_body_bytes: u64,
     pub mode: ResponseMode,
@@ -323,9 +326,12 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
     let error_response =
         optional_response(cx, config.response.error.as_ref(), "/response/error", &mut ok);
     ok.then(|| {
+        let names: Vec<&str> = methods.iter().copied().map(Method::as_str).collect();
+        let route = format!("{} {}", names.join(","), config.suffix);
         Box::new(Webhook(Trigger {
             suffix: config.suffix,
             methods,
+            route,
             auth: config.auth,
             max_body_bytes: config.max_body_bytes,
             mode: config.response.mode,

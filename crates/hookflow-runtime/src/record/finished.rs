@@ -12,7 +12,7 @@ use hookflow_store::executions::base64_bytes;
 use hookflow_store::{EncodedExecution, ExecutionStatus};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-use super::{Call, Limits, Route, Secrets, Sent, Served, cut, millis};
+use super::{Call, Limits, Secrets, Sent, Served, cut, millis};
 
 /// What a record takes besides its bodies, as a first guess (the trace, headers and the rest).
 const RECORD_BYTES: usize = 2048;
@@ -44,7 +44,7 @@ pub fn finished(
     record.field("id", &call.id)?;
     record.field("flow_id", &plan.id)?;
     record.field("flow_version", &plan.version)?;
-    record.field("route", &Route(plan))?;
+    record.field("route", &plan.trigger().route)?;
     record.field("credential", &served.credential)?;
     record.field("status", &status)?;
     record.field("received_at_ms", &received_at_ms)?;
