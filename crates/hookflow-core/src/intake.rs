@@ -20,23 +20,27 @@ pub fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, Int
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    let mime = content_type
-        .and_then(|ct| ct.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if mime == "application/json" || mime.ends_with("+json") {
+    let mime = content_type.and_then(|ct| ct.split(';').next()).map_or("", str::trim).as_bytes();
+    // Media types are case-insensitive.
+    let ends_with = |suffix: &str| {
+        mime.len() >= suffix.len()
+            && mime[mime.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    if mime.eq_ignore_ascii_case(b"application/json") || ends_with("+json") {
         return serde_json::from_slice(bytes).map_err(|e| {
             let message = e.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
             IntakeError::Json { line: e.line(), column: e.column(), message }
         });
     }
-    if mime == "application/x-www-form-urlencoded" {
+    if mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
         return Ok(Value::Object(pairs(form_urlencoded::parse(bytes))));
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(Value::String(text.to_owned())),
-        Err(_) if mime.starts_with("text/") => Err(IntakeError::NotUtf8),
+        Err(_) if mime.get(..5).is_some_and(|m| m.eq_ignore_ascii_case(b"text/")) => {
+            Err(IntakeError::NotUtf8)
+        }
         Err(_) => Ok(Value::Null),
     }
 }
@@ -88,6 +92,15 @@ mod tests {
         assert_eq!(parse_body(None, b""), Ok(Value::Null));
         assert_eq!(parse_body(Some("application/octet-stream"), &[0xff, 0xfe]), Ok(Value::Null));
         assert_eq!(parse_body(Some("text/plain"), &[0xff]), Err(IntakeError::NotUtf8));
+        // Media types are case-insensitive.
+        assert_eq!(parse_body(Some(" Application/JSON ;q=1"), b"[2]"), Ok(json!([2])));
+        assert_eq!(parse_body(Some("application/Problem+JSON"), b"[3]"), Ok(json!([3])));
+        assert_eq!(
+            parse_body(Some("Application/X-WWW-Form-Urlencoded"), b"a=1"),
+            Ok(json!({"a": "1"}))
+        );
+        assert_eq!(parse_body(Some("TEXT/csv"), &[0xff]), Err(IntakeError::NotUtf8));
+        assert_eq!(parse_body(Some("json"), b"[4]"), Ok(json!("[4]")));
     }
 
     #[test]

@@ -103,8 +103,17 @@ pub enum Write<'a> {
 /// Puts `writes` in (table, key) order, so that an engine can write each table's keys in one
 /// pass over their range. Only for a batch in which no key occurs twice in a table: the order of
 /// two writes to one key would decide which one wins.
+///
+/// A batch's writes usually come interleaved by table but in key order within each (records in
+/// id order): they are grouped by a stable sort on the table alone, and a table's writes are
+/// sorted by key only when they are not in order already.
 pub fn group_by_table(writes: &mut [Write<'_>]) {
-    writes.sort_unstable_by(|a, b| (a.table(), a.key()).cmp(&(b.table(), b.key())));
+    writes.sort_by_key(Write::table);
+    for run in writes.chunk_by_mut(|a, b| a.table() == b.table()) {
+        if !run.is_sorted_by(|a, b| a.key() <= b.key()) {
+            run.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        }
+    }
 }
 
 impl Write<'_> {
@@ -435,6 +444,36 @@ pub(crate) mod tests {
         assert_eq!(engine.unfinished_executions().unwrap(), vec![]);
         let failed = ExecutionQuery { status: Some(ExecutionStatus::Failed), ..Default::default() };
         assert_eq!(engine.list_executions(&failed).unwrap().items, vec![record]);
+    }
+
+    /// Writes come out in (table, key) order, whether each table's keys came in order or not.
+    #[test]
+    fn a_batch_is_grouped_by_table_in_key_order() {
+        let put = |table, key: &str| Write::Put {
+            table,
+            key: key.as_bytes().to_vec(),
+            value: std::borrow::Cow::Borrowed(&[]),
+        };
+        let remove = |table, key: &str| Write::Remove { table, key: key.as_bytes().to_vec() };
+        let (records, by_flow, by_status) =
+            (Table::Executions, Table::ExecutionsByFlow, Table::ExecutionsByStatus);
+        let mut writes = vec![
+            put(by_flow, "f\0b"),
+            put(records, "a"),
+            put(by_status, "queued\0b"),
+            put(by_flow, "e\0c"),
+            put(records, "b"),
+            remove(by_status, "failed\0a"),
+            put(by_flow, "f\0a"),
+            put(records, "c"),
+        ];
+        let mut expected: Vec<(Table, Vec<u8>)> =
+            writes.iter().map(|w| (w.table(), w.key().to_vec())).collect();
+        expected.sort();
+        group_by_table(&mut writes);
+        let order: Vec<(Table, Vec<u8>)> =
+            writes.iter().map(|w| (w.table(), w.key().to_vec())).collect();
+        assert_eq!(order, expected);
     }
 
     /// Runs every engine-level case, each on a fresh engine.
