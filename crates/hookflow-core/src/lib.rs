@@ -14,7 +14,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod json_object;
 mod locate;
-pub mod member;
+mod member;
 pub mod message;
 pub mod nodes;
 pub mod offline;

@@ -452,7 +452,7 @@ pub(crate) mod tests {
         let put = |table, key: &str| Write::Put {
             table,
             key: key.as_bytes().to_vec(),
-            value: std::borrow::Cow::Borrowed(&[]),
+            value: Cow::Borrowed(&[]),
         };
         let remove = |table, key: &str| Write::Remove { table, key: key.as_bytes().to_vec() };
         let (records, by_flow, by_status) =
