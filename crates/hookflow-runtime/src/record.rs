@@ -178,11 +178,6 @@ fn cut(bytes: &[u8], limit: usize) -> (&[u8], bool) {
     if bytes.len() > limit { (&bytes[..limit], true) } else { (bytes, false) }
 }
 
-/// The route label of a plan, e.g. `POST /orders/{region}` (every method it serves).
-pub fn route(plan: &Plan) -> String {
-    plan.trigger().route.clone()
-}
-
 /// Fills in how a run ended: status, times, response, error and trace. The request body is cut
 /// to the recording limit (a queued record kept all of it until now).
 pub fn complete(
@@ -232,7 +227,7 @@ fn started(
         id: call.id.clone(),
         flow_id: Some(plan.id.clone()),
         flow_version: Some(plan.version.clone()),
-        route: Some(route(plan)),
+        route: Some(plan.trigger().route.clone()),
         credential: served.credential.clone(),
         status,
         received_at_ms: millis(call.received_at),
@@ -258,7 +253,7 @@ pub fn rejected(
         id: call.id.clone(),
         flow_id: plan.map(|p| p.id.clone()),
         flow_version: plan.map(|p| p.version.clone()),
-        route: plan.map(|p| route(p)),
+        route: plan.map(|p| p.trigger().route.clone()),
         credential: served.and_then(|s| s.credential.clone()),
         status: ExecutionStatus::Rejected,
         received_at_ms: millis(call.received_at),

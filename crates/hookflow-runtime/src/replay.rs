@@ -108,7 +108,7 @@ pub async fn replay(
         id: replay_id,
         flow_id: Some(plan.id.clone()),
         flow_version: Some(plan.version.clone()),
-        route: Some(record::route(&plan)),
+        route: Some(plan.trigger().route.clone()),
         credential: original.credential.clone(),
         status: ExecutionStatus::Running,
         received_at_ms: record::millis(received_at),

@@ -12,7 +12,6 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use hookflow_core::Plan;
-use hookflow_runtime::record;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 
@@ -156,7 +155,7 @@ impl DeployedMetrics {
         let mut flows: Vec<(String, Arc<RouteMetrics>)> = plans
             .iter()
             .map(|plan| {
-                let route = RouteMetrics::new(&plan.id, &record::route(plan), true);
+                let route = RouteMetrics::new(&plan.id, &plan.trigger().route, true);
                 (plan.id.clone(), Arc::new(route))
             })
             .collect();

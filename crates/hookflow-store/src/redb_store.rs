@@ -181,27 +181,7 @@ impl Engine for RedbStore {
                             .map_err(|err| failed(Some(write), &err))?,
                     ),
                 };
-                let (run, doing) = match write {
-                    Write::Put { .. } => (put_run(rest), "writing"),
-                    Write::Remove { .. } => (removal_run(rest), "removing"),
-                };
-                let done = if run.len() >= MIN_RUN {
-                    match write {
-                        Write::Put { .. } => insert_run(entries, run),
-                        Write::Remove { .. } => remove_run(entries, run),
-                    }
-                    .map(|()| run.len())
-                    .map_err(|err| format!("{doing} {} keys from this one on: {err}", run.len()))
-                } else {
-                    match write {
-                        Write::Put { key, value, .. } => {
-                            entries.insert(key.as_slice(), &**value).map(drop)
-                        }
-                        Write::Remove { key, .. } => entries.remove(key.as_slice()).map(drop),
-                    }
-                    .map(|()| 1)
-                    .map_err(|err| err.to_string())
-                };
+                let done = apply_next(entries, rest);
                 rest = &rest[done.map_err(|err| failed(Some(write), &err))?..];
             }
         }
@@ -242,6 +222,31 @@ impl Engine for RedbStore {
         };
         self.db.begin_write().map_err(|err| failed(&err))?.commit().map_err(|err| failed(&err))
     }
+}
+
+/// Applies the writes at the start of `rest` that go together, and answers how many: a run (see
+/// [`put_run`], [`removal_run`]) of at least [`MIN_RUN`] in one pass, else the first write alone.
+fn apply_next(
+    entries: &mut redb::Table<&[u8], &[u8]>,
+    rest: &[Write<'_>],
+) -> Result<usize, String> {
+    let (run, doing) = match &rest[0] {
+        Write::Put { .. } => (put_run(rest), "writing"),
+        Write::Remove { .. } => (removal_run(rest), "removing"),
+    };
+    let applied = match &rest[0] {
+        Write::Put { .. } if run.len() >= MIN_RUN => insert_run(entries, run),
+        Write::Remove { .. } if run.len() >= MIN_RUN => remove_run(entries, run),
+        Write::Put { key, value, .. } => {
+            return entries.insert(key.as_slice(), &**value).map(|_| 1).map_err(|e| e.to_string());
+        }
+        Write::Remove { key, .. } => {
+            return entries.remove(key.as_slice()).map(|_| 1).map_err(|e| e.to_string());
+        }
+    };
+    applied
+        .map(|()| run.len())
+        .map_err(|err| format!("{doing} {} keys from this one on: {err}", run.len()))
 }
 
 /// The removals at the start of `writes` from one table with keys in strictly ascending order
@@ -353,6 +358,23 @@ mod tests {
         Write::Remove { table, key: key.to_vec() }
     }
 
+    /// The test key numbered `n`: `k000`, `k001`, ... (in the order of the numbers).
+    fn key(n: u32) -> Vec<u8> {
+        format!("k{n:03}").into_bytes()
+    }
+
+    /// A store in a fresh directory (kept as long as the store is used).
+    fn fresh() -> (tempfile::TempDir, RedbStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// The keys in `table`, in order.
+    fn keys(store: &RedbStore, table: Table) -> Vec<Vec<u8>> {
+        store.scan_raw(table).unwrap().into_iter().map(|(key, _)| key).collect()
+    }
+
     #[test]
     fn a_run_is_the_ascending_writes_of_one_kind_into_one_table_at_the_start() {
         let (a, b) = (Table::Executions, Table::ExecutionsByFlow);
@@ -376,10 +398,8 @@ mod tests {
     /// stay, and keys that are not there) and single ones mixed with puts, in one batch.
     #[test]
     fn a_batch_removes_exactly_its_keys_in_runs_and_one_by_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path()).unwrap();
+        let (_dir, store) = fresh();
         let (a, b) = (Table::Executions, Table::ExecutionsByFlow);
-        let key = |n: u32| format!("k{n:03}").into_bytes();
         let fill: Vec<Write> = (0..60)
             .flat_map(|n| {
                 [a, b].map(|table| Write::Put { table, key: key(n), value: Cow::Owned(key(n)) })
@@ -399,16 +419,13 @@ mod tests {
         batch.extend([remove(b, &key(30)), remove(b, &key(40))]);
         store.apply_raw(&batch, Durability::Now).unwrap();
 
-        let keys = |table| -> Vec<Vec<u8>> {
-            store.scan_raw(table).unwrap().into_iter().map(|(key, _)| key).collect()
-        };
         let gone_a = |n: u32| (n <= 45 && doomed(&n)) || [50, 52].contains(&n);
         let want_a: Vec<Vec<u8>> = (0..60).filter(|&n| !gone_a(n)).map(key).collect();
-        assert_eq!(keys(a), want_a);
+        assert_eq!(keys(&store, a), want_a);
         let gone_b = |n: u32| (10..20).contains(&n) || n == 30 || n == 40;
         let mut want_b: Vec<Vec<u8>> = (0..60).filter(|&n| !gone_b(n)).map(key).collect();
         want_b.push(key(99));
-        assert_eq!(keys(b), want_b);
+        assert_eq!(keys(&store, b), want_b);
         assert_eq!(store.get_raw(a, &key(3)).unwrap(), Some(key(3)), "values stay");
     }
 
@@ -416,10 +433,8 @@ mod tests {
     /// goes on past the last one; shorter runs and a removal between them go too.
     #[test]
     fn a_run_of_puts_writes_exactly_its_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path()).unwrap();
+        let (_dir, store) = fresh();
         let table = Table::Executions;
-        let key = |n: u32| format!("k{n:03}").into_bytes();
         let put = |n: u32, value: &str| Write::Put {
             table,
             key: key(n),
@@ -456,20 +471,16 @@ mod tests {
     /// a key at a time, to the same effect.
     #[test]
     fn a_sparse_run_removes_exactly_its_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path()).unwrap();
+        let (_dir, store) = fresh();
         let table = Table::Executions;
-        let key = |n: u32| format!("k{n:03}").into_bytes();
         let fill: Vec<Write> = (0..100)
             .map(|n| Write::Put { table, key: key(n), value: Cow::Owned(key(n)) })
             .collect();
         store.apply_raw(&fill, Durability::Now).unwrap();
         let run: Vec<Write> = (0..100).step_by(10).map(|n| remove(table, &key(n))).collect();
         store.apply_raw(&run, Durability::Now).unwrap();
-        let left: Vec<Vec<u8>> =
-            store.scan_raw(table).unwrap().into_iter().map(|(key, _)| key).collect();
         let want: Vec<Vec<u8>> = (0..100).filter(|n| n % 10 != 0).map(key).collect();
-        assert_eq!(left, want);
+        assert_eq!(keys(&store, table), want);
     }
 
     #[test]
