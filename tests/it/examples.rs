@@ -42,7 +42,7 @@ async fn example_cases_pass() {
                 Ok(actual) => actual,
                 Err(refusal) => {
                     let id = case.execution_id.as_deref().unwrap_or(cases::DEFAULT_EXECUTION_ID);
-                    Actual::refused(&hookflow_server::refused(refusal, &plan.trigger().auth, id))
+                    Actual::refused(&hookflow_server::refused(refusal, plan, id))
                 }
             };
             let mismatches = check(&case.expect, &actual);

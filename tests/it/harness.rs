@@ -16,8 +16,7 @@ use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
 use hookflow_runtime::history::{History, HistoryConfig};
 use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
-use hookflow_runtime::queue::Queue;
-use hookflow_server::{AppState, Deployed, Engine};
+use hookflow_runtime::{Engine, EngineConfig};
 use hookflow_store::StoreKind;
 use tempfile::TempDir;
 
@@ -74,7 +73,7 @@ impl Harness {
         let store = hookflow_store::open(StoreKind::Redb, data.path()).expect("open the store");
         let mut secrets = HashMap::new();
         for plan in &set.plans {
-            let auth = &plan.trigger().auth;
+            let Some(auth) = plan.webhook().map(|hook| &hook.auth) else { continue };
             let Some(name) = auth.credential() else { continue };
             if secrets.contains_key(name) {
                 continue;
@@ -89,16 +88,24 @@ impl Harness {
             secrets.insert(name.to_owned(), issued.secret);
         }
         let http = ReqwestClient::new(NetworkPolicy::AllowPrivate).expect("http client");
-        let services = Services { http: Arc::new(http) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let history = History::start(store.clone(), HistoryConfig::default());
-        let queue = Queue::start(workers, capacity, history.clone(), services.clone());
-        let public_base = format!("http://{addr}");
-        let engine = Engine { services, history: history.clone(), queue, public_base };
-        let state =
-            Arc::new(AppState::load(Deployed::from(set), engine, &*store).expect("load state"));
-        tokio::spawn(axum::serve(listener, hookflow_server::app(state)).into_future());
+        let (engine, loaded) = Engine::start(EngineConfig {
+            flows: flows.path().to_path_buf(),
+            data: data.path().to_path_buf(),
+            store,
+            services: Services { http: Arc::new(http) },
+            history: HistoryConfig::default(),
+            workers,
+            queue_capacity: capacity,
+            public_base: format!("http://{addr}"),
+            announce: Box::new(|_| {}),
+        })
+        .await
+        .expect("start the engine");
+        assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+        let history = engine.history.clone();
+        tokio::spawn(axum::serve(listener, hookflow_server::app(engine)).into_future());
         Harness {
             base: format!("http://{addr}"),
             history,

@@ -209,6 +209,55 @@ async fn metrics_count_calls_by_flow_route_and_status() {
 }
 
 #[tokio::test]
+async fn metrics_count_executions_by_flow_and_status_however_they_start() {
+    let queued = flow(
+        "queued",
+        true,
+        &format!(r#""suffix": "/queued", {NONE}, "response": {{ "mode": "accepted" }}"#),
+        r#""status": 201"#,
+    );
+    let fails = flow(
+        "fails",
+        true,
+        &format!(r#""suffix": "/fails", {NONE}"#),
+        r#""status": 200, "status_override": "$.request.body.status""#,
+    );
+    let mut flows = flows();
+    flows.extend([("queued.json", queued), ("fails.json", fails)]);
+    let s = Served::with_flows(&flows, &[]);
+    for _ in 0..2 {
+        assert_eq!(call(&s, Method::POST, "/echo", None).await, StatusCode::OK);
+    }
+    assert_eq!(call(&s, Method::POST, "/queued", None).await, StatusCode::ACCEPTED);
+    let failing = s.client.post(s.hook("/fails")).json(&json!({ "status": "no" })).send().await;
+    assert_eq!(failing.unwrap().status(), StatusCode::INTERNAL_SERVER_ERROR);
+    // Refused before any node ran: no execution.
+    assert_eq!(call(&s, Method::POST, "/guarded", None).await, StatusCode::UNAUTHORIZED);
+
+    let executions = |flow: &str, status: &str| {
+        format!(r#"hookflow_executions_total{{flow="{flow}",status="{status}"}}"#)
+    };
+    // The accepted call runs after its 202: wait for it to be counted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let samples = loop {
+        let (_, _, text) = s.open("/metrics").await;
+        let samples = samples(&text);
+        if samples.contains_key(&executions("queued", "succeeded")) {
+            assert!(text.contains("# HELP hookflow_executions_total "), "{text}");
+            break samples;
+        }
+        assert!(Instant::now() < deadline, "the accepted run was never counted: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(samples.get(&executions("echo", "succeeded")), Some(&2.0));
+    assert_eq!(samples.get(&executions("queued", "succeeded")), Some(&1.0));
+    assert_eq!(samples.get(&executions("fails", "failed")), Some(&1.0));
+    assert_eq!(samples.get(&executions("fails", "succeeded")), None);
+    assert_eq!(samples.get(&executions("guarded", "succeeded")), None, "a refused call");
+    assert_eq!(samples.get(&executions("guarded", "failed")), None, "a refused call");
+}
+
+#[tokio::test]
 async fn credentials_are_managed_over_the_api_and_apply_at_once() {
     let mut s = Served::with_flows(&flows(), &[]);
     let started_with = printed_secret(&mut s);

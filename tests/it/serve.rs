@@ -330,7 +330,7 @@ async fn every_example_flow_answers_its_first_case_over_http() {
             .expect("cases file");
         let file: CasesFile = serde_json::from_str(&text).expect("cases parse");
         let case = file.cases.into_iter().next().expect("a first case");
-        let trigger = plan.trigger();
+        let trigger = plan.webhook().expect("every example flow starts from a webhook");
         let method = case.request.method.unwrap_or_else(|| trigger.methods[0].as_str().to_owned());
         let path = case.request.path.unwrap_or_else(|| {
             hookflow_core::offline::sample_path(&trigger.suffix, &trigger.expected.params)

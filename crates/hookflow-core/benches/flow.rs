@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hookflow_core::services::{BoxFuture, HttpCall, HttpClient, HttpError, HttpReply, Services};
-use hookflow_core::{ExecutionMeta, Request, Source, compile, execute};
+use hookflow_core::{ExecutionMeta, Prepared, Request, Source, compile, execute};
 use serde_json::{Map, Value, json};
 
 const FLOW: &str = include_str!("../../../flows/order-intake.json");
@@ -61,12 +61,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let plan = compile(&source()).plan.expect("order-intake compiles");
-    let meta = ExecutionMeta {
-        id: "0193a5c0-0000-7000-8000-000000000000".into(),
-        flow_id: plan.id.clone(),
-        flow_version: plan.version.clone(),
-        credential: Some("erp".into()),
-    };
+    let id = "0193a5c0-0000-7000-8000-000000000000";
+    let meta = ExecutionMeta::new(id.into(), &plan, Some("erp".into()));
     let large = json!({ "id": "ORD-1", "customer": { "name": "Ada" }, "total": 120.5,
                         "items": [ { "sku": "A1", "qty": 2 }, { "sku": "B7", "qty": 1 } ] });
     let small = json!({ "id": "ORD-2", "customer": { "name": "Bo" }, "total": 40,
@@ -77,14 +73,22 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("execute order-intake (review branch)", |b| {
         b.iter(|| {
-            let e = now(execute(&plan, request(&large, &no_query), meta.clone(), &services));
+            let e = now(execute(
+                &plan,
+                Prepared::new(&plan, request(&large, &no_query), meta.clone()),
+                &services,
+            ));
             assert_eq!(e.response.status, 201);
             black_box(e)
         });
     });
     c.bench_function("execute order-intake (accept branch, status override)", |b| {
         b.iter(|| {
-            let e = now(execute(&plan, request(&small, &status_query), meta.clone(), &services));
+            let e = now(execute(
+                &plan,
+                Prepared::new(&plan, request(&small, &status_query), meta.clone()),
+                &services,
+            ));
             assert_eq!(e.response.status, 202);
             black_box(e)
         });

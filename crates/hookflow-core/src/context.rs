@@ -7,7 +7,9 @@ use handlebars::Context;
 use serde_json::{Map, Value, json};
 
 use crate::compile_cx::Reads;
+use crate::intake::{IntakeError, parse_body, parse_query};
 use crate::member::member_mut;
+use crate::plan::Plan;
 
 /// A webhook request as the flow sees it (already authenticated and parsed by the intake).
 #[derive(Debug, Clone)]
@@ -26,6 +28,47 @@ pub struct Request {
     pub received_at: SystemTime,
 }
 
+/// What a request is built from besides its query and body, wherever it comes from: a live
+/// call, a recorded one, or a sample.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub method: String,
+    /// The path as received, e.g. `/hooks/orders/eu`.
+    pub path: String,
+    /// The route parameters the path matched, by name.
+    pub params: Vec<(String, String)>,
+    /// Headers with lower-case names, repeated ones joined (see [`crate::intake::join_headers`]).
+    pub headers: Map<String, Value>,
+    pub received_at: SystemTime,
+}
+
+impl Request {
+    /// The request with `query` and `body` as the flow sees them.
+    pub fn new(head: RequestHead, query: Map<String, Value>, body: Value) -> Request {
+        Request {
+            method: head.method,
+            path: head.path,
+            params: head.params.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+            query,
+            headers: head.headers,
+            body,
+            received_at: head.received_at,
+        }
+    }
+
+    /// The request of a call as it arrived: the query string parsed (a repeated key becomes an
+    /// array) and the body parsed by its content type, by the same intake rules everywhere.
+    pub fn parse(
+        head: RequestHead,
+        query: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Request, IntakeError> {
+        let body = parse_body(content_type, body)?;
+        Ok(Request::new(head, parse_query(query), body))
+    }
+}
+
 /// Who is executing: the ids that land in `execution` in the context.
 #[derive(Debug, Clone)]
 pub struct ExecutionMeta {
@@ -34,6 +77,18 @@ pub struct ExecutionMeta {
     pub flow_version: String,
     /// The name of the credential that authenticated the call (never its secret).
     pub credential: Option<String>,
+}
+
+impl ExecutionMeta {
+    /// Execution `id` of `plan`'s flow, whose call `credential` authenticated.
+    pub fn new(id: String, plan: &Plan, credential: Option<String>) -> ExecutionMeta {
+        ExecutionMeta {
+            id,
+            flow_id: plan.id.clone(),
+            flow_version: plan.version.clone(),
+            credential,
+        }
+    }
 }
 
 /// Builds the context document `{request, execution, nodes}`; the request is moved, not copied.

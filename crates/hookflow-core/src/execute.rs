@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::context::{self, ExecutionMeta, Request};
 use crate::expr::Scope;
-use crate::nodes::{Outcome, Role};
+use crate::nodes::{Outcome, Role, RunCx};
 use crate::plan::Plan;
 use crate::response::{Response, ResponseSpec};
 use crate::services::Services;
@@ -69,16 +69,32 @@ pub struct Execution {
     pub duration_us: u64,
 }
 
-/// Runs `plan` on `request`. Nodes without I/O run without yielding; a node's I/O (through
+/// An execution ready to run: its metadata and its context, built once from the request (what
+/// is evaluated before the first node, such as an idempotency key, reads the same context).
+#[derive(Debug)]
+pub struct Prepared {
+    pub meta: ExecutionMeta,
+    ctx: Context,
+}
+
+impl Prepared {
+    /// Execution `meta` of `plan` on `request`.
+    pub fn new(plan: &Plan, request: Request, meta: ExecutionMeta) -> Prepared {
+        let ctx = context::build(request, &meta, plan.reads(), plan.nodes.len());
+        Prepared { meta, ctx }
+    }
+
+    /// The context as it is before any node runs, for expressions of `plan`.
+    pub fn scope<'a>(&'a self, plan: &'a Plan) -> Scope<'a> {
+        Scope { ctx: &self.ctx, templates: &plan.templates }
+    }
+}
+
+/// Runs `plan` as `prepared`. Nodes without I/O run without yielding; a node's I/O (through
 /// `services`) is awaited.
-pub async fn execute(
-    plan: &Plan,
-    request: Request,
-    meta: ExecutionMeta,
-    services: &Services,
-) -> Execution {
+pub async fn execute(plan: &Plan, prepared: Prepared, services: &Services) -> Execution {
     let started = Instant::now();
-    let mut ctx = context::build(request, &meta, plan.reads(), plan.nodes.len());
+    let Prepared { meta, mut ctx } = prepared;
     // When the node about to run started: the previous one's end (one clock read per node).
     let mut mark = Instant::now();
     let n = plan.nodes.len();
@@ -103,8 +119,8 @@ pub async fn execute(
             });
             continue;
         }
-        let outcome = match node.node.run(Scope { ctx: &ctx, templates: &plan.templates }, services)
-        {
+        let cx = RunCx { execution: &meta, services };
+        let outcome = match node.node.run(Scope { ctx: &ctx, templates: &plan.templates }, cx) {
             Ok(Outcome::Pending(io)) => io.await.map(Outcome::Value),
             other => other,
         };
@@ -158,7 +174,7 @@ pub async fn execute(
         // A response already given stands, even when a later node failed.
         (_, Some((r, by))) => (r, Some(by)),
         (None, None) => {
-            let r = match &trigger.default_response {
+            let r = match trigger.default_response() {
                 Some(spec) => render(spec, &ctx).unwrap_or_else(|e| {
                     failure = Some(Failure {
                         node: plan.nodes[plan.trigger].id.clone(),
@@ -173,7 +189,7 @@ pub async fn execute(
             (r, None)
         }
         (Some(f), None) => {
-            let r = match &trigger.error_response {
+            let r = match trigger.error_response() {
                 Some(spec) => {
                     context::set_error(&mut ctx, &f.node, &f.message);
                     render(spec, &ctx).unwrap_or_else(|_| error_response(&meta.id))

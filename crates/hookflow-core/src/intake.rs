@@ -71,6 +71,31 @@ pub fn pairs<K: AsRef<str>, V: Into<String>>(
     map
 }
 
+/// Headers as a flow sees them: one entry per name (names as given: lower-case over HTTP),
+/// repeated ones joined with `", "` in order; values read as UTF-8, lossily. `hint`: how many
+/// names there are, when known.
+pub fn join_headers<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    hint: usize,
+) -> Map<String, Value> {
+    let mut map = Map::with_capacity(hint);
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value);
+        match map.entry(name) {
+            serde_json::map::Entry::Vacant(e) => {
+                e.insert(Value::String(value.into_owned()));
+            }
+            serde_json::map::Entry::Occupied(mut e) => {
+                if let Value::String(joined) = e.get_mut() {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                }
+            }
+        }
+    }
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -108,6 +133,16 @@ mod tests {
         let err = parse_body(Some("application/json"), b"{\n  \"a\": 1,\n  oops\n}").unwrap_err();
         assert!(matches!(err, IntakeError::Json { line: 3, column: 3, .. }), "{err:?}");
         assert!(err.to_string().contains("line 3, column 3"));
+    }
+
+    #[test]
+    fn repeated_headers_are_joined() {
+        let headers = [("x-a", "1"), ("content-type", "text/plain"), ("x-a", "2")];
+        let json = join_headers(headers.iter().map(|(n, v)| (*n, v.as_bytes())), 2);
+        assert_eq!(
+            json,
+            json!({"x-a": "1, 2", "content-type": "text/plain"}).as_object().cloned().unwrap()
+        );
     }
 
     #[test]

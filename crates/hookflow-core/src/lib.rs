@@ -26,12 +26,14 @@ pub mod schema;
 pub mod services;
 pub mod template;
 pub mod trace;
+pub mod trigger;
 
 pub use compiler::{Compiled, Source, compile};
-pub use context::{ExecutionMeta, Request};
+pub use context::{ExecutionMeta, Request, RequestHead};
 pub use diagnostic::{Code, Diagnostic, Severity};
-pub use execute::{Execution, execute};
+pub use execute::{Execution, Prepared, execute};
 pub use flowset::{FlowSet, compile_all, read_sources};
 pub use plan::Plan;
 pub use response::{Body, Response};
 pub use routes::{Lookup, RouteTable};
+pub use trigger::Trigger;

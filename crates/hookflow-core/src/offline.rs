@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::context::{ExecutionMeta, Request};
-use crate::execute::{Execution, execute};
+use crate::context::{ExecutionMeta, Request, RequestHead};
+use crate::execute::{Execution, Prepared, execute};
 use crate::intake::{IntakeError, parse_body};
 use crate::nodes::webhook::Method;
 use crate::plan::Plan;
@@ -54,6 +54,8 @@ pub enum SampleBody {
 /// Why a sample could not be run.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
+    #[error("flow `{flow}` is not started by a webhook, so it takes no sample request")]
+    NotWebhook { flow: String },
     #[error("flow `{flow}` does not serve {method} (it serves {allowed})")]
     Method { flow: String, method: String, allowed: String },
     #[error("path `{path}` does not match the suffix `{suffix}`")]
@@ -83,7 +85,9 @@ pub async fn run(
     execution_id: String,
     services: &Services,
 ) -> Result<Execution, OfflineError> {
-    let trigger = plan.trigger();
+    let Some(trigger) = plan.webhook() else {
+        return Err(OfflineError::NotWebhook { flow: plan.id.clone() });
+    };
     let method = sample
         .method
         .unwrap_or_else(|| trigger.methods[0].as_str().to_owned())
@@ -137,26 +141,21 @@ pub async fn run(
             parse_body(ct.as_str(), &bytes)?
         }
     };
-    let request = Request {
+    let head = RequestHead {
         method,
         path: format!("{HOOKS_BASE}{path}"),
-        params: params.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
-        query,
+        params,
         headers,
-        body,
         received_at: sample.received_at.unwrap_or_else(SystemTime::now),
     };
-    let meta = ExecutionMeta {
-        id: execution_id,
-        flow_id: plan.id.clone(),
-        flow_version: plan.version.clone(),
-        credential: match sample.credential {
-            SampleCredential::Route => trigger.auth.credential().map(str::to_owned),
-            SampleCredential::Skip | SampleCredential::Anonymous => None,
-            SampleCredential::Named(name) => Some(name),
-        },
+    let credential = match sample.credential {
+        SampleCredential::Route => trigger.auth.credential().map(str::to_owned),
+        SampleCredential::Skip | SampleCredential::Anonymous => None,
+        SampleCredential::Named(name) => Some(name),
     };
-    Ok(execute(plan, request, meta, services).await)
+    let meta = ExecutionMeta::new(execution_id, plan, credential);
+    let prepared = Prepared::new(plan, Request::new(head, query, body), meta);
+    Ok(execute(plan, prepared, services).await)
 }
 
 /// The suffix with its parameters filled from `params` (or with the parameter's own name).

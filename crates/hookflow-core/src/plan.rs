@@ -2,9 +2,10 @@
 //! edges, the trigger's settings and the flow's template registry.
 
 use crate::compile_cx::Reads;
-use crate::nodes::webhook::Trigger;
+use crate::nodes::webhook::Webhook;
 use crate::nodes::{Node, Role};
 use crate::template::Templates;
+use crate::trigger::Trigger;
 
 /// A compiled flow. Built once by [`crate::compiler::compile`], shared by every request.
 #[derive(Debug)]
@@ -46,9 +47,16 @@ impl Plan {
         self.reads
     }
 
-    /// The trigger's settings (suffix, methods, auth, limits, response mode, samples).
-    pub fn trigger(&self) -> &Trigger {
-        self.nodes[self.trigger].node.trigger().expect("the trigger node is a webhook")
+    /// What starts the flow. The compiler makes a plan only around a node whose role is
+    /// `Trigger`, and every such node type answers [`crate::nodes::Node::trigger`].
+    pub fn trigger(&self) -> Trigger<'_> {
+        self.nodes[self.trigger].node.trigger().expect("the trigger node is a trigger")
+    }
+
+    /// The webhook's settings (suffix, methods, auth, limits, response mode, samples), when the
+    /// flow starts from one.
+    pub fn webhook(&self) -> Option<&Webhook> {
+        self.trigger().webhook()
     }
 
     /// The JSON pointer of the trigger node.

@@ -76,7 +76,8 @@ impl RouteTable {
     }
 
     fn mount(&mut self, plan: &Arc<Plan>, active: bool) -> Result<(), Box<Diagnostic>> {
-        let trigger = plan.trigger();
+        // A flow that no webhook starts has no route.
+        let Some(trigger) = plan.webhook() else { return Ok(()) };
         let suffix = trigger.suffix.as_str();
         let conflict = |other: &Plan, what: String| {
             let at = Location::new(&plan.file, format!("{}/suffix", plan.trigger_pointer()));
@@ -87,7 +88,7 @@ impl RouteTable {
                         message: format!(
                             "flow `{}` mounts `{}` here",
                             other.id,
-                            other.trigger().suffix
+                            other.webhook().map_or("", |hook| hook.suffix.as_str())
                         ),
                         location: Location::new(
                             &other.file,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hookflow_core::services::{NoNetwork, Services};
-use hookflow_core::{ExecutionMeta, Source, compile, execute};
+use hookflow_core::{ExecutionMeta, Prepared, Source, compile, execute};
 use hookflow_runtime::rebuild::rebuild;
 use hookflow_runtime::record::{self, Call, Limits, Sent, Served};
 use http::{HeaderMap, HeaderValue};
@@ -49,21 +49,13 @@ fn benches(c: &mut Criterion) {
         body: Bytes::from_static(BODY),
     };
     let served = Served { plan: plan.clone(), credential: Some("erp".into()) };
-    let recorded = record::request(&call, Some(&plan.trigger().auth), usize::MAX);
+    let auth = plan.webhook().map(|hook| &hook.auth);
+    let recorded = record::request(&call, auth, usize::MAX);
     let request = rebuild(&recorded, &plan, call.received_at).expect("the call rebuilds");
-    let meta = ExecutionMeta {
-        id: call.id.clone(),
-        flow_id: plan.id.clone(),
-        flow_version: plan.version.clone(),
-        credential: served.credential.clone(),
-    };
+    let meta = ExecutionMeta::new(call.id.clone(), &plan, served.credential.clone());
     let services = Services { http: Arc::new(NoNetwork) };
-    let execution = now(execute(&plan, request, meta, &services));
-    let response = Sent {
-        status: execution.response.status,
-        headers: execution.response.headers.clone(),
-        body: Bytes::from(execution.response.body.to_bytes()),
-    };
+    let execution = now(execute(&plan, Prepared::new(&plan, request, meta), &services));
+    let response = Sent::from(execution.response.clone());
     let times = (call.received_at, call.received_at + Duration::from_micros(20));
 
     c.bench_function("encode the order-intake record", |b| {

@@ -1,4 +1,6 @@
-//! hookflow's engine: what flows rely on at run time.
+//! hookflow's engine: what flows rely on at run time. [`Engine`] holds it all (the store, the
+//! deployed flows, the credential snapshot, history, the worker pool and the reload task), and
+//! [`run`] is the one path every execution takes.
 //!
 //! [`credentials`] issues, rotates and checks the secrets that webhook routes require;
 //! [`http_client`] sends the outbound calls of `http_request` nodes, with retries and an SSRF
@@ -14,13 +16,24 @@
 pub mod activation;
 pub mod atomic_file;
 pub mod credentials;
+pub mod deployed;
+pub mod engine;
 pub mod history;
 pub mod http_client;
+mod idempotency;
+pub mod metrics;
 pub mod provision;
-pub mod queue;
+mod queue;
 pub mod rebuild;
 pub mod record;
+pub mod reload;
 pub mod replay;
 pub mod retention;
+pub mod run;
 pub mod store_errors;
 pub mod watch;
+
+pub use deployed::Deployed;
+pub use engine::{Engine, EngineConfig, StartError};
+pub use reload::Reloader;
+pub use run::CallError;

@@ -59,7 +59,7 @@ pub fn missing_credentials(
 ) -> Result<Vec<Provisioned>, CredentialError> {
     let mut wanted: BTreeMap<&str, (CredentialKind, Vec<String>)> = BTreeMap::new();
     for route in routes.entries() {
-        let auth = &route.plan.trigger().auth;
+        let Some(auth) = route.plan.webhook().map(|hook| &hook.auth) else { continue };
         let (Some(kind), Some(name)) = (kind_of(auth), auth.credential()) else { continue };
         let url = format!("{} {}", route.method.as_str(), public_url(public_base, route.suffix));
         wanted.entry(name).or_insert_with(|| (kind, Vec::new())).1.push(url);

@@ -3,17 +3,19 @@
 
 use std::time::SystemTime;
 
-use hookflow_core::intake::{IntakeError, parse_body, parse_query};
+use hookflow_core::intake::{IntakeError, join_headers};
 use hookflow_core::routes::{HOOKS_BASE, match_suffix};
-use hookflow_core::{Plan, Request};
+use hookflow_core::{Plan, Request, RequestHead};
 use hookflow_store::RecordedRequest;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Why a recorded request cannot run again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RebuildError {
     #[error("the recorded path `{path}` does not match the flow's suffix `{suffix}` any more")]
     Path { path: String, suffix: String },
+    #[error("flow `{flow}` is not started by a webhook any more")]
+    NotWebhook { flow: String },
     #[error("the recorded body was cut at the recording limit; it cannot run again")]
     Truncated,
     #[error("{0}")]
@@ -29,39 +31,24 @@ pub fn rebuild(
     if recorded.body_truncated {
         return Err(RebuildError::Truncated);
     }
-    let suffix = &plan.trigger().suffix;
+    let Some(hook) = plan.webhook() else {
+        return Err(RebuildError::NotWebhook { flow: plan.id.clone() });
+    };
+    let suffix = &hook.suffix;
     let path = recorded.path.strip_prefix(HOOKS_BASE).unwrap_or(&recorded.path);
     let params = match_suffix(suffix, path).ok_or_else(|| RebuildError::Path {
         path: recorded.path.clone(),
         suffix: suffix.clone(),
     })?;
-    let headers = joined_headers(&recorded.headers);
-    let content_type = headers.get("content-type").and_then(Value::as_str);
-    let body = parse_body(content_type, &recorded.body)?;
-    Ok(Request {
+    let pairs = recorded.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let headers = join_headers(pairs, recorded.headers.len());
+    let content_type = headers.get("content-type").and_then(Value::as_str).map(str::to_owned);
+    let head = RequestHead {
         method: recorded.method.clone(),
         path: recorded.path.clone(),
-        params: params.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
-        query: parse_query(&recorded.query),
+        params,
         headers,
-        body,
         received_at,
-    })
-}
-
-/// Recorded headers as the flow sees them: one entry per name, repeated ones joined with `", "`.
-pub fn joined_headers(headers: &[(String, String)]) -> Map<String, Value> {
-    let mut map: Map<String, Value> = Map::new();
-    for (name, value) in headers {
-        match map.get_mut(name) {
-            Some(Value::String(joined)) => {
-                joined.push_str(", ");
-                joined.push_str(value);
-            }
-            _ => {
-                map.insert(name.clone(), Value::String(value.clone()));
-            }
-        }
-    }
-    map
+    };
+    Ok(Request::parse(head, &recorded.query, content_type.as_deref(), &recorded.body)?)
 }

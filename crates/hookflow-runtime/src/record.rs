@@ -78,6 +78,17 @@ pub struct Sent {
     pub body: bytes::Bytes,
 }
 
+impl From<Response> for Sent {
+    /// The response with its body serialized, once.
+    fn from(response: Response) -> Sent {
+        let body = match &response.body {
+            Body::Empty => bytes::Bytes::new(),
+            other => bytes::Bytes::from(other.to_bytes()),
+        };
+        Sent { status: response.status, headers: response.headers, body }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -223,21 +234,40 @@ fn started(
     body_limit: usize,
 ) -> ExecutionRecord {
     let plan = &served.plan;
+    let request = request(call, auth(Some(plan)), body_limit);
+    head(call.id.clone(), Some(plan), served.credential.clone(), status, call.received_at, request)
+}
+
+/// The start of every record: execution `id` of `plan`'s flow (none for a call that reached no
+/// flow) with its recorded request, `status`, and nothing of a run yet.
+pub fn head(
+    id: String,
+    plan: Option<&Plan>,
+    credential: Option<String>,
+    status: ExecutionStatus,
+    received_at: SystemTime,
+    request: RecordedRequest,
+) -> ExecutionRecord {
     ExecutionRecord {
-        id: call.id.clone(),
-        flow_id: Some(plan.id.clone()),
-        flow_version: Some(plan.version.clone()),
-        route: Some(plan.trigger().route.clone()),
-        credential: served.credential.clone(),
+        id,
+        flow_id: plan.map(|p| p.id.clone()),
+        flow_version: plan.map(|p| p.version.clone()),
+        route: plan.map(|p| p.trigger().label().to_owned()),
+        credential,
         status,
-        received_at_ms: millis(call.received_at),
+        received_at_ms: millis(received_at),
         started_at_ms: None,
         finished_at_ms: None,
-        request: request(call, Some(&plan.trigger().auth), body_limit),
+        request,
         response: None,
         error: None,
         trace: serde_json::Value::Null,
     }
+}
+
+/// The auth of `plan`'s route, whose secrets a record redacts.
+fn auth(plan: Option<&Plan>) -> Option<&Auth> {
+    plan.and_then(Plan::webhook).map(|hook| &hook.auth)
 }
 
 /// The record of a call refused before any node ran.
@@ -248,21 +278,15 @@ pub fn rejected(
     message: &str,
     limits: Limits,
 ) -> ExecutionRecord {
-    let plan = served.map(|s| &s.plan);
+    let plan = served.map(|s| &*s.plan);
+    let credential = served.and_then(|s| s.credential.clone());
+    let request = request(call, auth(plan), limits.body_bytes);
+    let status = ExecutionStatus::Rejected;
     ExecutionRecord {
-        id: call.id.clone(),
-        flow_id: plan.map(|p| p.id.clone()),
-        flow_version: plan.map(|p| p.version.clone()),
-        route: plan.map(|p| p.trigger().route.clone()),
-        credential: served.and_then(|s| s.credential.clone()),
-        status: ExecutionStatus::Rejected,
-        received_at_ms: millis(call.received_at),
-        started_at_ms: None,
         finished_at_ms: Some(millis(SystemTime::now())),
-        request: request(call, plan.map(|p| &p.trigger().auth), limits.body_bytes),
         response: Some(response(answer, limits.body_bytes)),
         error: Some(RecordedError { node: None, message: message.to_owned() }),
-        trace: serde_json::Value::Null,
+        ..head(call.id.clone(), plan, credential, status, call.received_at, request)
     }
 }
 

@@ -7,18 +7,17 @@
 //! carries [`REPLAY_OF_HEADER`] naming the execution it replayed (the flow does not see it).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use hookflow_core::services::Services;
-use hookflow_core::{ExecutionMeta, Plan, execute};
+use hookflow_core::{ExecutionMeta, Prepared};
 use hookflow_store::{ExecutionRecord, ExecutionStatus, RecordedResponse, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::history::History;
+use crate::engine::Engine;
 use crate::rebuild::{RebuildError, rebuild};
 use crate::record;
+use crate::run::Replayed;
 
 /// The request header a replay's record carries: the id of the execution it replayed.
 pub const REPLAY_OF_HEADER: &str = "x-hookflow-replay-of";
@@ -61,14 +60,12 @@ impl ReplayError {
     }
 }
 
-/// Runs `original`'s request again on the plan `find_plan` gives for its flow (the current
-/// version), with the same credential name in the execution's metadata, and stores the new
-/// execution through `history` (durable when this returns). Answers the new record.
+/// Runs `original`'s request again on the current version of its flow, with the same credential
+/// name in the execution's metadata, through the engine's run path; the new execution is
+/// stored durably before this returns. Answers the new record.
 pub async fn replay(
+    engine: &Engine,
     original: &ExecutionRecord,
-    find_plan: impl FnOnce(&str) -> Option<Arc<Plan>>,
-    services: &Services,
-    history: &History,
 ) -> Result<ExecutionRecord, ReplayError> {
     let id = || original.id.clone();
     match original.status {
@@ -82,7 +79,7 @@ pub async fn replay(
         return Err(ReplayError::Rejected { id: id() });
     };
     let plan =
-        find_plan(flow).ok_or_else(|| ReplayError::FlowGone { id: id(), flow: flow.into() })?;
+        engine.plan(flow).ok_or_else(|| ReplayError::FlowGone { id: id(), flow: flow.into() })?;
 
     let mut request = original.request.clone();
     request.headers.retain(|(name, _)| name != REPLAY_OF_HEADER);
@@ -90,43 +87,20 @@ pub async fn replay(
     let flow_request = rebuild(&request, &plan, received_at)
         .map_err(|source| ReplayError::Request { id: id(), source })?;
     let replay_id = uuid::Uuid::now_v7().to_string();
-    let meta = ExecutionMeta {
-        id: replay_id.clone(),
-        flow_id: plan.id.clone(),
-        flow_version: plan.version.clone(),
-        credential: original.credential.clone(),
-    };
-    let started_at = SystemTime::now();
-    let execution = execute(&plan, flow_request, meta, services).await;
-    let finished_at = SystemTime::now();
-    if let Some(failure) = &execution.failure {
-        tracing::info!(flow = %plan.id, execution = %replay_id, replay_of = %original.id, node = %failure.node, error = %failure.message, "replayed flow failed");
-    }
-
+    let meta = ExecutionMeta::new(replay_id.clone(), &plan, original.credential.clone());
+    let prepared = Prepared::new(&plan, flow_request, meta);
     request.headers.push((REPLAY_OF_HEADER.to_owned(), original.id.clone()));
-    let mut replayed = ExecutionRecord {
-        id: replay_id,
-        flow_id: Some(plan.id.clone()),
-        flow_version: Some(plan.version.clone()),
-        route: Some(plan.trigger().route.clone()),
-        credential: original.credential.clone(),
-        status: ExecutionStatus::Running,
-        received_at_ms: record::millis(received_at),
-        started_at_ms: None,
-        finished_at_ms: None,
+    let head = record::head(
+        replay_id,
+        Some(&plan),
+        original.credential.clone(),
+        ExecutionStatus::Running,
+        received_at,
         request,
-        response: None,
-        error: None,
-        trace: Value::Null,
-    };
-    let limits = history.limits();
-    let response = record::response(&execution.response, limits.body_bytes);
-    record::complete(&mut replayed, &plan, &execution, response, (started_at, finished_at), limits);
-    history
-        .persist(replayed.clone())
-        .await
-        .map_err(|source| ReplayError::Store { id: id(), source })?;
-    Ok(replayed)
+    );
+    tracing::info!(flow = %plan.id, execution = %head.id, replay_of = %original.id, "replaying an execution");
+    let (_, stored) = engine.run(plan, prepared, Replayed(head)).await;
+    stored.map_err(|source| ReplayError::Store { id: id(), source })
 }
 
 /// The id of the execution that `record` replayed, when it is a replay.

@@ -30,6 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hookflow_core::intake::join_headers;
 use hookflow_runtime::credentials::digest;
 use hookflow_runtime::replay::{self, ReplayError};
 use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
@@ -40,13 +41,13 @@ use subtle::ConstantTimeEq as _;
 use self::extract::{BODY_LIMIT, Body, Path};
 
 use crate::error::AdminError;
-use crate::reload::Reloader;
-use crate::state::AppState;
 use crate::status;
+use hookflow_runtime::Engine;
+use hookflow_runtime::reload::Reloader;
 
 /// What the admin handlers share.
 struct Admin {
-    app: Arc<AppState>,
+    app: Arc<Engine>,
     /// SHA-256 of the admin token.
     token_digest: [u8; 32],
     /// The reload task, which makes every change to the flows.
@@ -55,7 +56,8 @@ struct Admin {
 
 /// The admin router: the probes, `/metrics` and the OpenAPI document open, everything else
 /// behind the token.
-pub fn router(app: Arc<AppState>, token_digest: [u8; 32], reloader: Reloader) -> Router {
+pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
+    let reloader = app.reloader().clone();
     let open = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(health::ready))
@@ -103,7 +105,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AdminError> {
     let query = query::parse(raw.as_deref())?;
-    let store = admin.app.history.store().clone();
+    let store = admin.app.store().clone();
     let page = blocking("list_executions", move || store.list_executions(&query)).await?;
     let items: Vec<Value> = page.items.iter().map(summary).collect();
     Ok(Json(json!({ "items": items, "next_cursor": page.next_cursor })))
@@ -174,9 +176,7 @@ async fn replay(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let original = find(&admin, id).await?;
-    let app = &admin.app;
-    let replayed =
-        replay::replay(&original, |flow| app.plan(flow), &app.services, &app.history).await?;
+    let replayed = replay::replay(&admin.app, &original).await?;
     let diff = replay::diff(&original, &replayed);
     Ok(Json(json!({
         "execution": summary(&replayed),
@@ -190,7 +190,7 @@ async fn find(admin: &Admin, id: String) -> Result<ExecutionRecord, AdminError> 
     if uuid::Uuid::try_parse(&id).is_err() {
         return Err(AdminError::NoSuchExecution(id));
     }
-    let store = admin.app.history.store().clone();
+    let store = admin.app.store().clone();
     let key = id.clone();
     blocking("read_execution", move || store.execution(&key))
         .await?
@@ -206,7 +206,7 @@ async fn blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
-            crate::metrics::store_error(operation);
+            hookflow_runtime::store_errors::store_error(operation);
             tracing::error!(error = %e, operation, "a store call failed");
             Err(AdminError::Internal)
         }
@@ -247,7 +247,8 @@ fn detail(r: &ExecutionRecord) -> Value {
 
 /// A recorded request (already redacted) with its body as JSON when it is JSON, else as text.
 fn request(r: &RecordedRequest) -> Value {
-    let headers = hookflow_runtime::rebuild::joined_headers(&r.headers);
+    let pairs = r.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let headers = join_headers(pairs, r.headers.len());
     let json = headers
         .get("content-type")
         .and_then(Value::as_str)
@@ -281,7 +282,7 @@ impl From<ReplayError> for AdminError {
         if e.is_conflict() {
             AdminError::Conflict(e.to_string())
         } else {
-            crate::metrics::store_error("write_replay");
+            hookflow_runtime::store_errors::store_error("write_replay");
             tracing::error!(error = %e, "a replay failed");
             AdminError::Internal
         }

@@ -10,6 +10,7 @@ use hookflow_core::intake::IntakeError;
 use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::offline::Refusal;
 use hookflow_core::response::Response;
+use hookflow_runtime::CallError;
 use serde_json::json;
 
 /// Seconds a caller refused by a full queue is asked to wait.
@@ -147,6 +148,18 @@ impl HookError {
                 vec![(header::RETRY_AFTER, HeaderValue::from_static(QUEUE_RETRY_AFTER))]
             }
             _ => Vec::new(),
+        }
+    }
+}
+
+impl From<CallError> for HookError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Timeout => HookError::Timeout,
+            CallError::QueueFull => HookError::QueueFull,
+            CallError::Unavailable => HookError::Unavailable,
+            CallError::IdempotencyPending => HookError::IdempotencyPending,
+            CallError::Internal => HookError::Internal,
         }
     }
 }

@@ -1,27 +1,14 @@
 //! Prometheus metrics: the process-wide recorder behind the `metrics` facade (so that any crate
-//! can emit through `metrics::counter!`), the handles every deployed route resolves once, and the
-//! text `GET /metrics` serves.
-//!
-//! A webhook request never reaches the registry: the deploy resolves each flow's histogram, and a
-//! route's counter for a status is resolved the first time the route answers with it, then kept
-//! in a lock-free table. Counting a request is two atomic operations.
+//! can emit through `metrics::counter!`; what hookflow emits, and the handles each deploy
+//! resolves, are in `hookflow_runtime::metrics`), and the text `GET /metrics` serves.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use hookflow_core::Plan;
-use metrics::{Counter, Histogram};
+use hookflow_runtime::metrics::{DURATION, describe};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
-
-/// Calls answered by the webhook listener, by `flow`, `route` and `status`.
-pub const REQUESTS: &str = "hookflow_requests_total";
-/// Seconds from receiving a call to its answer, by `flow`.
-pub const DURATION: &str = "hookflow_execution_duration_seconds";
-/// Flow reloads, by `outcome`.
-pub const RELOADS: &str = "hookflow_reloads_total";
-pub use hookflow_runtime::store_errors::{STORE_ERRORS, store_error};
 
 /// The upper bounds of the duration histogram's buckets, in seconds: flows cost microseconds,
 /// calls out and deadlines reach tens of seconds.
@@ -55,18 +42,6 @@ fn recorder() -> Result<PrometheusRecorder, BuildError> {
         .build_recorder())
 }
 
-/// The `HELP` text of every metric hookflow emits.
-fn describe() {
-    metrics::describe_counter!(REQUESTS, "Calls answered by the webhook listener.");
-    metrics::describe_histogram!(
-        DURATION,
-        metrics::Unit::Seconds,
-        "Seconds from receiving a webhook call to its answer."
-    );
-    metrics::describe_counter!(RELOADS, "Flow reloads, by outcome.");
-    metrics::describe_counter!(STORE_ERRORS, "Failed store calls, by operation.");
-}
-
 /// Installs the process-wide recorder and starts its upkeep on the current runtime. Call it
 /// before the first deploy: handles resolved earlier count nothing.
 pub fn install() -> Result<(), MetricsError> {
@@ -93,98 +68,14 @@ pub async fn serve() -> impl IntoResponse {
     (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text)
 }
 
-/// What one route counts: its answers by status, and how long they took.
-#[derive(Debug)]
-pub struct RouteMetrics {
-    flow: String,
-    route: String,
-    duration: Option<Histogram>,
-    /// Counters by status class (1xx to 9xx), then by the last two digits; each resolved the first
-    /// time the route answers with that status.
-    statuses: [OnceLock<Box<[OnceLock<Counter>; 100]>>; 9],
-}
-
-impl RouteMetrics {
-    fn new(flow: &str, route: &str, timed: bool) -> RouteMetrics {
-        RouteMetrics {
-            flow: flow.to_owned(),
-            route: route.to_owned(),
-            duration: timed.then(|| metrics::histogram!(DURATION, "flow" => flow.to_owned())),
-            statuses: Default::default(),
-        }
-    }
-
-    /// Counts one answer with `status` that took `elapsed`.
-    pub fn observe(&self, status: StatusCode, elapsed: Duration) {
-        if let Some(duration) = &self.duration {
-            duration.record(elapsed);
-        }
-        self.counter(status).increment(1);
-    }
-
-    fn counter(&self, status: StatusCode) -> &Counter {
-        // A `StatusCode` is 100 to 999.
-        let code = status.as_u16();
-        let class = self.statuses[usize::from(code / 100 - 1)]
-            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-        class[usize::from(code % 100)].get_or_init(|| {
-            metrics::counter!(
-                REQUESTS,
-                "flow" => self.flow.clone(),
-                "route" => self.route.clone(),
-                "status" => code.to_string()
-            )
-        })
-    }
-}
-
-/// The metrics of every deployed route, resolved when the flows are deployed.
-#[derive(Debug)]
-pub struct DeployedMetrics {
-    /// Each flow's route, sorted by flow id.
-    flows: Vec<(String, Arc<RouteMetrics>)>,
-    /// Calls that no flow took: unknown URLs, other methods, preflights (`flow=""`, `route=""`).
-    pub unrouted: Arc<RouteMetrics>,
-    /// Status checks, `GET /hooks/_executions/{id}` (`flow=""`).
-    pub status_checks: Arc<RouteMetrics>,
-}
-
-impl DeployedMetrics {
-    /// Resolves the handles of every plan's route.
-    pub fn resolve(plans: &[Arc<Plan>]) -> DeployedMetrics {
-        let mut flows: Vec<(String, Arc<RouteMetrics>)> = plans
-            .iter()
-            .map(|plan| {
-                let route = RouteMetrics::new(&plan.id, &plan.trigger().route, true);
-                (plan.id.clone(), Arc::new(route))
-            })
-            .collect();
-        flows.sort_by(|a, b| a.0.cmp(&b.0));
-        DeployedMetrics {
-            flows,
-            unrouted: Arc::new(RouteMetrics::new("", "", false)),
-            status_checks: Arc::new(RouteMetrics::new("", "GET /_executions/{id}", false)),
-        }
-    }
-
-    /// The metrics of `plan`'s route (a binary search, no hashing and no lock).
-    pub fn route(&self, plan: &Plan) -> Arc<RouteMetrics> {
-        match self.flows.binary_search_by(|(id, _)| id.as_str().cmp(&plan.id)) {
-            Ok(i) => self.flows[i].1.clone(),
-            Err(_) => self.unrouted.clone(),
-        }
-    }
-}
-
-impl Default for DeployedMetrics {
-    fn default() -> Self {
-        DeployedMetrics::resolve(&[])
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use hookflow_core::{Source, compile};
+    use std::sync::Arc;
+
+    use hookflow_core::execute::Status;
+    use hookflow_core::{Plan, Source, compile};
+    use hookflow_runtime::metrics::{DeployedMetrics, EXECUTIONS, RELOADS, REQUESTS, STORE_ERRORS};
+    use hookflow_runtime::store_errors::store_error;
 
     use super::*;
 
@@ -217,6 +108,9 @@ mod tests {
                 deployed.route(&orders).observe(status, elapsed);
             }
             deployed.route(&refunds).observe(StatusCode::OK, Duration::from_secs(3));
+            deployed.route(&orders).finished(Status::Succeeded);
+            deployed.route(&orders).finished(Status::Failed);
+            deployed.route(&orders).finished(Status::Failed);
             deployed.unrouted.observe(StatusCode::NOT_FOUND, elapsed);
             deployed.status_checks.observe(StatusCode::OK, elapsed);
             // A plan that is not deployed counts as unrouted.
@@ -249,9 +143,13 @@ mod tests {
         assert_eq!(sample(&text, &bucket, r#"flow="refunds",le="+Inf""#), Some(1.0));
         assert_eq!(sample(&text, &count, r#"flow="""#), None, "no execution, no duration");
 
+        let executions = |status: &str| format!(r#"flow="orders",status="{status}""#);
+        assert_eq!(sample(&text, EXECUTIONS, &executions("succeeded")), Some(1.0));
+        assert_eq!(sample(&text, EXECUTIONS, &executions("failed")), Some(2.0));
+        assert_eq!(sample(&text, EXECUTIONS, r#"flow="refunds",status="succeeded""#), None);
         assert_eq!(sample(&text, RELOADS, r#"outcome="ok""#), Some(1.0));
         assert_eq!(sample(&text, STORE_ERRORS, r#"operation="read_execution""#), Some(1.0));
-        for name in [REQUESTS, DURATION, RELOADS, STORE_ERRORS] {
+        for name in [REQUESTS, DURATION, EXECUTIONS, RELOADS, STORE_ERRORS] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
         }
         assert!(text.contains(&format!("# TYPE {DURATION} histogram")), "{text}");

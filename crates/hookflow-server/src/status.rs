@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use crate::auth;
 use crate::error::HookError;
 use crate::hooks::Answer;
-use crate::state::AppState;
+use hookflow_runtime::Engine;
 
 /// Answers a status check of execution `id`.
-pub async fn serve(state: &AppState, parts: &Parts, id: &str) -> Result<Sent, Answer> {
+pub async fn serve(state: &Engine, parts: &Parts, id: &str) -> Result<Sent, Answer> {
     if parts.method == Method::OPTIONS {
         return Err(Answer::Options { allow: "GET, HEAD, OPTIONS".into() });
     }
@@ -27,13 +27,13 @@ pub async fn serve(state: &AppState, parts: &Parts, id: &str) -> Result<Sent, An
     if uuid::Uuid::try_parse(id).is_err() {
         return Err(HookError::NotFound.into());
     }
-    let store = state.history.store().clone();
+    let store = state.store().clone();
     let key = id.to_owned();
     let record = tokio::task::spawn_blocking(move || store.execution(&key))
         .await
         .map_err(|_| HookError::Internal)?
         .map_err(|e| {
-            crate::metrics::store_error("read_execution");
+            hookflow_runtime::store_errors::store_error("read_execution");
             tracing::error!(execution = %id, error = %e, "cannot read an execution");
             HookError::Internal
         })?;
@@ -42,8 +42,10 @@ pub async fn serve(state: &AppState, parts: &Parts, id: &str) -> Result<Sent, An
     let Some(plan) = record.flow_id.as_deref().and_then(|f| state.plan(f)) else {
         return Err(HookError::NotFound.into());
     };
+    // A flow that no webhook starts has no caller to answer.
+    let Some(hook) = plan.webhook() else { return Err(HookError::NotFound.into()) };
     let credentials = state.credentials.load();
-    auth::check(&plan.trigger().auth, &parts.headers, parts.uri.query(), &credentials)?;
+    auth::check(&hook.auth, &parts.headers, parts.uri.query(), &credentials)?;
     let body = document(&record);
     Ok(Sent {
         status: 200,

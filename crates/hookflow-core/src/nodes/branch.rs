@@ -7,12 +7,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use super::{Node, NodeError, NodeType, Outcome, Role};
+use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
 use crate::expr::{Expr, Scope};
 use crate::path::{JsonPath, Selection};
-use crate::services::Services;
 
 pub static TYPE: NodeType = NodeType {
     name: "branch",
@@ -167,7 +166,7 @@ impl Node for Branch {
         &self.outputs
     }
 
-    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: RunCx<'_>) -> Result<Outcome, NodeError> {
         let mut output = self.default;
         for (cond, index) in &self.cases {
             if cond.holds(scope)? {

@@ -7,13 +7,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Node, NodeError, NodeType, Outcome, Role};
+use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
 use crate::expr::{Expr, Scope, escape};
 use crate::intake::parse_body;
 use crate::message::{BodySpec, HeadersSpec};
-use crate::services::{HttpCall, Services};
+use crate::services::HttpCall;
 
 pub static TYPE: NodeType = NodeType {
     name: "http_request",
@@ -131,7 +131,7 @@ impl Node for HttpRequest {
         true
     }
 
-    fn run(&self, scope: Scope<'_>, services: &Services) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, cx: RunCx<'_>) -> Result<Outcome, NodeError> {
         let url = match self.url.eval(scope)? {
             Some(Value::String(url)) => url,
             other => {
@@ -160,7 +160,7 @@ impl Node for HttpRequest {
             retries: self.retries,
             backoff: self.backoff,
         };
-        let http = services.http.clone();
+        let http = cx.services.http.clone();
         let fail_on_error_status = self.fail_on_error_status;
         Ok(Outcome::Pending(Box::pin(async move {
             let what = format!("{} {}", call.method, call.url);
@@ -276,8 +276,9 @@ mod tests {
     use handlebars::Context;
 
     use super::*;
+    use crate::context::ExecutionMeta;
     use crate::diagnostic::Diagnostic;
-    use crate::services::{BoxFuture, HttpClient, HttpError, HttpReply};
+    use crate::services::{BoxFuture, HttpClient, HttpError, HttpReply, Services};
     use crate::template::Templates;
 
     /// Records the call and answers with a fixed reply.
@@ -315,8 +316,14 @@ mod tests {
         let ctx = Context::from(
             json!({"request": {"body": {"id": "ORD-1", "total": 5, "tags": ["a", "b"]}}}),
         );
-        let Ok(Outcome::Pending(io)) =
-            node.run(Scope { ctx: &ctx, templates: &templates }, &services)
+        let execution = ExecutionMeta {
+            id: "e1".into(),
+            flow_id: "f".into(),
+            flow_version: "v".into(),
+            credential: None,
+        };
+        let cx = RunCx { execution: &execution, services: &services };
+        let Ok(Outcome::Pending(io)) = node.run(Scope { ctx: &ctx, templates: &templates }, cx)
         else {
             panic!("an http_request node answers Pending");
         };

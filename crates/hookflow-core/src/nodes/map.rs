@@ -5,10 +5,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Node, NodeError, NodeType, Outcome, Role};
+use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::expr::{Expr, Scope};
-use crate::services::Services;
 
 pub static TYPE: NodeType = NodeType {
     name: "map",
@@ -40,7 +39,7 @@ struct MapNode {
 }
 
 impl Node for MapNode {
-    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: RunCx<'_>) -> Result<Outcome, NodeError> {
         Ok(Outcome::Value(self.fields.eval(scope)?.unwrap_or(Value::Null)))
     }
 }

@@ -7,9 +7,11 @@ use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::compile_cx::CompileCx;
+use crate::context::ExecutionMeta;
 use crate::expr::Scope;
 use crate::response::Response;
 use crate::services::{BoxFuture, Services};
+use crate::trigger::Trigger;
 
 pub mod branch;
 pub mod http_request;
@@ -83,8 +85,8 @@ pub trait Node: Send + Sync + fmt::Debug {
         &[]
     }
 
-    /// The trigger's settings, for the trigger node.
-    fn trigger(&self) -> Option<&webhook::Trigger> {
+    /// What kind of trigger the node is, for the trigger node.
+    fn trigger(&self) -> Option<Trigger<'_>> {
         None
     }
 
@@ -101,7 +103,15 @@ pub trait Node: Send + Sync + fmt::Debug {
 
     /// Runs the node against the context. A node that does I/O renders what it needs from the
     /// context here and answers [`Outcome::Pending`] with the I/O still to do.
-    fn run(&self, scope: Scope<'_>, services: &Services) -> Result<Outcome, NodeError>;
+    fn run(&self, scope: Scope<'_>, cx: RunCx<'_>) -> Result<Outcome, NodeError>;
+}
+
+/// What a node runs with besides the context: the execution it is part of (so that what it
+/// writes can name its execution) and the I/O it may do.
+#[derive(Debug, Clone, Copy)]
+pub struct RunCx<'a> {
+    pub execution: &'a ExecutionMeta,
+    pub services: &'a Services,
 }
 
 /// What running a node produced.

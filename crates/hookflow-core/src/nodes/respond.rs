@@ -3,11 +3,10 @@
 
 use serde_json::Value;
 
-use super::{Node, NodeError, NodeType, Outcome, Role};
+use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::expr::Scope;
 use crate::response::{ResponseConfig, ResponseSpec};
-use crate::services::Services;
 
 pub static TYPE: NodeType = NodeType {
     name: "respond",
@@ -36,7 +35,7 @@ impl Node for Respond {
         out
     }
 
-    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: RunCx<'_>) -> Result<Outcome, NodeError> {
         Ok(Outcome::Respond(self.0.render(scope)?))
     }
 }

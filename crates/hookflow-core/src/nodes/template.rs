@@ -4,10 +4,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Node, NodeError, NodeType, Outcome, Role};
+use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::expr::Scope;
-use crate::services::Services;
 use crate::template::TemplateId;
 
 pub static TYPE: NodeType = NodeType {
@@ -50,7 +49,7 @@ struct TemplateNode {
 }
 
 impl Node for TemplateNode {
-    fn run(&self, scope: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
+    fn run(&self, scope: Scope<'_>, _: RunCx<'_>) -> Result<Outcome, NodeError> {
         let text = scope
             .templates
             .render(&self.template, scope.ctx)

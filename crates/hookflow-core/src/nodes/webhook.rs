@@ -8,12 +8,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Node, NodeError, NodeType, Outcome, Role};
+use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
 use crate::expr::{Expr, Scope};
 use crate::response::{ResponseConfig, ResponseSpec};
-use crate::services::Services;
+use crate::trigger::Trigger;
 
 pub static TYPE: NodeType = NodeType {
     name: "webhook",
@@ -242,7 +242,7 @@ pub struct Expected {
 
 /// The compiled settings of a flow's trigger.
 #[derive(Debug)]
-pub struct Trigger {
+pub struct Webhook {
     /// The suffix, as written (matchit syntax).
     pub suffix: String,
     pub methods: Vec<Method>,
@@ -261,14 +261,14 @@ pub struct Trigger {
 }
 
 #[derive(Debug)]
-struct Webhook(Trigger);
+struct WebhookNode(Webhook);
 
-impl Node for Webhook {
-    fn trigger(&self) -> Option<&Trigger> {
-        Some(&self.0)
+impl Node for WebhookNode {
+    fn trigger(&self) -> Option<Trigger<'_>> {
+        Some(Trigger::Webhook(&self.0))
     }
 
-    fn run(&self, _: Scope<'_>, _: &Services) -> Result<Outcome, NodeError> {
+    fn run(&self, _: Scope<'_>, _: RunCx<'_>) -> Result<Outcome, NodeError> {
         Ok(Outcome::Value(Value::Null))
     }
 }
@@ -328,7 +328,7 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
     ok.then(|| {
         let names: Vec<&str> = methods.iter().copied().map(Method::as_str).collect();
         let route = format!("{} {}", names.join(","), config.suffix);
-        Box::new(Webhook(Trigger {
+        Box::new(WebhookNode(Webhook {
             suffix: config.suffix,
             methods,
             route,

@@ -29,7 +29,7 @@ pub fn finished(
     new: bool,
 ) -> Result<EncodedExecution, serde_json::Error> {
     let plan = &served.plan;
-    let secrets = Secrets::of(Some(&plan.trigger().auth));
+    let secrets = Secrets::of(super::auth(Some(plan)));
     let status = match execution.status {
         Status::Succeeded => ExecutionStatus::Succeeded,
         Status::Failed => ExecutionStatus::Failed,
@@ -44,7 +44,7 @@ pub fn finished(
     record.field("id", &call.id)?;
     record.field("flow_id", &plan.id)?;
     record.field("flow_version", &plan.version)?;
-    record.field("route", &plan.trigger().route)?;
+    record.field("route", plan.trigger().label())?;
     record.field("credential", &served.credential)?;
     record.field("status", &status)?;
     record.field("received_at_ms", &received_at_ms)?;
@@ -111,7 +111,7 @@ mod tests {
 
     use bytes::Bytes;
     use hookflow_core::services::{NoNetwork, Services};
-    use hookflow_core::{ExecutionMeta, Source, compile, execute};
+    use hookflow_core::{ExecutionMeta, Prepared, Source, compile, execute};
     use hookflow_store::ExecutionRecord;
     use http::{HeaderMap, HeaderValue};
 
@@ -148,26 +148,18 @@ mod tests {
                 body: Bytes::copy_from_slice(body),
             };
             let served = Served { plan: plan.clone(), credential: Some("erp".into()) };
-            let recorded = request(&call, Some(&plan.trigger().auth), usize::MAX);
+            let recorded = request(&call, crate::record::auth(Some(&plan)), usize::MAX);
             let flow_request = rebuild(&recorded, &plan, call.received_at).unwrap();
-            let meta = ExecutionMeta {
-                id: call.id.clone(),
-                flow_id: plan.id.clone(),
-                flow_version: plan.version.clone(),
-                credential: served.credential.clone(),
-            };
-            let execution = execute(&plan, flow_request, meta, &services).await;
+            let meta = ExecutionMeta::new(call.id.clone(), &plan, served.credential.clone());
+            let execution =
+                execute(&plan, Prepared::new(&plan, flow_request, meta), &services).await;
             for detail in [TraceDetail::Full, TraceDetail::Outputs] {
                 let trace = execution.trace(&plan, 64, detail);
                 let mut written = Vec::new();
                 trace.write_json(&mut written).unwrap();
                 assert_eq!(written, serde_json::to_vec(&trace).unwrap(), "{detail:?}");
             }
-            let response = Sent {
-                status: execution.response.status,
-                headers: execution.response.headers.clone(),
-                body: Bytes::from(execution.response.body.to_bytes()),
-            };
+            let response = Sent::from(execution.response.clone());
             let times = (call.received_at, call.received_at + Duration::from_millis(3));
             let limits = Limits { body_bytes: 40, trace_value_bytes: 64 };
 

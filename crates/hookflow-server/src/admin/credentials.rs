@@ -22,7 +22,7 @@ use super::extract::{Body, Path};
 use super::{Admin, body, time};
 use crate::auth::now_ms;
 use crate::error::AdminError;
-use crate::metrics::store_error;
+use hookflow_runtime::store_errors::store_error;
 
 /// The credentials routes.
 pub fn routes() -> Router<Arc<Admin>> {
@@ -153,13 +153,13 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, AdminError> {
     let app = admin.app.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let store = app.history.store();
+        let store = app.store();
         if change.is_none() {
             return op(&**store).map_err(Failure::Credential);
         }
         let _changing = CHANGES.lock().unwrap_or_else(PoisonError::into_inner);
         let out = op(&**store).map_err(Failure::Credential)?;
-        app.reload_credentials(&**store).map_err(Failure::Refresh)?;
+        app.reload_credentials().map_err(Failure::Refresh)?;
         Ok(out)
     });
     let operation = change.unwrap_or("read_credentials");

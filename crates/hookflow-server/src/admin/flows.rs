@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use super::Admin;
 use super::extract::{Body, Path};
 use crate::error::AdminError;
-use crate::reload::{Change, ChangeError, FlowReport, Report, Trigger, flow_id_of};
-use crate::state::Deployed;
+use hookflow_runtime::Deployed;
+use hookflow_runtime::reload::{Change, ChangeError, FlowReport, Report, Trigger, flow_id_of};
 
 /// The id a flow cannot be reached by under `/api/flows/{id}`, since the path is taken by
 /// `POST /api/flows/validate`; its other methods are routed to the flow by hand.
@@ -213,15 +213,15 @@ fn flow(admin: &Admin, deployed: &Deployed, id: &str) -> Result<Value, AdminErro
 /// by the last reload, why.
 fn summary(admin: &Admin, deployed: &Deployed, last: Option<&Report>, plan: &Plan) -> Value {
     let active = deployed.activation.is_active(plan);
-    let trigger = plan.trigger();
-    let routes: Vec<Value> = trigger
-        .methods
-        .iter()
-        .map(|m| {
+    let routes: Vec<Value> = plan
+        .webhook()
+        .into_iter()
+        .flat_map(|hook| hook.methods.iter().map(move |m| (m, &hook.suffix)))
+        .map(|(m, suffix)| {
             json!({
                 "method": m.as_str(),
-                "suffix": trigger.suffix,
-                "url": public_url(&admin.app.public_base, &trigger.suffix),
+                "suffix": suffix,
+                "url": public_url(&admin.app.public_base, suffix),
             })
         })
         .collect();

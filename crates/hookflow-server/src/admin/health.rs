@@ -13,22 +13,22 @@ use hookflow_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::error::AdminError;
-use crate::metrics::store_error;
-use crate::reload::Reloader;
-use crate::state::AppState;
+use hookflow_runtime::Engine;
+use hookflow_runtime::reload::Reloader;
+use hookflow_runtime::store_errors::store_error;
 
 /// How long the store may take to answer the readiness read.
 const STORE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What `/readyz` checks.
 pub struct Readiness {
-    app: Arc<AppState>,
+    app: Arc<Engine>,
     reloader: Reloader,
     store: StoreCheck,
 }
 
 impl Readiness {
-    pub fn new(app: Arc<AppState>, reloader: Reloader) -> Readiness {
+    pub fn new(app: Arc<Engine>, reloader: Reloader) -> Readiness {
         Readiness { app, reloader, store: StoreCheck::default() }
     }
 }
@@ -46,7 +46,7 @@ pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Result<Json<Value
             None => "the flows have not been loaded yet".to_owned(),
         });
     }
-    let store = readiness.app.history.store().clone();
+    let store = readiness.app.store().clone();
     let read = move || store.credential("").map(drop);
     if let Err(reason) = readiness.store.run(read, STORE_DEADLINE).await {
         reasons.push(reason);

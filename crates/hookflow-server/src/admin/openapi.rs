@@ -21,18 +21,15 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode, header};
     use hookflow_core::services::Services;
-    use hookflow_runtime::activation::Activation;
     use hookflow_runtime::credentials::digest;
-    use hookflow_runtime::history::{History, HistoryConfig};
+    use hookflow_runtime::history::HistoryConfig;
     use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
-    use hookflow_runtime::queue::Queue;
-    use hookflow_store::{MemoryStore, Store};
+    use hookflow_runtime::{Engine, EngineConfig};
+    use hookflow_store::MemoryStore;
     use serde_json::Value;
     use tower::ServiceExt as _;
 
     use super::DOCUMENT;
-    use crate::reload::{self, ReloadConfig};
-    use crate::{AppState, Deployed, Engine};
 
     type Endpoints = BTreeMap<String, BTreeSet<String>>;
 
@@ -50,24 +47,22 @@ mod tests {
             .collect()
     }
 
-    fn router() -> axum::Router {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let history = History::start(store.clone(), HistoryConfig::default());
+    async fn router() -> axum::Router {
+        let dir = tempfile::tempdir().expect("a temp dir");
         let http = ReqwestClient::new(NetworkPolicy::AllowPrivate).expect("an HTTP client");
-        let services = Services { http: Arc::new(http) };
-        let queue = Queue::start(1, 1, history.clone(), services.clone());
-        let engine = Engine { services, history, queue, public_base: String::new() };
-        let app = Arc::new(AppState::new(Deployed::default(), engine));
-        let dir = std::env::temp_dir();
-        let config = ReloadConfig {
-            flows: dir.join("hookflow-openapi-test-no-flows"),
-            data: dir,
-            store,
-            activation: Activation::default(),
+        let config = EngineConfig {
+            flows: dir.path().join("no-flows"),
+            data: dir.path().to_path_buf(),
+            store: Arc::new(MemoryStore::new()),
+            services: Services { http: Arc::new(http) },
+            history: HistoryConfig::default(),
+            workers: 1,
+            queue_capacity: 1,
+            public_base: String::new(),
             announce: Box::new(|_| {}),
         };
-        let reloader = reload::start(app.clone(), config);
-        super::super::router(app, digest("token"), reloader)
+        let (engine, _) = Engine::start(config).await.expect("the engine starts");
+        super::super::router(engine, digest("token"))
     }
 
     /// Every path the router mounts (axum lists them in its `Debug` output, and nowhere else).
@@ -104,7 +99,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_document_describes_exactly_what_the_router_mounts() {
-        let router = router();
+        let router = router().await;
         let mut described = described();
         let mounted = mounted_paths(&router);
         assert!(mounted.iter().any(|p| p == "/api/executions/{id}"), "{mounted:?}");

@@ -1,24 +1,22 @@
-//! `hookflow serve`: open the store, load the flows through the reload task (which creates missing
-//! credentials), watch them and reload on SIGHUP, and serve the webhooks (and the admin listener)
-//! until SIGINT or SIGTERM.
+//! `hookflow serve`: open the store, start the engine (which loads the flows through its reload
+//! task, creating missing credentials, and runs again what a previous process left unfinished),
+//! watch the flows and reload on SIGHUP, and serve the webhooks (and the admin listener) until
+//! SIGINT or SIGTERM.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::routes::public_url;
-use hookflow_runtime::activation::Activation;
 use hookflow_runtime::credentials;
-use hookflow_runtime::history::{History, HistoryConfig};
-use hookflow_runtime::queue::{self, Queue};
+use hookflow_runtime::history::HistoryConfig;
+use hookflow_runtime::reload::Trigger;
 use hookflow_runtime::retention::{self, Retention};
 use hookflow_runtime::watch::{FlowsWatcher, watch};
-use hookflow_server::reload::{self, ReloadConfig, Trigger};
-use hookflow_server::{AppState, Deployed, Engine, Reloader};
+use hookflow_runtime::{Engine, EngineConfig, Reloader};
 use hookflow_store::StoreKind;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -131,13 +129,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             || format!("cannot open the {} store in {}", args.store, args.data.display()),
         )?
     };
-    let activation = {
-        let data = args.data.clone();
-        tokio::task::spawn_blocking(move || Activation::load(&data))
-            .await?
-            .context("cannot read which flows were switched on or off")?
-    };
-
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -148,32 +139,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let admin_addr = admin.local_addr()?;
     let public = public_base(args.public_url.as_deref(), addr);
 
-    let history_config = HistoryConfig { enabled: !args.no_history, ..HistoryConfig::default() };
-    let history = History::start(store.clone(), history_config);
-    let queue = Queue::start(args.workers, args.queue_capacity, history.clone(), services.clone());
-    let engine = Engine {
+    let (engine, loaded) = Engine::start(EngineConfig {
+        flows: args.flows.clone(),
+        data: args.data.clone(),
+        store: store.clone(),
         services,
-        history: history.clone(),
-        queue: queue.clone(),
+        history: HistoryConfig { enabled: !args.no_history, ..HistoryConfig::default() },
+        workers: args.workers,
+        queue_capacity: args.queue_capacity,
         public_base: public.clone(),
-    };
-    let state = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || AppState::load(Deployed::default(), engine, &*store))
-            .await??
-    };
-    let state = Arc::new(state);
-    let reloader = reload::start(
-        state.clone(),
-        ReloadConfig {
-            flows: args.flows.clone(),
-            data: args.data.clone(),
-            store: store.clone(),
-            activation,
-            announce: Box::new(print),
-        },
-    );
-    let loaded = reloader.reload(Trigger::Startup).await.context("the reload task stopped")?;
+        announce: Box::new(print),
+    })
+    .await?;
     if !loaded.diagnostics.is_empty() {
         print(&render_all(&loaded.diagnostics));
         tracing::warn!(
@@ -181,20 +158,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "some flows have problems; flows with errors are not served"
         );
     }
-    let _watcher = if args.no_watch { None } else { watch_flows(&args.flows, &reloader).await? };
-    let recovered = queue::recover(&queue, &history, |id| state.plan(id))
-        .await
-        .context("cannot read the unfinished executions")?;
-    if recovered > 0 {
-        tracing::info!(recovered, "queued again the calls a previous run left unfinished");
-    }
+    let reloader = engine.reloader();
+    let _watcher = if args.no_watch { None } else { watch_flows(&args.flows, reloader).await? };
     let retention = Retention {
         max_age: Duration::from_secs(args.retention_days.saturating_mul(24 * 3600)),
         per_flow: args.retention_per_flow,
         ..Retention::default()
     };
     retention::start(store.clone(), retention, RETENTION_EVERY);
-    for route in state.deployed.load().routes.entries() {
+    for route in engine.deployed.load().routes.entries() {
         let inactive = if route.active { "" } else { " (inactive)" };
         tracing::info!(
             flow = %route.plan.id,
@@ -203,7 +175,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             public_url(&public, route.suffix)
         );
     }
-    reload_on_hangup(&reloader)?;
+    reload_on_hangup(reloader)?;
     tracing::info!("webhooks listening on http://{addr}");
     tracing::info!("admin listening on http://{admin_addr}");
 
@@ -212,12 +184,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let hooks = tokio::spawn(
-        axum::serve(listener, hookflow_server::app(state.clone()))
+        axum::serve(listener, hookflow_server::app(engine.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
     let admin = tokio::spawn(
-        axum::serve(admin, hookflow_server::admin_app(state.clone(), admin_digest, reloader))
+        axum::serve(admin, hookflow_server::admin_app(engine.clone(), admin_digest))
             .with_graceful_shutdown(stopped(stop_rx))
             .into_future(),
     );
@@ -242,8 +214,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "requests still in flight after the grace period; stopping anyway"
         );
     }
-    history.flush().await;
-    tokio::task::spawn_blocking(move || store.flush()).await?.context("cannot flush the store")?;
+    engine.shutdown().await.context("cannot flush the store")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -202,7 +202,7 @@ pub async fn run_case(
         Ok(actual) => actual,
         Err(refusal) => {
             let id = case.execution_id.as_deref().unwrap_or(cases::DEFAULT_EXECUTION_ID);
-            Actual::refused(&hookflow_server::refused(refusal, &plan.trigger().auth, id))
+            Actual::refused(&hookflow_server::refused(refusal, plan, id))
         }
     })
 }

@@ -9,15 +9,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use hookflow_runtime::record::Sent;
-use hookflow_runtime::record::{self, millis};
 use hookflow_store::IdempotencyRecord;
 use tokio::sync::watch;
 
-use crate::error::HookError;
-use crate::hooks::Answer;
-use crate::metrics::store_error;
-use crate::state::AppState;
+use crate::engine::Engine;
+use crate::record::{self, Sent, millis};
+use crate::run::CallError;
+use crate::store_errors::store_error;
 
 /// The header that marks a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -26,7 +24,7 @@ type Key = (String, String);
 
 /// Keys whose first call is running, with a channel that gets its response.
 #[derive(Debug, Default)]
-pub struct InFlight(Mutex<HashMap<Key, watch::Receiver<Option<Sent>>>>);
+pub(crate) struct InFlight(Mutex<HashMap<Key, watch::Receiver<Option<Sent>>>>);
 
 enum Claim<'a> {
     First(Guard<'a>),
@@ -68,32 +66,32 @@ impl InFlight {
 
 /// Serves a call of an idempotent route with key `key`; `run` runs the flow when this is the
 /// first call with the key.
-pub async fn serve(
-    state: &AppState,
+pub(crate) async fn serve(
+    engine: &Engine,
     flow: &str,
     key: String,
     (ttl, wait): (Duration, Duration),
     execution_id: &str,
-    run: impl Future<Output = Result<Sent, Answer>>,
-) -> Result<Sent, Answer> {
-    let guard = match state.inflight.claim(flow, &key) {
+    run: impl Future<Output = Result<Sent, CallError>>,
+) -> Result<Sent, CallError> {
+    let guard = match engine.inflight.claim(flow, &key) {
         Claim::Wait(mut rx) => {
             return match tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await {
                 Ok(Ok(first)) => Ok(replayed(first.clone().unwrap_or_else(empty))),
-                _ => Err(HookError::IdempotencyPending.into()),
+                _ => Err(CallError::IdempotencyPending),
             };
         }
         Claim::First(guard) => guard,
     };
-    let store = state.history.store().clone();
+    let store = engine.store().clone();
     let (f, k) = (flow.to_owned(), key.clone());
     let stored = tokio::task::spawn_blocking(move || store.idempotency(&f, &k))
         .await
-        .map_err(|_| HookError::Internal)?
+        .map_err(|_| CallError::Internal)?
         .map_err(|e| {
             store_error("read_idempotency");
             tracing::error!(error = %e, "cannot read an idempotency key");
-            HookError::Unavailable
+            CallError::Unavailable
         })?;
     let now = SystemTime::now();
     if let Some(first) = stored.filter(|r| r.expires_at_ms > millis(now)) {
@@ -117,7 +115,7 @@ pub async fn serve(
             response: record::sent(sent.status, &sent.headers, &sent.body, usize::MAX),
             expires_at_ms: millis(now + ttl),
         };
-        let store = state.history.store().clone();
+        let store = engine.store().clone();
         match tokio::task::spawn_blocking(move || store.put_idempotency(&record)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

@@ -9,23 +9,24 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use hookflow_core::deploy::{Deployment, FlowChange, Status, deploy};
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::{Code, Diagnostic, Plan, Source, read_sources};
-use hookflow_runtime::activation::Activation;
-use hookflow_runtime::credentials::CredentialError;
-use hookflow_runtime::{atomic_file, provision};
-use hookflow_store::Store;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metrics::store_error;
-use crate::state::{AppState, Deployed};
+use crate::activation::Activation;
+use crate::credentials::CredentialError;
+use crate::deployed::Deployed;
+use crate::engine::Engine;
+use crate::metrics::RELOADS;
+use crate::store_errors::store_error;
+use crate::{atomic_file, provision};
 
 /// Commands that may wait for the task before senders wait.
 const INBOX: usize = 64;
@@ -195,14 +196,12 @@ pub enum ChangeError {
     Internal,
 }
 
-/// What the reload task needs besides the state it swaps.
-pub struct ReloadConfig {
+/// What the reload task needs besides the engine whose flows it swaps.
+pub(crate) struct ReloadConfig {
     /// The flows directory (or file).
     pub flows: PathBuf,
     /// The data directory, where the activation is kept.
     pub data: PathBuf,
-    /// Where missing credentials are created.
-    pub store: Arc<dyn Store>,
     /// The activation as loaded at start-up.
     pub activation: Activation,
     /// Shows a new credential's secret to the operator, once (the server prints it).
@@ -275,8 +274,8 @@ impl Reloader {
     }
 }
 
-/// Starts the reload task for `state`. Nothing is loaded until a reload is asked for.
-pub fn start(state: Arc<AppState>, config: ReloadConfig) -> Reloader {
+/// Starts the reload task for `engine`. Nothing is loaded until a reload is asked for.
+pub(crate) fn start(engine: Weak<Engine>, config: ReloadConfig) -> Reloader {
     let (inbox, commands) = mpsc::channel(INBOX);
     let reloader = Reloader {
         inbox,
@@ -285,7 +284,7 @@ pub fn start(state: Arc<AppState>, config: ReloadConfig) -> Reloader {
         flows: Arc::new(config.flows.clone()),
     };
     let task = Task {
-        state,
+        engine,
         config,
         last: reloader.last.clone(),
         loaded: reloader.loaded.clone(),
@@ -302,7 +301,8 @@ struct Files {
 }
 
 struct Task {
-    state: Arc<AppState>,
+    /// Reached once per batch of commands (the engine holds this task's handle).
+    engine: Weak<Engine>,
     config: ReloadConfig,
     last: Arc<ArcSwapOption<Report>>,
     loaded: Arc<AtomicBool>,
@@ -312,6 +312,7 @@ struct Task {
 impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(first) = commands.recv().await {
+            let Some(engine) = self.engine.upgrade() else { return };
             let mut batch = vec![first];
             while let Ok(more) = commands.try_recv() {
                 batch.push(more);
@@ -327,12 +328,12 @@ impl Task {
                         replies.extend(reply);
                     }
                     Command::Change { change, reply } => {
-                        let _ = reply.send(self.change(change).await);
+                        let _ = reply.send(self.change(&engine, change).await);
                     }
                 }
             }
             if !triggers.is_empty() {
-                let report = self.reload(triggers).await;
+                let report = self.reload(&engine, triggers).await;
                 for reply in replies {
                     let _ = reply.send(report.clone());
                 }
@@ -340,10 +341,12 @@ impl Task {
         }
     }
 
-    async fn reload(&mut self, triggers: Vec<Trigger>) -> Arc<Report> {
+    async fn reload(&mut self, engine: &Arc<Engine>, triggers: Vec<Trigger>) -> Arc<Report> {
         let started = (SystemTime::now(), Instant::now());
-        match self.prepare(self.config.activation.clone(), |_, _| Ok(())).await {
-            Ok((files, deployment, ())) => self.apply(files, deployment, triggers, started).await,
+        match self.prepare(engine, self.config.activation.clone(), |_, _| Ok(())).await {
+            Ok((files, deployment, ())) => {
+                self.apply(engine, files, deployment, triggers, started).await
+            }
             Err(e) => {
                 let error = match e {
                     ChangeError::Unreadable(reason) => reason,
@@ -354,18 +357,23 @@ impl Task {
         }
     }
 
-    async fn change(&mut self, change: Change) -> Result<Arc<Report>, ChangeError> {
+    async fn change(
+        &mut self,
+        engine: &Arc<Engine>,
+        change: Change,
+    ) -> Result<Arc<Report>, ChangeError> {
         let started = (SystemTime::now(), Instant::now());
         match change {
-            Change::Put { id, text } => self.put(id, text, started).await,
-            Change::Delete { id } => self.delete(id, started).await,
-            Change::SetActive { id, active } => self.set_active(id, active, started).await,
+            Change::Put { id, text } => self.put(engine, id, text, started).await,
+            Change::Delete { id } => self.delete(engine, id, started).await,
+            Change::SetActive { id, active } => self.set_active(engine, id, active, started).await,
         }
     }
 
     /// Writes flow `id`'s file only when the flow, as `text`, deploys; then deploys it.
     async fn put(
         &mut self,
+        engine: &Arc<Engine>,
         id: String,
         text: String,
         started: (SystemTime, Instant),
@@ -373,7 +381,7 @@ impl Task {
         let root = self.config.flows.clone();
         let (flow, draft) = (id.clone(), text.clone());
         let (files, deployment, file) = self
-            .prepare(self.config.activation.clone(), move |files, serving| {
+            .prepare(engine, self.config.activation.clone(), move |files, serving| {
                 let file = target_file(&root, &flow, files, serving)?;
                 let source = Source { file: file.clone(), text: draft };
                 match files.sources.iter_mut().find(|s| s.file == file) {
@@ -400,12 +408,13 @@ impl Task {
         let path = PathBuf::from(&file);
         blocking("write a flow file", move || atomic_file::write(&path, text.as_bytes())).await?;
         tracing::info!(flow = %id, file = %file, "flow file written through the admin API");
-        Ok(self.apply(files, deployment, vec![Trigger::Put], started).await)
+        Ok(self.apply(engine, files, deployment, vec![Trigger::Put], started).await)
     }
 
     /// Removes flow `id`'s file and its activation entry, then deploys what is left.
     async fn delete(
         &mut self,
+        engine: &Arc<Engine>,
         id: String,
         started: (SystemTime, Instant),
     ) -> Result<Arc<Report>, ChangeError> {
@@ -414,7 +423,7 @@ impl Task {
         activation.remove(&id);
         let flow = id.clone();
         let (files, deployment, file) = self
-            .prepare(activation.clone(), move |files, serving| {
+            .prepare(engine, activation.clone(), move |files, serving| {
                 let file = known_file(&flow, files, serving)
                     .ok_or_else(|| ChangeError::NoSuchFlow(flow.clone()))?;
                 std::fs::remove_file(&file).map_err(|e| {
@@ -431,12 +440,13 @@ impl Task {
         if had_entry && self.save_activation(activation).await.is_err() {
             tracing::warn!(flow = %id, "the flow's activation entry stays; it applies again if a flow with this id comes back");
         }
-        Ok(self.apply(files, deployment, vec![Trigger::Delete], started).await)
+        Ok(self.apply(engine, files, deployment, vec![Trigger::Delete], started).await)
     }
 
     /// Switches flow `id` on or off in the data directory, then deploys with it.
     async fn set_active(
         &mut self,
+        engine: &Arc<Engine>,
         id: String,
         active: bool,
         started: (SystemTime, Instant),
@@ -445,14 +455,14 @@ impl Task {
         activation.set(&id, active);
         let flow = id.clone();
         let (files, deployment, ()) = self
-            .prepare(activation.clone(), move |files, serving| {
+            .prepare(engine, activation.clone(), move |files, serving| {
                 known_file(&flow, files, serving).map(drop).ok_or(ChangeError::NoSuchFlow(flow))
             })
             .await?;
         self.save_activation(activation).await?;
         let trigger = if active { Trigger::Activate } else { Trigger::Deactivate };
         tracing::info!(flow = %id, active, "flow switched through the admin API");
-        Ok(self.apply(files, deployment, vec![trigger], started).await)
+        Ok(self.apply(engine, files, deployment, vec![trigger], started).await)
     }
 
     /// Writes `activation` to the data directory; it applies from now on.
@@ -467,11 +477,12 @@ impl Task {
     /// did), and compiles them against what serves, with `activation`.
     async fn prepare<T: Send + 'static>(
         &self,
+        engine: &Arc<Engine>,
         activation: Activation,
         edit: impl FnOnce(&mut Files, &[Arc<Plan>]) -> Result<T, ChangeError> + Send + 'static,
     ) -> Result<(Files, Deployment, T), ChangeError> {
         let root = self.config.flows.clone();
-        let serving = self.state.deployed.load().plans.clone();
+        let serving = engine.deployed.load().plans.clone();
         let work = move || {
             let mut files = read(&root).map_err(ChangeError::Unreadable)?;
             let done = edit(&mut files, &serving)?;
@@ -491,13 +502,14 @@ impl Task {
     /// Creates the credentials new routes name, swaps the deployment in and reports.
     async fn apply(
         &mut self,
+        engine: &Arc<Engine>,
         files: Files,
         deployment: Deployment,
         triggers: Vec<Trigger>,
         started: (SystemTime, Instant),
     ) -> Arc<Report> {
-        let store = self.config.store.clone();
-        let public = self.state.public_base.clone();
+        let store = engine.store().clone();
+        let public = engine.public_base.clone();
         let provisioned = tokio::task::spawn_blocking(move || {
             let created =
                 provision::missing_credentials(&*store, &deployment.routes, &public, now_ms());
@@ -526,9 +538,8 @@ impl Task {
             for p in &created {
                 (self.config.announce)(&p.announcement());
             }
-            let (state, store) = (self.state.clone(), self.config.store.clone());
-            let reloaded =
-                tokio::task::spawn_blocking(move || state.reload_credentials(&*store)).await;
+            let engine = engine.clone();
+            let reloaded = tokio::task::spawn_blocking(move || engine.reload_credentials()).await;
             let failed = match reloaded {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => {
@@ -542,7 +553,7 @@ impl Task {
             }
         }
 
-        let old = self.state.deployed.load_full();
+        let old = engine.deployed.load_full();
         let texts: HashMap<&str, &str> =
             files.sources.iter().map(|s| (s.file.as_str(), s.text.as_str())).collect();
         let documents = deployment
@@ -569,7 +580,7 @@ impl Task {
             (true, true) => Outcome::Partial,
             (true, false) => Outcome::Failed,
         };
-        self.state.deploy(Deployed {
+        engine.deploy(Deployed {
             documents,
             activation,
             ..Deployed::new(deployment.plans, deployment.routes)
@@ -635,7 +646,7 @@ fn flow_report(change: &FlowChange, activation: &Activation) -> FlowReport {
 
 /// Counts a reload in `hookflow_reloads_total{outcome}` (nothing without a metrics recorder).
 fn count(outcome: Outcome) {
-    metrics::counter!(crate::metrics::RELOADS, "outcome" => outcome.as_str()).increment(1);
+    metrics::counter!(RELOADS, "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Logs a reload: one line for the whole, one per flow that changed or was rejected.
@@ -727,7 +738,7 @@ fn target_file(
 }
 
 /// The `id` a flow file's text declares, if it is JSON with a string `id`.
-pub(crate) fn flow_id_of(text: &str) -> Option<String> {
+pub fn flow_id_of(text: &str) -> Option<String> {
     match serde_json::from_str::<Value>(text).ok()?.get("id")? {
         Value::String(id) => Some(id.clone()),
         _ => None,
