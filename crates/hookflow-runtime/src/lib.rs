@@ -1,6 +1,8 @@
 //! hookflow's engine: what flows rely on at run time.
 //!
-//! [`credentials`] issues, rotates and checks the secrets that webhook routes require;
+//! [`credentials`] issues, rotates and checks the secrets that webhook routes require, and
+//! [`auth`] checks a call against its route's auth (and says what its challenge, credential kind
+//! and redactions are);
 //! [`http_client`] sends the outbound calls of `http_request` nodes, with retries and an SSRF
 //! guard on every destination. [`history`] records executions off the request path, built by
 //! [`record`]; [`queue`] runs calls answered `202` on a bounded pool of workers and recovers the
@@ -13,6 +15,7 @@
 
 pub mod activation;
 pub mod atomic_file;
+pub mod auth;
 pub mod credentials;
 pub mod history;
 pub mod http_client;

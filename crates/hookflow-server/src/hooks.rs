@@ -21,6 +21,7 @@ use hookflow_core::nodes::webhook::{OnTimeout, ResponseMode};
 use hookflow_core::response::{Response, is_bodiless};
 use hookflow_core::routes::{HOOKS_BASE, Lookup};
 use hookflow_core::{Body, execute};
+use hookflow_runtime::auth::{self, AuthInput};
 use hookflow_runtime::queue::Job;
 use hookflow_runtime::record::{self, Call, Sent, Served};
 use hookflow_store::ExecutionStatus;
@@ -30,7 +31,7 @@ use serde_json::{Map, Value, json};
 use crate::error::HookError;
 use crate::metrics::{RouteMetrics, store_error};
 use crate::state::AppState;
-use crate::{EXECUTION_ID_HEADER, auth, idempotency, status};
+use crate::{EXECUTION_ID_HEADER, idempotency, status};
 
 /// Where the status-check URLs live under `/hooks` (suffixes may not start with `_`).
 pub const STATUS_PREFIX: &str = "/_executions/";
@@ -122,7 +123,8 @@ async fn serve(
     let mut served = Served { plan: plan.clone(), credential: None };
 
     let credentials = state.credentials.load();
-    let authenticated = auth::check(&trigger.auth, &parts.headers, parts.uri.query(), &credentials);
+    let input = AuthInput { headers: &parts.headers, query: parts.uri.query() };
+    let authenticated = auth::check(&trigger.auth, input, &credentials).map_err(HookError::from);
     drop(credentials);
     served.credential = match authenticated {
         Ok(name) => name,

@@ -2,12 +2,12 @@
 //!
 //! [`app`] is the webhook ingress: one catch-all route under [`HOOKS_BASE`] whose handler looks
 //! the request up in the route table of the [`Deployed`] flows (held in an `ArcSwap`, never turned
-//! into axum routes), checks the route's auth against an in-memory snapshot of the credentials,
+//! into axum routes), checks the route's auth (`hookflow_runtime::auth`) against an in-memory
+//! snapshot of the credentials,
 //! reads and parses the body, runs the flow and sends its response. [`admin_app`] is the admin
 //! listener: `GET /healthz`, and the admin API behind the admin token (see `admin.rs`).
 
 mod admin;
-mod auth;
 pub mod error;
 mod hooks;
 mod idempotency;
