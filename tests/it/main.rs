@@ -1,7 +1,9 @@
 //! The integration test binary: the real CLI, the example flows, the schema, golden
-//! diagnostics, the server and its admin listener over real sockets, one module each.
+//! diagnostics, the server and its admin listener over real sockets, and the architecture's
+//! checked invariants, one module each.
 
 mod admin;
+mod architecture;
 mod cli;
 mod examples;
 mod executions;

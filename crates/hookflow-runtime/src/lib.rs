@@ -2,7 +2,9 @@
 //! deployed flows, the credential snapshot, history, the worker pool and the reload task), and
 //! [`run`] is the one path every execution takes.
 //!
-//! [`credentials`] issues, rotates and checks the secrets that webhook routes require;
+//! [`credentials`] issues, rotates and checks the secrets that webhook routes require, and
+//! [`auth`] checks a call against its route's auth (and says what its challenge, credential kind
+//! and redactions are);
 //! [`http_client`] sends the outbound calls of `http_request` nodes, with retries and an SSRF
 //! guard on every destination. [`history`] records executions off the request path, built by
 //! [`record`]; [`queue`] runs calls answered `202` on a bounded pool of workers and recovers the
@@ -15,6 +17,7 @@
 
 pub mod activation;
 pub mod atomic_file;
+pub mod auth;
 pub mod credentials;
 pub mod deployed;
 pub mod engine;

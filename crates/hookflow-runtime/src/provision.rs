@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use hookflow_core::RouteTable;
-use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::routes::public_url;
 use hookflow_store::Store;
 
+use crate::auth::kind_of;
 use crate::credentials::{self, CredentialError, CredentialKind, Issued};
 
 /// A credential created for the routes that name it.
@@ -36,16 +36,6 @@ impl Provisioned {
             "  secret:   {secret}\n  (shown once; rotate with `hookflow credentials rotate {name}`)\n"
         ));
         out
-    }
-}
-
-/// The kind of credential `auth` checks against, if any.
-pub fn kind_of(auth: &Auth) -> Option<CredentialKind> {
-    match auth {
-        Auth::None => None,
-        Auth::ApiKey { .. } => Some(CredentialKind::ApiKey),
-        Auth::Bearer { .. } => Some(CredentialKind::Bearer),
-        Auth::Basic { .. } => Some(CredentialKind::Basic),
     }
 }
 

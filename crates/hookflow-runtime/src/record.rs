@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hookflow_core::execute::{Execution, Status};
-use hookflow_core::nodes::webhook::{Auth, KeyLocation};
+use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::trace::TraceDetail;
 use hookflow_core::{Body, Plan, Response};
 use hookflow_store::{
     ExecutionRecord, ExecutionStatus, RecordedError, RecordedRequest, RecordedResponse,
 };
 use http::{HeaderName, HeaderValue};
+
+use crate::auth;
 
 /// What the recording keeps.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +58,7 @@ const SECRET_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",
-    "x-api-key",
+    auth::DEFAULT_KEY_HEADER,
     "x-hub-signature",
     "x-hub-signature-256",
     "stripe-signature",
@@ -123,15 +125,8 @@ struct Secrets<'a> {
 
 impl<'a> Secrets<'a> {
     fn of(auth: Option<&'a Auth>) -> Self {
-        match auth {
-            Some(Auth::ApiKey { location: KeyLocation::Header, name, .. }) => {
-                Secrets { header: Some(name.as_deref().unwrap_or("x-api-key")), query: None }
-            }
-            Some(Auth::ApiKey { location: KeyLocation::Query, name, .. }) => {
-                Secrets { header: None, query: Some(name.as_deref().unwrap_or("api_key")) }
-            }
-            _ => Secrets { header: None, query: None },
-        }
+        let auth::Redacted { header, query } = auth.map(auth::redacted).unwrap_or_default();
+        Secrets { header, query }
     }
 
     fn header(&self, name: &str) -> bool {
@@ -292,6 +287,7 @@ pub fn rejected(
 
 #[cfg(test)]
 mod tests {
+    use hookflow_core::nodes::webhook::KeyLocation;
     use http::{HeaderMap, HeaderValue};
 
     use super::*;

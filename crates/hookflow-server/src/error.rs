@@ -11,6 +11,7 @@ use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::offline::Refusal;
 use hookflow_core::response::Response;
 use hookflow_runtime::CallError;
+use hookflow_runtime::auth::{self, AuthError};
 use serde_json::json;
 
 /// Seconds a caller refused by a full queue is asked to wait.
@@ -105,9 +106,7 @@ impl HookError {
     /// The error the server answers a call with that an offline run finds refused.
     pub fn of_refusal(refusal: Refusal, auth: &Auth) -> HookError {
         match refusal {
-            Refusal::Unauthorized => {
-                HookError::Unauthorized { challenge: crate::auth::challenge(auth) }
-            }
+            Refusal::Unauthorized => HookError::Unauthorized { challenge: auth::challenge(auth) },
             Refusal::PayloadTooLarge { limit } => HookError::PayloadTooLarge { limit },
         }
     }
@@ -161,6 +160,14 @@ impl From<CallError> for HookError {
             CallError::IdempotencyPending => HookError::IdempotencyPending,
             CallError::Internal => HookError::Internal,
         }
+    }
+}
+
+impl From<AuthError> for HookError {
+    /// A call refused by its route's auth: `401`, with the route's challenge. Why it was refused
+    /// is not told.
+    fn from(refused: AuthError) -> Self {
+        HookError::Unauthorized { challenge: refused.challenge }
     }
 }
 
@@ -342,6 +349,19 @@ mod tests {
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         let Body::Json(doc) = e.to_response("e").body else { panic!() };
         assert!(doc["detail"].as_str().unwrap_or("").contains("line 2, column 3"));
+    }
+
+    #[test]
+    fn an_auth_refusal_is_a_401_with_the_routes_challenge() {
+        let refused = AuthError { challenge: Some("Bearer"), reason: auth::Reason::Mismatch };
+        assert_eq!(HookError::from(refused), HookError::Unauthorized { challenge: Some("Bearer") });
+        let basic = Auth::Basic { credential: "c".into() };
+        let offline = HookError::of_refusal(Refusal::Unauthorized, &basic);
+        assert_eq!(
+            offline,
+            HookError::Unauthorized { challenge: Some("Basic realm=\"hookflow\"") }
+        );
+        assert_eq!(offline.status(), StatusCode::UNAUTHORIZED);
     }
 
     #[test]

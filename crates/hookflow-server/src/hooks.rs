@@ -19,6 +19,7 @@ use hookflow_core::response::is_bodiless;
 use hookflow_core::routes::{HOOKS_BASE, Lookup};
 use hookflow_core::{Request as FlowRequest, RequestHead};
 use hookflow_runtime::Engine;
+use hookflow_runtime::auth::{self, AuthInput};
 use hookflow_runtime::metrics::RouteMetrics;
 use hookflow_runtime::record::{Call, Sent, Served};
 use hookflow_runtime::run::STATUS_PREFIX;
@@ -26,7 +27,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::Map;
 
 use crate::error::HookError;
-use crate::{EXECUTION_ID_HEADER, auth, status};
+use crate::{EXECUTION_ID_HEADER, status};
 
 /// Serves every request under `/hooks`.
 pub async fn handle(State(state): State<Arc<Engine>>, request: Request) -> AxumResponse {
@@ -117,7 +118,8 @@ async fn serve(
     let mut served = Served { plan: plan.clone(), credential: None };
 
     let credentials = state.credentials.load();
-    let authenticated = auth::check(&trigger.auth, &parts.headers, parts.uri.query(), &credentials);
+    let input = AuthInput { headers: &parts.headers, query: parts.uri.query() };
+    let authenticated = auth::check(&trigger.auth, input, &credentials).map_err(HookError::from);
     drop(credentials);
     served.credential = match authenticated {
         Ok(name) => name,

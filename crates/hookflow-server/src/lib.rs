@@ -2,13 +2,13 @@
 //!
 //! [`app`] is the webhook ingress: one catch-all route under [`HOOKS_BASE`] whose handler looks
 //! the request up in the route table of the engine's deployed flows (held in an `ArcSwap`, never
-//! turned into axum routes), checks the route's auth against the engine's credential snapshot,
+//! turned into axum routes), checks the route's auth (`hookflow_runtime::auth`) against the engine's credential
+//! snapshot,
 //! reads and parses the body, hands the call to the [`Engine`] and sends the response it gives.
 //! [`admin_app`] is the admin listener: `GET /healthz`, and the admin API behind the admin token
 //! (see `admin.rs`). No engine logic lives here.
 
 mod admin;
-mod auth;
 pub mod error;
 mod hooks;
 pub mod metrics;

@@ -7,11 +7,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::http::Method;
 use axum::http::request::Parts;
 use bytes::Bytes;
+use hookflow_runtime::auth::{self, AuthInput};
 use hookflow_runtime::record::Sent;
 use hookflow_store::{ExecutionRecord, RecordedResponse};
 use serde_json::{Value, json};
 
-use crate::auth;
 use crate::error::HookError;
 use crate::hooks::Answer;
 use hookflow_runtime::Engine;
@@ -45,7 +45,8 @@ pub async fn serve(state: &Engine, parts: &Parts, id: &str) -> Result<Sent, Answ
     // A flow that no webhook starts has no caller to answer.
     let Some(hook) = plan.webhook() else { return Err(HookError::NotFound.into()) };
     let credentials = state.credentials.load();
-    auth::check(&hook.auth, &parts.headers, parts.uri.query(), &credentials)?;
+    let input = AuthInput { headers: &parts.headers, query: parts.uri.query() };
+    auth::check(&hook.auth, input, &credentials).map_err(HookError::from)?;
     let body = document(&record);
     Ok(Sent {
         status: 200,

@@ -13,14 +13,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use hookflow_runtime::credentials::{self, CredentialError, CredentialKind, Issued};
+use hookflow_runtime::credentials::{self, CredentialError, CredentialKind, Issued, now_ms};
 use hookflow_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Body, Path};
 use super::{Admin, body, time};
-use crate::auth::now_ms;
 use crate::error::AdminError;
 use hookflow_runtime::store_errors::store_error;
 
