@@ -15,6 +15,7 @@ use crate::execute::{Execution, StepStatus};
 use crate::intake::{parse_body, parse_query};
 use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleRequest};
 use crate::plan::Plan;
+use crate::pointer::escape;
 use crate::response::Body;
 use crate::routes::HOOKS_BASE;
 use crate::services::Services;
@@ -707,11 +708,6 @@ fn walk(
         (e, a) if e == a => {}
         (e, a) => out.push((pointer.clone(), Some(e.clone()), Some(a.clone()))),
     }
-}
-
-/// A JSON pointer reference token (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

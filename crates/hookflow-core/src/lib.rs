@@ -20,6 +20,7 @@ pub mod nodes;
 pub mod offline;
 pub mod path;
 pub mod plan;
+pub mod pointer;
 pub mod response;
 pub mod routes;
 pub mod schema;

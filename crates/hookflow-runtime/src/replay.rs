@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use hookflow_core::pointer::push_token;
 use hookflow_core::services::Services;
 use hookflow_core::{ExecutionMeta, Plan, execute};
 use hookflow_store::{ExecutionRecord, ExecutionStatus, RecordedResponse, StoreError};
@@ -282,7 +283,7 @@ fn walk(from: &Value, to: &Value, pointer: &mut String, ids: &Ids<'_>, out: &mut
     match (from, to) {
         (Value::Object(a), Value::Object(b)) => {
             for (key, value) in a {
-                let len = push(pointer, key);
+                let len = push_token(pointer, key);
                 match b.get(key) {
                     Some(other) => walk(value, other, pointer, ids, out),
                     None => out.push(change(pointer, Some(value), None)),
@@ -290,14 +291,14 @@ fn walk(from: &Value, to: &Value, pointer: &mut String, ids: &Ids<'_>, out: &mut
                 pointer.truncate(len);
             }
             for (key, value) in b.iter().filter(|(key, _)| !a.contains_key(*key)) {
-                let len = push(pointer, key);
+                let len = push_token(pointer, key);
                 out.push(change(pointer, None, Some(value)));
                 pointer.truncate(len);
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                let len = push(pointer, &i.to_string());
+                let len = push_token(pointer, &i.to_string());
                 match (a.get(i), b.get(i)) {
                     (Some(x), Some(y)) => walk(x, y, pointer, ids, out),
                     (x, y) => out.push(change(pointer, x, y)),
@@ -308,14 +309,6 @@ fn walk(from: &Value, to: &Value, pointer: &mut String, ids: &Ids<'_>, out: &mut
         (a, b) if ids.same_leaf(a, b) => {}
         (a, b) => out.push(change(pointer, Some(a), Some(b))),
     }
-}
-
-/// Appends `/token` (escaped per RFC 6901) to `pointer`; answers the length to truncate back to.
-fn push(pointer: &mut String, token: &str) -> usize {
-    let len = pointer.len();
-    pointer.push('/');
-    pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
-    len
 }
 
 fn change(pointer: &str, from: Option<&Value>, to: Option<&Value>) -> BodyChange {
