@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::execute::{Execution, StepStatus};
 use crate::intake::{parse_body, parse_query};
+use crate::json_diff::{self, Difference, Keys};
 use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleRequest};
 use crate::plan::Plan;
 use crate::pointer::escape;
@@ -518,13 +519,13 @@ pub fn check(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
         }
     }
     if let Some(body) = &expect.body {
-        for (pointer, e, a) in diff(body, &actual.body, false) {
-            miss(format!("body {}", shown(&pointer)), e, a);
+        for d in diff(body, &actual.body, false) {
+            miss(format!("body {}", shown(&d.pointer)), d.left.cloned(), d.right.cloned());
         }
     }
     if let Some(subset) = &expect.body_subset {
-        for (pointer, e, a) in diff(subset, &actual.body, true) {
-            miss(format!("body_subset {}", shown(&pointer)), e, a);
+        for d in diff(subset, &actual.body, true) {
+            miss(format!("body_subset {}", shown(&d.pointer)), d.left.cloned(), d.right.cloned());
         }
     }
     for assertion in &expect.body_paths {
@@ -652,62 +653,11 @@ fn shown(pointer: &str) -> &str {
     if pointer.is_empty() { "(whole body)" } else { pointer }
 }
 
-/// The differences between `expected` and `actual` as (JSON pointer, expected, actual); with
-/// `subset`, keys of `actual` that `expected` does not name are not differences.
-pub fn diff(
-    expected: &Value,
-    actual: &Value,
-    subset: bool,
-) -> Vec<(String, Option<Value>, Option<Value>)> {
-    let mut out = Vec::new();
-    walk(&mut String::new(), expected, actual, subset, &mut out);
-    out
-}
-
-fn walk(
-    pointer: &mut String,
-    expected: &Value,
-    actual: &Value,
-    subset: bool,
-    out: &mut Vec<(String, Option<Value>, Option<Value>)>,
-) {
-    let at = |pointer: &mut String, key: &str| {
-        let len = pointer.len();
-        pointer.push('/');
-        pointer.push_str(&escape(key));
-        len
-    };
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (k, ev) in e {
-                let len = at(pointer, k);
-                match a.get(k) {
-                    Some(av) => walk(pointer, ev, av, subset, out),
-                    None => out.push((pointer.clone(), Some(ev.clone()), None)),
-                }
-                pointer.truncate(len);
-            }
-            if !subset {
-                for (k, av) in a.iter().filter(|(k, _)| !e.contains_key(*k)) {
-                    let len = at(pointer, k);
-                    out.push((pointer.clone(), None, Some(av.clone())));
-                    pointer.truncate(len);
-                }
-            }
-        }
-        (Value::Array(e), Value::Array(a)) if !subset || e.len() == a.len() => {
-            for i in 0..e.len().max(a.len()) {
-                let len = at(pointer, &i.to_string());
-                match (e.get(i), a.get(i)) {
-                    (Some(ev), Some(av)) => walk(pointer, ev, av, subset, out),
-                    (ev, av) => out.push((pointer.clone(), ev.cloned(), av.cloned())),
-                }
-                pointer.truncate(len);
-            }
-        }
-        (e, a) if e == a => {}
-        (e, a) => out.push((pointer.clone(), Some(e.clone()), Some(a.clone()))),
-    }
+/// The differences between `expected` and `actual`; with `subset`, keys of `actual` that
+/// `expected` does not name are not differences.
+fn diff<'a>(expected: &'a Value, actual: &'a Value, subset: bool) -> Vec<Difference<'a>> {
+    let keys = if subset { Keys::Left } else { Keys::Both };
+    json_diff::diff(expected, actual, keys, |e, a| e == a)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod expr;
 pub mod flowset;
 pub mod idempotency;
 pub mod intake;
+pub mod json_diff;
 pub mod json_object;
 mod locate;
 mod member;
