@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use hookflow_store::clock::now_ms;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -225,11 +226,6 @@ async fn executions_are_listed_by_flow_status_and_time_in_pages() {
     }
     assert_eq!(paged, ids(&all));
     assert_eq!(paged.iter().collect::<HashSet<_>>().len(), paged.len(), "duplicates");
-}
-
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    i64::try_from(since_epoch.as_millis()).unwrap()
 }
 
 #[tokio::test]

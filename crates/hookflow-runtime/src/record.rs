@@ -6,7 +6,7 @@ mod finished;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use hookflow_core::execute::{Execution, Status};
 use hookflow_core::nodes::webhook::{Auth, KeyLocation};
@@ -78,10 +78,8 @@ pub struct Sent {
     pub body: bytes::Bytes,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// Milliseconds since the Unix epoch, as records keep times.
+pub use hookflow_store::clock::millis;
 
 /// The request part of a record: credential headers, signature headers and an API key in the
 /// query replaced by `[redacted]`; the body cut at `body_limit` bytes.
@@ -268,6 +266,8 @@ pub fn rejected(
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use http::{HeaderMap, HeaderValue};
 
     use super::*;

@@ -3,7 +3,6 @@
 //! secrets are never logged.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
@@ -11,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use hookflow_core::intake::parse_query;
 use hookflow_core::nodes::webhook::{Auth, KeyLocation};
 use hookflow_runtime::credentials::verify;
+use hookflow_store::clock::now_ms;
 use hookflow_store::{Credential, CredentialKind};
 
 use crate::error::HookError;
@@ -95,11 +95,4 @@ fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (given, rest) = value.split_once(' ')?;
     given.eq_ignore_ascii_case(scheme).then_some(rest)
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

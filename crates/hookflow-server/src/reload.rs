@@ -21,6 +21,7 @@ use hookflow_runtime::activation::Activation;
 use hookflow_runtime::credentials::CredentialError;
 use hookflow_runtime::{atomic_file, provision};
 use hookflow_store::Store;
+use hookflow_store::clock::now_ms;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -750,12 +751,6 @@ async fn blocking<E: std::fmt::Display + Send + 'static>(
             Err(ChangeError::Internal)
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -14,13 +14,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use hookflow_runtime::credentials::{self, CredentialError, CredentialKind, Issued};
+use hookflow_store::clock::now_ms;
 use hookflow_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Body, Path};
 use super::{Admin, body, time};
-use crate::auth::now_ms;
 use crate::error::AdminError;
 use crate::metrics::store_error;
 
