@@ -32,6 +32,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookflow_runtime::credentials::digest;
 use hookflow_runtime::replay::{self, ReplayError};
+use hookflow_runtime::store_errors;
 use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -206,8 +207,7 @@ async fn blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
-            crate::metrics::store_error(operation);
-            tracing::error!(error = %e, operation, "a store call failed");
+            store_errors::failed(operation, &e, "a store call failed");
             Err(AdminError::Internal)
         }
         Err(e) => {
@@ -281,8 +281,7 @@ impl From<ReplayError> for AdminError {
         if e.is_conflict() {
             AdminError::Conflict(e.to_string())
         } else {
-            crate::metrics::store_error("write_replay");
-            tracing::error!(error = %e, "a replay failed");
+            store_errors::failed("write_replay", &e, "a replay failed");
             AdminError::Internal
         }
     }

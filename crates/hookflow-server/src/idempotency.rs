@@ -11,12 +11,12 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use hookflow_runtime::record::Sent;
 use hookflow_runtime::record::{self, millis};
+use hookflow_runtime::store_errors;
 use hookflow_store::IdempotencyRecord;
 use tokio::sync::watch;
 
 use crate::error::HookError;
 use crate::hooks::Answer;
-use crate::metrics::store_error;
 use crate::state::AppState;
 
 /// The header that marks a replayed response.
@@ -91,8 +91,7 @@ pub async fn serve(
         .await
         .map_err(|_| HookError::Internal)?
         .map_err(|e| {
-            store_error("read_idempotency");
-            tracing::error!(error = %e, "cannot read an idempotency key");
+            store_errors::failed("read_idempotency", &e, "cannot read an idempotency key");
             HookError::Unavailable
         })?;
     let now = SystemTime::now();
@@ -121,8 +120,7 @@ pub async fn serve(
         match tokio::task::spawn_blocking(move || store.put_idempotency(&record)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                store_error("write_idempotency");
-                tracing::error!(error = %e, "cannot store an idempotency key");
+                store_errors::failed("write_idempotency", &e, "cannot store an idempotency key")
             }
             Err(e) => tracing::error!(error = %e, "storing an idempotency key failed"),
         }

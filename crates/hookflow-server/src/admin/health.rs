@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use hookflow_runtime::store_errors;
 use hookflow_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::error::AdminError;
-use crate::metrics::store_error;
 use crate::reload::Reloader;
 use crate::state::AppState;
 
@@ -93,8 +93,7 @@ impl StoreCheck {
         match tokio::time::timeout(deadline, task).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => {
-                store_error("probe");
-                tracing::error!(error = %e, "the store failed the readiness read");
+                store_errors::failed("probe", &e, "the store failed the readiness read");
                 Err(failed.into())
             }
             Ok(Err(e)) => {
