@@ -229,14 +229,13 @@ pub fn parse(text: &str) -> Result<CasesFile, String> {
     Ok(file)
 }
 
-/// Writes a cases file (pretty JSON and a final newline).
-pub fn write(path: &Path, file: &CasesFile) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(file).expect("a cases file serializes") + "\n";
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+/// The text of a cases file: pretty JSON and a final newline.
+pub fn to_text(file: &CasesFile) -> String {
+    serde_json::to_string_pretty(file).expect("a cases file serializes") + "\n"
 }
 
 /// Where the cases schema is, seen from a cases file in `flows/`.
-const SCHEMA_REF: &str = "../schemas/cases.schema.json";
+pub const SCHEMA_REF: &str = "../schemas/cases.schema.json";
 
 /// The case a recorded execution makes (`doc` is the admin API's execution document), with its
 /// recorded response as the expectation and its id, time and credential injected.
@@ -301,25 +300,6 @@ pub fn case_from_execution(doc: &Value, name: String) -> Result<Case, String> {
         received_at: text(&doc["received_at"]),
         expect,
     })
-}
-
-/// A cases file for flow `flow_id` to be written at `path`; it points at the cases schema when
-/// that is beside it (`../schemas/cases.schema.json`).
-pub fn new_file(path: &Path, flow_id: &str, cases: Vec<Case>) -> CasesFile {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let schema = dir.join(SCHEMA_REF).exists().then(|| SCHEMA_REF.to_owned());
-    CasesFile { schema, flow: flow_id.to_owned(), cases }
-}
-
-/// Appends `case` to the cases file at `path` (created for flow `flow_id` when missing, pointing
-/// at the cases schema when it is beside it). A case of the same name is refused.
-pub fn append_case(path: &Path, flow_id: &str, case: Case) -> Result<(), String> {
-    let mut file = if path.exists() { read(path)? } else { new_file(path, flow_id, Vec::new()) };
-    if file.cases.iter().any(|c| c.name == case.name) {
-        return Err(format!("{} already has a case named `{}`", path.display(), case.name));
-    }
-    file.cases.push(case);
-    write(path, &file)
 }
 
 /// What a case's run produced, in the terms expectations use.

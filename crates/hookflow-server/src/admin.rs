@@ -157,7 +157,7 @@ async fn capture(
     let written = case.clone();
     let file = path.clone();
     tokio::task::spawn_blocking(move || {
-        hookflow_core::cases::append_case(&file, &plan.id, written)
+        hookflow_runtime::cases_file::append_case(&file, &plan.id, written)
     })
     .await
     .map_err(|_| AdminError::Internal)?
