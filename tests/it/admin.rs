@@ -4,13 +4,14 @@
 
 use std::collections::HashSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use hookflow_store::clock::now_ms;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, flow, problem};
+use crate::harness::{ServeProcess, eventually, flow, problem};
 
 const TOKEN: &str = "test-admin-token";
 const NONE: &str = r#""auth": { "type": "none" }"#;
@@ -94,18 +95,17 @@ impl Server {
 
     /// Lists until `n` executions match `query` (history is written in batches), 10 s at most.
     async fn wait_for(&self, query: &str, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let what = format!("{n} executions listed for `{query}`");
+        eventually(&what, Duration::from_secs(10), || async {
             let (status, doc) = self.get(&format!("/api/executions?limit=500&{query}")).await;
             assert_eq!(status, StatusCode::OK, "{doc}");
             let items = doc["items"].as_array().unwrap().clone();
-            if items.len() >= n {
+            (items.len() >= n).then(|| {
                 assert_eq!(items.len(), n, "{query}: {items:#?}");
-                return items;
-            }
-            assert!(Instant::now() < deadline, "{query}: {} of {n} after 10 s", items.len());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                items
+            })
+        })
+        .await
     }
 
     /// Runs `hookflow executions ARGS` against this server: exit code, stdout, stderr.
@@ -166,11 +166,10 @@ async fn executions_are_listed_by_flow_status_and_time_in_pages() {
     }
     // Every call so far was received before `mark`, every call from here on at or after it.
     let mark = now_ms() + 1;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while now_ms() <= mark {
-        assert!(Instant::now() < deadline, "the clock does not move");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    eventually("the clock moves", Duration::from_secs(1), || async {
+        (now_ms() > mark).then_some(())
+    })
+    .await;
     for _ in 0..2 {
         assert_eq!(s.call("/created", json!({})).await.status(), StatusCode::CREATED);
     }
@@ -225,11 +224,6 @@ async fn executions_are_listed_by_flow_status_and_time_in_pages() {
     }
     assert_eq!(paged, ids(&all));
     assert_eq!(paged.iter().collect::<HashSet<_>>().len(), paged.len(), "duplicates");
-}
-
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    i64::try_from(since_epoch.as_millis()).unwrap()
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 //! Executions over real sockets: the `accepted` mode and its status-check URL, the deadline
 //! fallback to `202`, and the history every call leaves (redacted, rejected ones too).
 
-use std::time::{Duration, Instant};
+use std::cell::RefCell;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Harness, flow};
+use crate::harness::{Harness, eventually, flow};
 
 const KEY: &str = r#""auth": { "type": "api_key", "credential": "k" }"#;
 
@@ -52,22 +53,20 @@ async fn serve() -> Harness {
 
 /// Polls the status URL until the execution has ended (5 s at most); answers every status seen.
 async fn poll(h: &Harness, url: &str) -> (Vec<String>, Value) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = Vec::new();
-    loop {
+    let seen = RefCell::new(Vec::new());
+    let doc = eventually("the execution ends", Duration::from_secs(5), || async {
         let r = h.client.get(url).header("x-api-key", h.secret("k")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let doc: Value = r.json().await.unwrap();
         let status = doc["status"].as_str().unwrap().to_owned();
+        let mut seen = seen.borrow_mut();
         if seen.last() != Some(&status) {
             seen.push(status.clone());
         }
-        if status == "succeeded" || status == "failed" {
-            return (seen, doc);
-        }
-        assert!(Instant::now() < deadline, "still {status} after 5 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        (status == "succeeded" || status == "failed").then_some(doc)
+    })
+    .await;
+    (seen.into_inner(), doc)
 }
 
 #[tokio::test]

@@ -241,14 +241,9 @@ impl ServeProcess {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the child") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "hookflow serve did not stop within {within:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        eventually_blocking("hookflow serve stops", within, || {
+            self.child.try_wait().expect("wait for the child")
+        })
     }
 
     /// Kills the process we started and reaps it.
@@ -406,4 +401,40 @@ pub async fn problem(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, 
     assert_eq!(doc["status"], status.as_u16(), "{doc}");
     assert!(doc["title"].is_string() && doc["detail"].is_string(), "{doc}");
     (status, doc)
+}
+
+/// How often [`eventually`] and [`eventually_blocking`] check again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Checks `check` until it answers `Some`, every 10 ms for `timeout` at most; panics naming
+/// `what` when it does not.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`eventually`] for a check that blocks: the thread sleeps between checks.
+pub fn eventually_blocking<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(POLL);
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use hookflow_core::pointer::escape;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -134,11 +135,6 @@ fn document() -> Value {
     serde_json::from_str(&text()).expect("docs/openapi.json is JSON")
 }
 
-/// `segment` escaped for a JSON pointer (RFC 6901).
-fn escaped(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}
-
 /// A validator of the schema at `pointer` in `doc`: the document is the schema's root, so its
 /// `$ref`s to `#/components/schemas/...` resolve (the document's other members are not schema
 /// keywords, and are ignored).
@@ -173,7 +169,7 @@ fn every_example_meets_its_schema() {
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let at = format!("/paths/{}/{method}", escaped(path));
+            let at = format!("/paths/{}/{method}", escape(path));
             let mut bodies: Vec<String> = op["responses"]
                 .as_object()
                 .unwrap()
@@ -185,7 +181,7 @@ fn every_example_meets_its_schema() {
                 let Some(content) = doc.pointer(&format!("{body}/content")) else { continue };
                 for (media, described) in content.as_object().unwrap() {
                     let Some(example) = described.get("example") else { continue };
-                    let schema = format!("{body}/content/{}/schema", escaped(media));
+                    let schema = format!("{body}/content/{}/schema", escape(media));
                     let errors = violations(&doc, &schema, example);
                     assert!(errors.is_empty(), "{method} {path}, {schema}: {errors:#?}");
                     checked += 1;
@@ -241,7 +237,7 @@ impl Checked {
         let status = r.status();
         let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let text = r.text().await.unwrap();
-        let operation = format!("/paths/{}/{}", escaped(path), method.as_str().to_lowercase());
+        let operation = format!("/paths/{}/{}", escape(path), method.as_str().to_lowercase());
         assert!(self.doc.pointer(&operation).is_some(), "{method} {path} is not described");
         let response = response_at(&self.doc, format!("{operation}/responses/{}", status.as_u16()));
         let what = format!("{method} {url}: {status}");
@@ -251,7 +247,7 @@ impl Checked {
             return (status, Value::Null);
         }
         let media = content_type.as_deref().unwrap_or("").split(';').next().unwrap().trim();
-        let schema = format!("{response}/content/{}/schema", escaped(media));
+        let schema = format!("{response}/content/{}/schema", escape(media));
         assert!(self.doc.pointer(&schema).is_some(), "{what}: {media} is not described");
         let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}"));
         let errors = violations(&self.doc, &schema, &body);

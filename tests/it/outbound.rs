@@ -12,7 +12,7 @@ use hookflow_store::ExecutionQuery;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Harness, ServeProcess};
+use crate::harness::{Harness, ServeProcess, eventually};
 
 /// An upstream server on `127.0.0.1:0`; `slow` counts the calls to `/slow` as they arrive,
 /// `after` the calls to `/after`.
@@ -59,11 +59,10 @@ async fn upstream() -> Upstream {
 
 /// Polls `counter` until it is non-zero, for at most 5 s.
 async fn until_called(counter: &AtomicUsize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while counter.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(what, Duration::from_secs(5), || async {
+        (counter.load(Ordering::SeqCst) != 0).then_some(())
+    })
+    .await;
 }
 
 fn flows_of(up: &Upstream) -> Vec<(String, String)> {
@@ -266,16 +265,15 @@ async fn on_timeout_accepted_answers_202_and_the_run_finishes_later() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let id = r.headers()["x-hookflow-execution-id"].to_str().unwrap().to_owned();
     let url = r.json::<Value>().await.unwrap()["status_url"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let doc = loop {
+    let doc = eventually("the run finishes", Duration::from_secs(5), || async {
         let doc: Value = h.client.get(&url).send().await.unwrap().json().await.unwrap();
         if doc["status"] == "succeeded" {
-            break doc;
+            return Some(doc);
         }
         assert_eq!(doc["status"], "running", "{doc}");
-        assert!(Instant::now() < deadline, "never finished");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        None
+    })
+    .await;
     assert_eq!(doc["response"]["body"], json!({ "execution": id, "slow": true }));
 }
 
@@ -339,11 +337,10 @@ async fn accepted_calls_survive_a_crash(store: &str) {
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while acked.load(Ordering::SeqCst) < SENT / 2 {
-        assert!(Instant::now() < deadline, "fewer than half of the calls were accepted");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    eventually("half of the calls are accepted", Duration::from_secs(10), || async {
+        (acked.load(Ordering::SeqCst) >= SENT / 2).then_some(())
+    })
+    .await;
     serve.kill();
     let mut acknowledged = Vec::new();
     for call in calls {
@@ -359,17 +356,19 @@ async fn accepted_calls_survive_a_crash(store: &str) {
     let mut recovered = 0;
     for id in &acknowledged {
         let status_url = format!("http://{addr}/hooks/_executions/{id}");
-        loop {
+        let what = format!("{id} finishes after the restart");
+        let left = deadline.saturating_duration_since(Instant::now());
+        eventually(&what, left, || async {
             let doc: Value = client.get(&status_url).send().await.unwrap().json().await.unwrap();
             if doc["status"] == "succeeded" {
                 assert_eq!(doc["response"]["body"]["execution"], id.as_str());
-                recovered += 1;
-                break;
+                return Some(());
             }
             assert!(doc["status"] == "queued" || doc["status"] == "running", "{id}: {doc}");
-            assert!(Instant::now() < deadline, "{id} never finished after the restart");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            None
+        })
+        .await;
+        recovered += 1;
     }
     eprintln!(
         "crash test ({store}): {SENT} sent, {} acknowledged (202), {recovered} recovered and completed",

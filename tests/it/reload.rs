@@ -12,7 +12,7 @@ use hookflow_core::compiler::is_flow_id;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_TOKEN, Served, flow, problem};
+use crate::harness::{ADMIN_TOKEN, Served, eventually, flow, problem};
 
 const NONE: &str = r#""auth": { "type": "none" }"#;
 
@@ -26,17 +26,11 @@ pub fn versioned(id: &str, suffix: &str, v: u32) -> String {
     )
 }
 
+/// How long a change may take to show.
+const WITHIN: Duration = Duration::from_secs(10);
+
 pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write a flow file");
-}
-
-/// Polls `check` every 20 ms until it holds, 10 s at most.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The status of `POST` on webhook `path`.
@@ -133,9 +127,8 @@ async fn a_flow_rewritten_under_load_answers_every_request_with_the_old_or_the_n
             s.client.post(s.hook("/target")).send().await.unwrap().json().await.unwrap();
         assert_eq!(body["v"], serving, "after step {step} ({kind})");
         let mark = answered.load(Ordering::Relaxed);
-        eventually("requests go on", || {
-            let answered = answered.clone();
-            async move { answered.load(Ordering::Relaxed) >= mark + 4 * CLIENTS }
+        eventually("requests go on", WITHIN, || async {
+            (answered.load(Ordering::Relaxed) >= mark + 4 * CLIENTS).then_some(())
         })
         .await;
     }
@@ -242,9 +235,9 @@ async fn sighup_reloads_the_flows() {
     write(flows.path(), "b.json", &versioned("b", "/b", 1));
     assert_eq!(status(&s, "/b").await, StatusCode::NOT_FOUND, "not watched: nothing reloads yet");
     s.process().hang_up();
-    eventually("a reload after SIGHUP", || async {
+    eventually("a reload after SIGHUP", WITHIN, || async {
         let (_, doc) = s.api(Method::GET, "/api/reload/last", None).await;
-        doc["reload"].as_u64() >= Some(2)
+        (doc["reload"].as_u64() >= Some(2)).then_some(())
     })
     .await;
     let (_, last) = s.api(Method::GET, "/api/reload/last", None).await;
@@ -264,11 +257,14 @@ async fn the_watcher_reloads_a_changed_flow_file() {
     // The watch starts before the listeners do.
     let s = Served::start(flows.path(), data.path(), &[]);
     write(flows.path(), "b.json", &versioned("b", "/b", 1));
-    eventually("the new flow serves", || async { status(&s, "/b").await == StatusCode::OK }).await;
+    eventually("the new flow serves", WITHIN, || async {
+        (status(&s, "/b").await == StatusCode::OK).then_some(())
+    })
+    .await;
     write(flows.path(), "a.json", &versioned("a", "/a", 2));
-    eventually("the changed flow serves", || async {
+    eventually("the changed flow serves", WITHIN, || async {
         let r = s.client.post(s.hook("/a")).send().await.unwrap();
-        r.json::<Value>().await.unwrap()["v"] == 2
+        (r.json::<Value>().await.unwrap()["v"] == 2).then_some(())
     })
     .await;
     let (_, last) = s.api(Method::GET, "/api/reload/last", None).await;

@@ -390,7 +390,6 @@ async fn every_example_flow_answers_its_first_case_over_http() {
     }
 }
 
-/// Polls `rx` for a stderr line containing `needle` until `deadline`.
 #[tokio::test]
 async fn the_binary_serves_a_request_and_stops_on_kill() {
     let flows = tempfile::tempdir().unwrap();

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::harness::{ServeProcess, flow};
+use crate::harness::{ServeProcess, eventually, flow};
 use crate::root;
 
 fn hookflow(dir: &Path, args: &[&str]) -> Output {
@@ -171,8 +171,7 @@ async fn a_captured_call_becomes_a_case_that_fails_when_the_flow_changes() {
 
     // History is written in batches: capture until the execution is there, 10 s at most.
     let capture = ["cases", "capture", &id, "--name", "a real call", "--admin-url", &admin];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("the execution is captured", Duration::from_secs(10), || async {
         let o = Command::new(env!("CARGO_BIN_EXE_hookflow"))
             .args(capture)
             .env("HOOKFLOW_ADMIN_TOKEN", TOKEN)
@@ -181,13 +180,13 @@ async fn a_captured_call_becomes_a_case_that_fails_when_the_flow_changes() {
             .expect("run hookflow");
         if o.status.success() {
             assert!(stdout(&o).contains("added case `a real call` to flows/echo.cases.json"));
-            break;
+            return Some(());
         }
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert_eq!(o.status.code(), Some(1), "{err}");
-        assert!(Instant::now() < deadline, "not captured after 10 s: {err}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        None
+    })
+    .await;
     // The admin API does the same: POST /api/executions/{id}/case.
     let client = reqwest::Client::new();
     let url = format!("{admin}/api/executions/{id}/case");

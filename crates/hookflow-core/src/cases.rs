@@ -13,8 +13,10 @@ use serde_json::{Map, Value, json};
 
 use crate::execute::{Execution, StepStatus};
 use crate::intake::{parse_body, parse_query};
+use crate::json_diff::{self, Difference, Keys};
 use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleRequest};
 use crate::plan::Plan;
+use crate::pointer::escape;
 use crate::response::Body;
 use crate::routes::HOOKS_BASE;
 use crate::services::Services;
@@ -227,14 +229,13 @@ pub fn parse(text: &str) -> Result<CasesFile, String> {
     Ok(file)
 }
 
-/// Writes a cases file (pretty JSON and a final newline).
-pub fn write(path: &Path, file: &CasesFile) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(file).expect("a cases file serializes") + "\n";
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+/// The text of a cases file: pretty JSON and a final newline.
+pub fn to_text(file: &CasesFile) -> String {
+    serde_json::to_string_pretty(file).expect("a cases file serializes") + "\n"
 }
 
 /// Where the cases schema is, seen from a cases file in `flows/`.
-const SCHEMA_REF: &str = "../schemas/cases.schema.json";
+pub const SCHEMA_REF: &str = "../schemas/cases.schema.json";
 
 /// The case a recorded execution makes (`doc` is the admin API's execution document), with its
 /// recorded response as the expectation and its id, time and credential injected.
@@ -299,25 +300,6 @@ pub fn case_from_execution(doc: &Value, name: String) -> Result<Case, String> {
         received_at: text(&doc["received_at"]),
         expect,
     })
-}
-
-/// A cases file for flow `flow_id` to be written at `path`; it points at the cases schema when
-/// that is beside it (`../schemas/cases.schema.json`).
-pub fn new_file(path: &Path, flow_id: &str, cases: Vec<Case>) -> CasesFile {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let schema = dir.join(SCHEMA_REF).exists().then(|| SCHEMA_REF.to_owned());
-    CasesFile { schema, flow: flow_id.to_owned(), cases }
-}
-
-/// Appends `case` to the cases file at `path` (created for flow `flow_id` when missing, pointing
-/// at the cases schema when it is beside it). A case of the same name is refused.
-pub fn append_case(path: &Path, flow_id: &str, case: Case) -> Result<(), String> {
-    let mut file = if path.exists() { read(path)? } else { new_file(path, flow_id, Vec::new()) };
-    if file.cases.iter().any(|c| c.name == case.name) {
-        return Err(format!("{} already has a case named `{}`", path.display(), case.name));
-    }
-    file.cases.push(case);
-    write(path, &file)
 }
 
 /// What a case's run produced, in the terms expectations use.
@@ -517,13 +499,13 @@ pub fn check(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
         }
     }
     if let Some(body) = &expect.body {
-        for (pointer, e, a) in diff(body, &actual.body, false) {
-            miss(format!("body {}", shown(&pointer)), e, a);
+        for d in diff(body, &actual.body, false) {
+            miss(format!("body {}", shown(&d.pointer)), d.left.cloned(), d.right.cloned());
         }
     }
     if let Some(subset) = &expect.body_subset {
-        for (pointer, e, a) in diff(subset, &actual.body, true) {
-            miss(format!("body_subset {}", shown(&pointer)), e, a);
+        for d in diff(subset, &actual.body, true) {
+            miss(format!("body_subset {}", shown(&d.pointer)), d.left.cloned(), d.right.cloned());
         }
     }
     for assertion in &expect.body_paths {
@@ -651,67 +633,11 @@ fn shown(pointer: &str) -> &str {
     if pointer.is_empty() { "(whole body)" } else { pointer }
 }
 
-/// The differences between `expected` and `actual` as (JSON pointer, expected, actual); with
-/// `subset`, keys of `actual` that `expected` does not name are not differences.
-pub fn diff(
-    expected: &Value,
-    actual: &Value,
-    subset: bool,
-) -> Vec<(String, Option<Value>, Option<Value>)> {
-    let mut out = Vec::new();
-    walk(&mut String::new(), expected, actual, subset, &mut out);
-    out
-}
-
-fn walk(
-    pointer: &mut String,
-    expected: &Value,
-    actual: &Value,
-    subset: bool,
-    out: &mut Vec<(String, Option<Value>, Option<Value>)>,
-) {
-    let at = |pointer: &mut String, key: &str| {
-        let len = pointer.len();
-        pointer.push('/');
-        pointer.push_str(&escape(key));
-        len
-    };
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (k, ev) in e {
-                let len = at(pointer, k);
-                match a.get(k) {
-                    Some(av) => walk(pointer, ev, av, subset, out),
-                    None => out.push((pointer.clone(), Some(ev.clone()), None)),
-                }
-                pointer.truncate(len);
-            }
-            if !subset {
-                for (k, av) in a.iter().filter(|(k, _)| !e.contains_key(*k)) {
-                    let len = at(pointer, k);
-                    out.push((pointer.clone(), None, Some(av.clone())));
-                    pointer.truncate(len);
-                }
-            }
-        }
-        (Value::Array(e), Value::Array(a)) if !subset || e.len() == a.len() => {
-            for i in 0..e.len().max(a.len()) {
-                let len = at(pointer, &i.to_string());
-                match (e.get(i), a.get(i)) {
-                    (Some(ev), Some(av)) => walk(pointer, ev, av, subset, out),
-                    (ev, av) => out.push((pointer.clone(), ev.cloned(), av.cloned())),
-                }
-                pointer.truncate(len);
-            }
-        }
-        (e, a) if e == a => {}
-        (e, a) => out.push((pointer.clone(), Some(e.clone()), Some(a.clone()))),
-    }
-}
-
-/// A JSON pointer reference token (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// The differences between `expected` and `actual`; with `subset`, keys of `actual` that
+/// `expected` does not name are not differences.
+fn diff<'a>(expected: &'a Value, actual: &'a Value, subset: bool) -> Vec<Difference<'a>> {
+    let keys = if subset { Keys::Left } else { Keys::Both };
+    json_diff::diff(expected, actual, keys, |e, a| e == a)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Location};
-use crate::expr::escape;
 use crate::path::JsonPath;
+use crate::pointer::escape;
 use crate::template::{TemplateId, Templates};
 
 pub struct CompileCx<'a> {

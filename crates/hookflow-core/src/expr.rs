@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::compile_cx::CompileCx;
 use crate::path::JsonPath;
+use crate::pointer::escape;
 use crate::template::{TemplateId, Templates};
 
 /// A compiled value expression.
@@ -167,11 +168,6 @@ fn fold(expr: Expr, original: &Value) -> Expr {
         _ => false,
     };
     if all_literal { Expr::Literal(original.clone()) } else { expr }
-}
-
-/// Escapes one JSON pointer segment (RFC 6901).
-pub fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

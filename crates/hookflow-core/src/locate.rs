@@ -18,7 +18,7 @@ fn split_pointer(pointer: &str) -> Option<Vec<String>> {
         return Some(Vec::new());
     }
     let rest = pointer.strip_prefix('/')?;
-    Some(rest.split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect())
+    Some(rest.split('/').map(crate::pointer::unescape).collect())
 }
 
 fn offset_to_line_column(text: &str, offset: usize) -> (usize, usize) {

@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
-use crate::expr::{EvalError, Explained, Expr, Scope, escape};
+use crate::expr::{EvalError, Explained, Expr, Scope};
+use crate::pointer::escape;
 use crate::response::Body;
 use crate::template::TemplateId;
 

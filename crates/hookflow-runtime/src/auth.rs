@@ -12,9 +12,10 @@ mod bearer;
 use std::collections::HashMap;
 
 use hookflow_core::nodes::webhook::Auth;
+use hookflow_store::clock::now_ms;
 use http::HeaderMap;
 
-use crate::credentials::{Credential, CredentialKind, now_ms, verify};
+use crate::credentials::{Credential, CredentialKind, verify};
 
 pub use api_key::DEFAULT_KEY_HEADER;
 
@@ -25,7 +26,7 @@ const AUTHORIZATION: &str = "authorization";
 ///
 /// The kinds that sign the body (an HMAC over the raw bytes within a timestamp tolerance) add
 /// what they read here: `body: &'a [u8]`, and the clock `now` the timestamp is held against
-/// (which then replaces the [`now_ms`] that [`check`] reads for the secrets' expiry), so that
+/// (which then replaces the clock that [`check`] reads for the secrets' expiry), so that
 /// [`check`] keeps its signature.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthInput<'a> {

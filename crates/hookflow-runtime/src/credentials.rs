@@ -9,7 +9,7 @@
 use std::{
     fmt,
     sync::{Mutex, PoisonError},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -189,14 +189,6 @@ fn new_secret(now_ms: i64) -> (String, StoredSecret) {
     let stored =
         StoredSecret { digest: digest(&secret), created_at_ms: now_ms, expires_at_ms: None };
     (secret, stored)
-}
-
-/// Milliseconds since the Unix epoch: the time at which credentials are created, rotated, listed
-/// and verified.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Whether a secret is still accepted at `now_ms`: it expires at `expires_at_ms`, exclusive.

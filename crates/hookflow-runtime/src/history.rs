@@ -28,7 +28,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::record::{self, Call, Limits, Sent, Served};
-use crate::store_errors::store_error;
+use crate::store_errors;
 
 /// The writer syncs to disk at most once per tick (a flush excepted).
 pub const TICK: Duration = Duration::from_millis(100);
@@ -289,9 +289,12 @@ impl Writer {
         match tokio::task::spawn_blocking(move || store.flush()).await {
             Ok(Ok(())) => pace.synced(at),
             outcome => {
-                store_error("write_history");
                 let error = outcome.map_or_else(|e| e.to_string(), |e| e.unwrap_err().to_string());
-                tracing::warn!(error, "syncing history failed; retrying in a tick");
+                store_errors::retrying(
+                    "write_history",
+                    &error,
+                    "syncing history failed; retrying in a tick",
+                );
                 pace.sync_failed(at);
             }
         }
@@ -436,15 +439,21 @@ fn store_batch(store: &dyn Store, records: &[EncodedExecution], durability: Dura
         match store.put_encoded_executions(records, durability) {
             Ok(()) => return true,
             Err(e) if attempt < WRITE_ATTEMPTS => {
-                store_error("write_history");
-                tracing::warn!(error = %e, attempt, records = records.len(), "storing history failed; retrying");
+                let what = format!(
+                    "storing history failed (attempt {attempt}, {} records); retrying",
+                    records.len()
+                );
+                store_errors::retrying("write_history", &e, &what);
                 std::thread::sleep(wait);
                 wait *= 2;
             }
             Err(e) => {
-                store_error("write_history");
                 let first = records.first().map(|r| r.id.as_str()).unwrap_or_default();
-                tracing::error!(error = %e, records = records.len(), first, "storing history failed; these records are lost");
+                let what = format!(
+                    "storing history failed; these {} records are lost (the first: {first})",
+                    records.len()
+                );
+                store_errors::failed("write_history", &e, &what);
             }
         }
     }

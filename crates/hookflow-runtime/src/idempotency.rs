@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::engine::Engine;
 use crate::record::{self, Sent, millis};
 use crate::run::CallError;
-use crate::store_errors::store_error;
+use crate::store_errors;
 
 /// The header that marks a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -89,8 +89,7 @@ pub(crate) async fn serve(
         .await
         .map_err(|_| CallError::Internal)?
         .map_err(|e| {
-            store_error("read_idempotency");
-            tracing::error!(error = %e, "cannot read an idempotency key");
+            store_errors::failed("read_idempotency", &e, "cannot read an idempotency key");
             CallError::Unavailable
         })?;
     let now = SystemTime::now();
@@ -119,8 +118,7 @@ pub(crate) async fn serve(
         match tokio::task::spawn_blocking(move || store.put_idempotency(&record)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                store_error("write_idempotency");
-                tracing::error!(error = %e, "cannot store an idempotency key");
+                store_errors::failed("write_idempotency", &e, "cannot store an idempotency key")
             }
             Err(e) => tracing::error!(error = %e, "storing an idempotency key failed"),
         }

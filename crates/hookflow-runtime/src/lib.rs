@@ -13,11 +13,12 @@
 //! of its flow and compares the two responses. [`provision`] creates the credentials deployed
 //! routes name and the store lacks; [`watch`] reports changes of the flow files, [`activation`]
 //! keeps the flows switched on or off through the admin API, and [`atomic_file`] writes files
-//! whole or not at all. [`store_errors`] counts the store calls that fail.
+//! whole or not at all ([`cases_file`] writes flow test cases with it). [`store_errors`] counts and logs the store calls that fail.
 
 pub mod activation;
 pub mod atomic_file;
 pub mod auth;
+pub mod cases_file;
 pub mod credentials;
 pub mod deployed;
 pub mod engine;

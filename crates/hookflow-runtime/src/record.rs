@@ -6,7 +6,7 @@ mod finished;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use hookflow_core::execute::{Execution, Status};
 use hookflow_core::nodes::webhook::Auth;
@@ -91,10 +91,8 @@ impl From<Response> for Sent {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// Milliseconds since the Unix epoch, as records keep times.
+pub use hookflow_store::clock::millis;
 
 /// The request part of a record: credential headers, signature headers and an API key in the
 /// query replaced by `[redacted]`; the body cut at `body_limit` bytes.
@@ -289,6 +287,7 @@ pub fn rejected(
 mod tests {
     use hookflow_core::nodes::webhook::KeyLocation;
     use http::{HeaderMap, HeaderValue};
+    use std::time::UNIX_EPOCH;
 
     use super::*;
 

@@ -17,6 +17,7 @@ use arc_swap::ArcSwapOption;
 use hookflow_core::deploy::{Deployment, FlowChange, Status, deploy};
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::{Code, Diagnostic, Plan, Source, read_sources};
+use hookflow_store::clock::now_ms;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -761,12 +762,6 @@ async fn blocking<E: std::fmt::Display + Send + 'static>(
             Err(ChangeError::Internal)
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

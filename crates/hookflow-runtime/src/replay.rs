@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use hookflow_core::json_diff::{self, Keys};
 use hookflow_core::{ExecutionMeta, Prepared};
 use hookflow_store::{ExecutionRecord, ExecutionStatus, RecordedResponse, StoreError};
 use serde::Serialize;
@@ -179,17 +180,17 @@ pub fn diff(original: &ExecutionRecord, replay: &ExecutionRecord) -> Diff {
         })
         .collect();
     let body_of = |r: Option<&RecordedResponse>| r.map_or(Value::Null, body_value);
-    let mut body = Vec::new();
-    walk(&body_of(from), &body_of(to), &mut String::new(), &ids, &mut body);
+    let body = body_changes(&body_of(from), &body_of(to), &ids);
     Diff { status, headers, body }
 }
 
 /// Every differing leaf between two JSON documents, by JSON pointer (keys added or removed are
-/// reported with their whole value). Equal documents give no change.
-pub fn json_diff(from: &Value, to: &Value) -> Vec<BodyChange> {
-    let mut out = Vec::new();
-    walk(from, to, &mut String::new(), &Ids { from: "", to: "" }, &mut out);
-    out
+/// reported with their whole value); leaves compare as `ids` says. Equal documents give no change.
+fn body_changes(from: &Value, to: &Value, ids: &Ids<'_>) -> Vec<BodyChange> {
+    json_diff::diff(from, to, Keys::Both, |a, b| ids.same_leaf(a, b))
+        .into_iter()
+        .map(|d| BodyChange { pointer: d.pointer, from: d.left.cloned(), to: d.right.cloned() })
+        .collect()
 }
 
 /// A response body as JSON when it is JSON (and whole), else as text; `null` when empty. The
@@ -252,50 +253,6 @@ impl Ids<'_> {
     }
 }
 
-fn walk(from: &Value, to: &Value, pointer: &mut String, ids: &Ids<'_>, out: &mut Vec<BodyChange>) {
-    match (from, to) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in a {
-                let len = push(pointer, key);
-                match b.get(key) {
-                    Some(other) => walk(value, other, pointer, ids, out),
-                    None => out.push(change(pointer, Some(value), None)),
-                }
-                pointer.truncate(len);
-            }
-            for (key, value) in b.iter().filter(|(key, _)| !a.contains_key(*key)) {
-                let len = push(pointer, key);
-                out.push(change(pointer, None, Some(value)));
-                pointer.truncate(len);
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            for i in 0..a.len().max(b.len()) {
-                let len = push(pointer, &i.to_string());
-                match (a.get(i), b.get(i)) {
-                    (Some(x), Some(y)) => walk(x, y, pointer, ids, out),
-                    (x, y) => out.push(change(pointer, x, y)),
-                }
-                pointer.truncate(len);
-            }
-        }
-        (a, b) if ids.same_leaf(a, b) => {}
-        (a, b) => out.push(change(pointer, Some(a), Some(b))),
-    }
-}
-
-/// Appends `/token` (escaped per RFC 6901) to `pointer`; answers the length to truncate back to.
-fn push(pointer: &mut String, token: &str) -> usize {
-    let len = pointer.len();
-    pointer.push('/');
-    pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
-    len
-}
-
-fn change(pointer: &str, from: Option<&Value>, to: Option<&Value>) -> BodyChange {
-    BodyChange { pointer: pointer.to_owned(), from: from.cloned(), to: to.cloned() }
-}
-
 #[cfg(test)]
 mod tests {
     use hookflow_store::RecordedRequest;
@@ -335,6 +292,10 @@ mod tests {
             body: body.as_bytes().to_vec(),
             body_truncated: false,
         }
+    }
+
+    fn json_diff(from: &Value, to: &Value) -> Vec<BodyChange> {
+        body_changes(from, to, &Ids { from: "", to: "" })
     }
 
     fn pointers(changes: &[BodyChange]) -> Vec<&str> {

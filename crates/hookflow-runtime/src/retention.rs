@@ -55,8 +55,7 @@ pub fn start(store: Arc<dyn Store>, policy: Retention, every: Duration) {
                 Ok(Ok(0)) => {}
                 Ok(Ok(removed)) => tracing::info!(removed, "history retention removed old records"),
                 Ok(Err(e)) => {
-                    crate::store_errors::store_error("prune_history");
-                    tracing::error!(error = %e, "history retention failed");
+                    crate::store_errors::failed("prune_history", &e, "history retention failed");
                 }
                 Err(e) => tracing::error!(error = %e, "history retention task failed"),
             }

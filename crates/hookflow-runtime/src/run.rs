@@ -20,7 +20,7 @@ use crate::idempotency;
 use crate::queue::Job;
 use crate::rebuild::rebuild;
 use crate::record::{self, Call, Limits, Sent, Served};
-use crate::store_errors::store_error;
+use crate::store_errors;
 
 /// Where the status-check URLs live under `/hooks` (suffixes may not start with `_`).
 pub const STATUS_PREFIX: &str = "/_executions/";
@@ -195,8 +195,8 @@ impl Engine {
                     Some(record) => match self.history.persist(record).await {
                         Ok(()) => Ok(self.accepted(&id)),
                         Err(e) => {
-                            store_error("write_accepted");
-                            tracing::error!(execution = %id, error = %e, "cannot persist a running call");
+                            let what = format!("cannot persist running call {id}");
+                            store_errors::failed("write_accepted", &e, &what);
                             Err(CallError::Timeout)
                         }
                     },
@@ -217,8 +217,8 @@ impl Engine {
         };
         let record = record::pending(&call, &served, ExecutionStatus::Queued);
         if let Err(e) = self.history.persist(record.clone()).await {
-            store_error("write_accepted");
-            tracing::error!(execution = %call.id, error = %e, "cannot persist an accepted call");
+            let what = format!("cannot persist accepted call {}", call.id);
+            store_errors::failed("write_accepted", &e, &what);
             return Err(CallError::Unavailable);
         }
         slot.send(Job { record, plan: served.plan });

@@ -1,5 +1,8 @@
 //! The count of failed store calls, by operation (`hookflow_store_errors_total`), kept through
-//! the `metrics` facade: wherever a store call fails, the admin listener's `/metrics` shows it.
+//! the `metrics` facade: wherever a store call fails, the admin listener's `/metrics` shows it,
+//! and the log says what failed.
+
+use std::fmt::Display;
 
 /// The metric's name.
 pub const STORE_ERRORS: &str = "hookflow_store_errors_total";
@@ -8,4 +11,16 @@ pub const STORE_ERRORS: &str = "hookflow_store_errors_total";
 /// only after a store call failed, so it may reach the registry.
 pub fn store_error(operation: &'static str) {
     metrics::counter!(STORE_ERRORS, "operation" => operation).increment(1);
+}
+
+/// A failed store call: counted under `operation` and logged as an error, `what` with `error`.
+pub fn failed(operation: &'static str, error: &dyn Display, what: &str) {
+    store_error(operation);
+    tracing::error!(operation, error = %error, "{what}");
+}
+
+/// A failed store call that will be tried again: counted like [`failed`], logged as a warning.
+pub fn retrying(operation: &'static str, error: &dyn Display, what: &str) {
+    store_error(operation);
+    tracing::warn!(operation, error = %error, "{what}");
 }

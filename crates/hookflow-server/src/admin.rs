@@ -33,6 +33,7 @@ use axum::{Json, Router};
 use hookflow_core::intake::join_headers;
 use hookflow_runtime::credentials::digest;
 use hookflow_runtime::replay::{self, ReplayError};
+use hookflow_runtime::store_errors;
 use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -158,7 +159,7 @@ async fn capture(
     let written = case.clone();
     let file = path.clone();
     tokio::task::spawn_blocking(move || {
-        hookflow_core::cases::append_case(&file, &plan.id, written)
+        hookflow_runtime::cases_file::append_case(&file, &plan.id, written)
     })
     .await
     .map_err(|_| AdminError::Internal)?
@@ -206,8 +207,7 @@ async fn blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
-            hookflow_runtime::store_errors::store_error(operation);
-            tracing::error!(error = %e, operation, "a store call failed");
+            store_errors::failed(operation, &e, "a store call failed");
             Err(AdminError::Internal)
         }
         Err(e) => {
@@ -282,8 +282,7 @@ impl From<ReplayError> for AdminError {
         if e.is_conflict() {
             AdminError::Conflict(e.to_string())
         } else {
-            hookflow_runtime::store_errors::store_error("write_replay");
-            tracing::error!(error = %e, "a replay failed");
+            store_errors::failed("write_replay", &e, "a replay failed");
             AdminError::Internal
         }
     }

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 use hookflow_runtime::auth::{self, AuthInput};
 use hookflow_runtime::record::Sent;
+use hookflow_runtime::store_errors;
 use hookflow_store::{ExecutionRecord, RecordedResponse};
 use serde_json::{Value, json};
 
@@ -33,8 +34,7 @@ pub async fn serve(state: &Engine, parts: &Parts, id: &str) -> Result<Sent, Answ
         .await
         .map_err(|_| HookError::Internal)?
         .map_err(|e| {
-            hookflow_runtime::store_errors::store_error("read_execution");
-            tracing::error!(execution = %id, error = %e, "cannot read an execution");
+            store_errors::failed("read_execution", &e, &format!("cannot read execution {id}"));
             HookError::Internal
         })?;
     // A call refused before any flow ran has nothing to poll.

@@ -19,6 +19,7 @@
 //! 3. Its methods on [`Store`], implemented once for every embedded backend in `kv.rs`.
 //! 4. Cases in `conformance`.
 
+pub mod clock;
 pub mod credentials;
 mod error;
 pub mod executions;

@@ -10,9 +10,10 @@ use serde_json::{Map, Value, json};
 use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
-use crate::expr::{Expr, Scope, escape};
+use crate::expr::{Expr, Scope};
 use crate::intake::parse_body;
 use crate::message::{BodySpec, HeadersSpec};
+use crate::pointer::escape;
 use crate::services::HttpCall;
 
 pub static TYPE: NodeType = NodeType {

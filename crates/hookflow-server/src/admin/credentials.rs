@@ -13,7 +13,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use hookflow_runtime::credentials::{self, CredentialError, CredentialKind, Issued, now_ms};
+use hookflow_runtime::credentials::{self, CredentialError, CredentialKind, Issued};
+use hookflow_runtime::store_errors;
+use hookflow_store::clock::now_ms;
 use hookflow_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +23,6 @@ use serde_json::{Value, json};
 use super::extract::{Body, Path};
 use super::{Admin, body, time};
 use crate::error::AdminError;
-use hookflow_runtime::store_errors::store_error;
 
 /// The credentials routes.
 pub fn routes() -> Router<Arc<Admin>> {
@@ -166,8 +167,9 @@ async fn blocking<T: Send + 'static>(
         Ok(Ok(out)) => Ok(out),
         Ok(Err(Failure::Credential(e))) => Err(admin_error(e, operation)),
         Ok(Err(Failure::Refresh(e))) => {
-            store_error("read_credentials");
-            tracing::error!(error = %e, "a credential changed, but the snapshot the routes read could not be refreshed");
+            let what =
+                "a credential changed, but the snapshot the routes read could not be refreshed";
+            store_errors::failed("read_credentials", &e, what);
             Err(AdminError::Internal)
         }
         Err(e) => {
@@ -191,10 +193,12 @@ fn admin_error(e: CredentialError, operation: &'static str) -> AdminError {
         | CredentialError::UsernameNotAllowed(_)
         | CredentialError::InvalidUsername { .. } => field("/username", e),
         e => {
+            let what = "a credential operation failed";
             if matches!(e, CredentialError::Store(_)) {
-                store_error(operation);
+                store_errors::failed(operation, &e, what);
+            } else {
+                tracing::error!(error = %e, "{what}");
             }
-            tracing::error!(error = %e, "a credential operation failed");
             AdminError::Internal
         }
     }

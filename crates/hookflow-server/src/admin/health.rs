@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use hookflow_runtime::store_errors;
 use hookflow_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::error::AdminError;
 use hookflow_runtime::Engine;
 use hookflow_runtime::reload::Reloader;
-use hookflow_runtime::store_errors::store_error;
 
 /// How long the store may take to answer the readiness read.
 const STORE_DEADLINE: Duration = Duration::from_secs(2);
@@ -93,8 +93,7 @@ impl StoreCheck {
         match tokio::time::timeout(deadline, task).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => {
-                store_error("probe");
-                tracing::error!(error = %e, "the store failed the readiness read");
+                store_errors::failed("probe", &e, "the store failed the readiness read");
                 Err(failed.into())
             }
             Ok(Err(e)) => {

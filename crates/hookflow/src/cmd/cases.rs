@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hookflow_core::cases::{self, Case, CaseRequest, Expect};
 use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{Plan, Source, compile, compile_all, read_sources};
+use hookflow_runtime::cases_file;
 
 use super::admin_client::{AdminOptions, Failure, segment, send};
 use super::{exit, print};
@@ -113,8 +114,8 @@ async fn init(flow: &Path, force: bool, allow_private_network: bool) -> Result<S
     let actual =
         super::test::run_case(&plan, &case, Path::new("."), &services).await.map_err(could_not)?;
     cases::bless(&mut case.expect, &actual);
-    let file = cases::new_file(&path, &plan.id, vec![case]);
-    cases::write(&path, &file).map_err(could_not)?;
+    let file = cases_file::new_file(&path, &plan.id, vec![case]);
+    cases_file::write(&path, &file).map_err(could_not)?;
     Ok(format!("wrote {} (1 case, HTTP {})\n", path.display(), actual.status))
 }
 
@@ -133,7 +134,7 @@ async fn capture(
         .map_err(could_not)?;
     let path = cases::cases_path(Path::new(&plan.file), &plan.id);
     let name = case.name.clone();
-    cases::append_case(&path, &plan.id, case)
+    cases_file::append_case(&path, &plan.id, case)
         .map_err(|e| could_not(format!("{e} (choose another name with --name)")))?;
     Ok(format!("added case `{name}` to {}\n", path.display()))
 }

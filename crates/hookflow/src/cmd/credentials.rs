@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hookflow_runtime::credentials::{self, CredentialKind, Issued};
+use hookflow_store::clock::now_ms;
 use hookflow_store::{Store, StoreError, StoreKind};
 use serde_json::json;
 
@@ -173,10 +174,4 @@ fn print_issued(issued: &Issued, json: bool, what: &str) {
     }
     out.push_str(&format!("secret:   {}\n(shown once: store it now)\n", issued.secret));
     print(&out);
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -11,6 +11,7 @@ use hookflow_core::cases::{self, Actual, Case, CasesFile, Mismatch};
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{Plan, compile_all, read_sources};
+use hookflow_runtime::cases_file;
 use serde_json::json;
 
 use super::{exit, print};
@@ -184,7 +185,7 @@ async fn run_flow(
         });
     }
     if updated > 0 {
-        cases::write(&path, &file)?;
+        cases_file::write(&path, &file)?;
         let _ = writeln!(out, "  updated {updated} case(s) in {}", path.display());
     }
     Ok(suite)
