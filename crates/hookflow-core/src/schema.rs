@@ -1,16 +1,18 @@
-//! The JSON Schema (2020-12) of the flow format, generated from the node types' config structs
-//! so that `schemas/flow.schema.json` can never drift from the code. The schema of one node type
-//! (served by the admin API) comes from the same code.
+//! The JSON Schema (2020-12) of the flow format, generated from the compiler's `FlowDoc` and the
+//! node types' config structs so that `schemas/flow.schema.json` can never drift from the code.
+//! The schema of one node type (served by the admin API) comes from the same code.
 
-use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
+use crate::compiler::{EdgeDoc, FlowDoc};
 use crate::nodes::{NODE_TYPES, NodeType};
 
 const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// The schema of a whole flow file.
+/// The schema of a whole flow file: its top level and `#/$defs/edge` from [`FlowDoc`], the node
+/// types' variants (`#/$defs/node`) and the definitions they use from the registry.
 pub fn flow_schema() -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let mut defs = Map::new();
@@ -22,37 +24,24 @@ pub fn flow_schema() -> Value {
     }
     defs.insert("node_id".into(), node_id());
     defs.insert("node".into(), json!({ "oneOf": variants }));
-    defs.insert(
-        "edge".into(),
-        json!({
-            "type": "object",
-            "properties": {
-                "from": { "type": "string", "description": "Id of the node the edge leaves." },
-                "to": { "type": "string", "description": "Id of the node the edge enters." },
-                "output": { "type": "string", "description": "The output of a branching node the edge leaves from." }
-            },
-            "required": ["from", "to"],
-            "additionalProperties": false
-        }),
-    );
-    json!({
-        "$schema": DIALECT,
-        "title": "hookflow flow",
-        "description": "A hookflow flow: a webhook trigger and the nodes it runs, as a JSON graph. See docs/flow-format.md.",
-        "type": "object",
-        "properties": {
-            "$schema": { "type": "string" },
-            "id": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", "description": "Unique across the flows directory." },
-            "name": { "type": "string" },
-            "description": { "type": "string" },
-            "active": { "type": "boolean", "default": true, "description": "An inactive flow keeps its URL and keys but answers 404." },
-            "nodes": { "type": "array", "items": { "$ref": "#/$defs/node" } },
-            "edges": { "type": "array", "items": { "$ref": "#/$defs/edge" }, "default": [] }
-        },
-        "required": ["id", "name", "nodes"],
-        "additionalProperties": false,
-        "$defs": defs,
-    })
+    let edge = EdgeDoc::json_schema(&mut generator).to_value();
+    defs.insert(EdgeDoc::schema_name().into(), Value::Object(object(&edge)));
+    let flow = FlowDoc::json_schema(&mut generator).to_value();
+    let mut schema = Map::from_iter([
+        ("$schema".to_owned(), json!(DIALECT)),
+        ("title".to_owned(), flow["title"].clone()),
+        ("description".to_owned(), flow["description"].clone()),
+    ]);
+    schema.extend(object(&flow));
+    schema.insert("$defs".into(), Value::Object(defs));
+    Value::Object(schema)
+}
+
+/// A struct's schema as the flow schema writes an object: its type, properties, required
+/// properties and additional properties, in that order (and no description of its own).
+fn object(schema: &Value) -> Map<String, Value> {
+    let keys = ["type", "properties", "required", "additionalProperties"];
+    keys.into_iter().map(|key| (key.to_owned(), schema[key].clone())).collect()
 }
 
 /// The schema of one node of type `t`, as it appears in a flow's `nodes`: `id`, `type` and the
