@@ -198,19 +198,8 @@ pub fn read(path: &Path) -> Result<CasesFile, String> {
 /// Parses the text of a cases file.
 pub fn parse(text: &str) -> Result<CasesFile, String> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    let file: CasesFile = serde_path_to_error::deserialize(de).map_err(|e| {
-        let pointer: String = e
-            .path()
-            .iter()
-            .map(|s| match s {
-                serde_path_to_error::Segment::Seq { index } => format!("/{index}"),
-                serde_path_to_error::Segment::Map { key } => format!("/{}", escape(key)),
-                serde_path_to_error::Segment::Enum { variant } => format!("/{}", escape(variant)),
-                serde_path_to_error::Segment::Unknown => "/?".into(),
-            })
-            .collect();
-        format!("at #{pointer}: {}", e.inner())
-    })?;
+    let file: CasesFile = serde_path_to_error::deserialize(de)
+        .map_err(|e| format!("at #{}: {}", crate::pointer::of_path(e.path()), e.inner()))?;
     for (i, case) in file.cases.iter().enumerate() {
         for (name, want) in &case.expect.headers {
             let valid = match serde_json::from_value::<HeaderExpect>(want.clone()) {

@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Location};
 use crate::path::JsonPath;
-use crate::pointer::escape;
 use crate::template::{TemplateId, Templates};
 
 pub struct CompileCx<'a> {
@@ -134,16 +133,8 @@ fn suggestion(message: &str) -> Option<String> {
 
 /// Turns a serde error into a code, a relative pointer and a message.
 fn classify(err: &serde_path_to_error::Error<serde_json::Error>) -> (Code, String, String) {
-    let mut rel = String::new();
-    for segment in err.path().iter() {
-        use serde_path_to_error::Segment;
-        match segment {
-            Segment::Seq { index } => rel.push_str(&format!("/{index}")),
-            Segment::Map { key } => rel.push_str(&format!("/{}", escape(key))),
-            Segment::Enum { variant } => rel.push_str(&format!("/{}", escape(variant))),
-            Segment::Unknown => {}
-        }
-    }
+    // A node's config is a JSON value: every key a string, so every segment named.
+    let rel = crate::pointer::of_path(err.path());
     let inner = err.inner().to_string();
     let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
     let message = match message.strip_prefix("data did not match any variant of untagged enum ") {

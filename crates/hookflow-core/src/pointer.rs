@@ -20,6 +20,21 @@ pub fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
 
+/// The pointer of a deserializer's path (`""` for the document itself); a segment the
+/// deserializer could not name (a map key that is not a string) is `?`.
+pub fn of_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => push_token(&mut out, &index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => push_token(&mut out, key),
+            Segment::Unknown => push_token(&mut out, "?"),
+        };
+    }
+    out
+}
+
 fn push_escaped(out: &mut String, token: &str) {
     for c in token.chars() {
         match c {
@@ -33,6 +48,20 @@ fn push_escaped(out: &mut String, token: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deserializer_path_becomes_a_pointer() {
+        let text = r#"{"cases": [{"a/b": {"n": "x"}}]}"#;
+        type Doc = std::collections::HashMap<String, Vec<std::collections::HashMap<String, Inner>>>;
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            n: u32,
+        }
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let err = serde_path_to_error::deserialize::<_, Doc>(de).unwrap_err();
+        assert_eq!(of_path(err.path()), "/cases/0/a~1b/n");
+    }
 
     #[test]
     fn tokens_escape_and_read_back() {

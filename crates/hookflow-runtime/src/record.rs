@@ -177,6 +177,24 @@ pub fn sent(
     RecordedResponse { status, headers: headers.to_vec(), body: body.to_vec(), body_truncated }
 }
 
+/// A recorded body as the admin API and the status URL show it, and as a replay compares it: JSON
+/// when its `content-type` says so (and it was recorded whole), else text; `null` when empty.
+pub fn body_value(headers: &[(String, String)], body: &[u8], truncated: bool) -> serde_json::Value {
+    use serde_json::Value;
+    let json = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .is_some_and(|(_, value)| value.contains("json"));
+    let text = || Value::String(String::from_utf8_lossy(body).into_owned());
+    if body.is_empty() {
+        Value::Null
+    } else if json && !truncated {
+        serde_json::from_slice(body).unwrap_or_else(|_| text())
+    } else {
+        text()
+    }
+}
+
 /// `bytes` cut at `limit`, and whether they were.
 fn cut(bytes: &[u8], limit: usize) -> (&[u8], bool) {
     if bytes.len() > limit { (&bytes[..limit], true) } else { (bytes, false) }

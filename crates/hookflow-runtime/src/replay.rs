@@ -179,7 +179,9 @@ pub fn diff(original: &ExecutionRecord, replay: &ExecutionRecord) -> Diff {
             (!same).then(|| HeaderChange { name: name.clone(), from: a.cloned(), to: b.cloned() })
         })
         .collect();
-    let body_of = |r: Option<&RecordedResponse>| r.map_or(Value::Null, body_value);
+    let body_of = |r: Option<&RecordedResponse>| {
+        r.map_or(Value::Null, |r| record::body_value(&r.headers, &r.body, r.body_truncated))
+    };
     let body = body_changes(&body_of(from), &body_of(to), &ids);
     Diff { status, headers, body }
 }
@@ -191,23 +193,6 @@ fn body_changes(from: &Value, to: &Value, ids: &Ids<'_>) -> Vec<BodyChange> {
         .into_iter()
         .map(|d| BodyChange { pointer: d.pointer, from: d.left.cloned(), to: d.right.cloned() })
         .collect()
-}
-
-/// A response body as JSON when it is JSON (and whole), else as text; `null` when empty. The
-/// same reading as the admin API's rendering of a response.
-pub fn body_value(r: &RecordedResponse) -> Value {
-    let json = r
-        .headers
-        .iter()
-        .any(|(name, value)| name.eq_ignore_ascii_case("content-type") && value.contains("json"));
-    if r.body.is_empty() {
-        Value::Null
-    } else if json && !r.body_truncated {
-        serde_json::from_slice(&r.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned()))
-    } else {
-        Value::String(String::from_utf8_lossy(&r.body).into_owned())
-    }
 }
 
 /// The non-volatile headers of a response by lower-case name, repeated ones joined.

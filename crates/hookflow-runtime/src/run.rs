@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use hookflow_core::execute::{Execution, Prepared, execute};
 use hookflow_core::nodes::webhook::{OnTimeout, ResponseMode, Webhook};
 use hookflow_core::routes::HOOKS_BASE;
 use hookflow_core::{ExecutionMeta, Plan, Request, Response};
-use hookflow_store::{ExecutionRecord, ExecutionStatus, RecordedError, StoreError};
+use hookflow_store::{ExecutionRecord, ExecutionStatus, RecordedError, StoreError, clock};
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
@@ -245,9 +245,7 @@ impl Engine {
         record.status = ExecutionStatus::Running;
         record.started_at_ms = Some(record::millis(SystemTime::now()));
         self.history.record(record.clone()).await;
-        let received_at =
-            UNIX_EPOCH + Duration::from_millis(record.received_at_ms.max(0).unsigned_abs());
-        let request = match rebuild(&record.request, &plan, received_at) {
+        let request = match rebuild(&record.request, &plan, clock::time(record.received_at_ms)) {
             Ok(request) => request,
             Err(e) => return self.fail(record, e.to_string()).await,
         };

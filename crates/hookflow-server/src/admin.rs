@@ -22,7 +22,6 @@ mod openapi;
 mod query;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::header;
@@ -31,10 +30,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookflow_core::intake::join_headers;
+use hookflow_runtime::Engine;
 use hookflow_runtime::credentials::digest;
+use hookflow_runtime::record;
+use hookflow_runtime::reload::Reloader;
 use hookflow_runtime::replay::{self, ReplayError};
 use hookflow_runtime::store_errors;
-use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError};
+use hookflow_store::{ExecutionRecord, RecordedRequest, StoreError, clock};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
@@ -43,8 +45,6 @@ use self::extract::{BODY_LIMIT, Body, Path};
 
 use crate::error::AdminError;
 use crate::status;
-use hookflow_runtime::Engine;
-use hookflow_runtime::reload::Reloader;
 
 /// What the admin handlers share.
 struct Admin {
@@ -249,18 +249,7 @@ fn detail(r: &ExecutionRecord) -> Value {
 fn request(r: &RecordedRequest) -> Value {
     let pairs = r.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
     let headers = join_headers(pairs, r.headers.len());
-    let json = headers
-        .get("content-type")
-        .and_then(Value::as_str)
-        .is_some_and(|content_type| content_type.contains("json"));
-    let body = if r.body.is_empty() {
-        Value::Null
-    } else if json && !r.body_truncated {
-        serde_json::from_slice(&r.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned()))
-    } else {
-        Value::String(String::from_utf8_lossy(&r.body).into_owned())
-    };
+    let body = record::body_value(&r.headers, &r.body, r.body_truncated);
     json!({
         "method": r.method,
         "path": r.path,
@@ -273,8 +262,7 @@ fn request(r: &RecordedRequest) -> Value {
 
 /// RFC 3339 with milliseconds, UTC.
 fn time(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0).unsigned_abs());
-    humantime::format_rfc3339_millis(at).to_string()
+    humantime::format_rfc3339_millis(clock::time(ms)).to_string()
 }
 
 impl From<ReplayError> for AdminError {

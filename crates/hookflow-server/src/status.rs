@@ -2,20 +2,18 @@
 //! asks for the same credential as the route that received the call, and shows the status, the
 //! times, the flow's response and the failure (node and message), nothing more.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use axum::http::Method;
 use axum::http::request::Parts;
 use bytes::Bytes;
+use hookflow_runtime::Engine;
 use hookflow_runtime::auth::{self, AuthInput};
-use hookflow_runtime::record::Sent;
+use hookflow_runtime::record::{self, Sent};
 use hookflow_runtime::store_errors;
-use hookflow_store::{ExecutionRecord, RecordedResponse};
+use hookflow_store::{ExecutionRecord, RecordedResponse, clock};
 use serde_json::{Value, json};
 
 use crate::error::HookError;
 use crate::hooks::Answer;
-use hookflow_runtime::Engine;
 
 /// Answers a status check of execution `id`.
 pub async fn serve(state: &Engine, parts: &Parts, id: &str) -> Result<Sent, Answer> {
@@ -58,10 +56,7 @@ pub async fn serve(state: &Engine, parts: &Parts, id: &str) -> Result<Sent, Answ
 /// What a caller sees of an execution.
 fn document(record: &ExecutionRecord) -> Value {
     let time = |ms: Option<i64>| {
-        ms.map(|ms| {
-            let at = UNIX_EPOCH + Duration::from_millis(ms.max(0).unsigned_abs());
-            humantime::format_rfc3339_millis(at).to_string()
-        })
+        ms.map(|ms| humantime::format_rfc3339_millis(clock::time(ms)).to_string())
     };
     let duration_ms = record.finished_at_ms.map(|f| f - record.received_at_ms);
     json!({
@@ -78,15 +73,7 @@ fn document(record: &ExecutionRecord) -> Value {
 
 /// A recorded response with its body as JSON when it is JSON, else as text.
 pub fn response(r: &RecordedResponse) -> Value {
-    let content_type = r.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str());
-    let body = if r.body.is_empty() {
-        Value::Null
-    } else if content_type.is_some_and(|ct| ct.contains("json")) && !r.body_truncated {
-        serde_json::from_slice(&r.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned()))
-    } else {
-        Value::String(String::from_utf8_lossy(&r.body).into_owned())
-    };
+    let body = record::body_value(&r.headers, &r.body, r.body_truncated);
     let headers: serde_json::Map<String, Value> =
         r.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     json!({ "status": r.status, "headers": headers, "body": body, "body_truncated": r.body_truncated })

@@ -17,7 +17,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
     }
     let mut json = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let pointer = pointer(e.path());
+        let pointer = hookflow_core::pointer::of_path(e.path());
         let inner = e.into_inner();
         match inner.classify() {
             Category::Data => AdminError::InvalidField { pointer, reason: inner.to_string() },
@@ -27,23 +27,6 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
         }
     })?;
     Ok(value)
-}
-
-/// The RFC 6901 pointer of a deserializer path (`""` for the document itself).
-fn pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        out.push('/');
-        match segment {
-            Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                out.push_str(&hookflow_core::pointer::escape(key));
-            }
-            Segment::Unknown => out.push('?'),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -17,13 +17,13 @@ use hookflow_core::deploy::Status;
 use hookflow_core::flowset::is_flow_file;
 use hookflow_core::routes::public_url;
 use hookflow_core::{Plan, Source, compile_all};
+use hookflow_runtime::Deployed;
+use hookflow_runtime::reload::{Change, ChangeError, FlowReport, Report, Trigger, flow_id_of};
 use serde_json::{Value, json};
 
 use super::Admin;
 use super::extract::{Body, Path};
 use crate::error::AdminError;
-use hookflow_runtime::Deployed;
-use hookflow_runtime::reload::{Change, ChangeError, FlowReport, Report, Trigger, flow_id_of};
 
 /// The id a flow cannot be reached by under `/api/flows/{id}`, since the path is taken by
 /// `POST /api/flows/validate`; its other methods are routed to the flow by hand.

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use hookflow_runtime::Engine;
+use hookflow_runtime::reload::Reloader;
 use hookflow_runtime::store_errors;
 use hookflow_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::error::AdminError;
-use hookflow_runtime::Engine;
-use hookflow_runtime::reload::Reloader;
 
 /// How long the store may take to answer the readiness read.
 const STORE_DEADLINE: Duration = Duration::from_secs(2);
