@@ -1,7 +1,9 @@
 //! The outbound HTTP client behind `http_request` nodes: reqwest, with retries and an SSRF guard.
 //!
-//! [`ReqwestClient`] implements core's [`HttpClient`]. Under [`NetworkPolicy::PublicOnly`] it
-//! refuses every destination that is not a public unicast address (see [`refused_kind`]):
+//! [`ReqwestClient`] implements core's [`HttpClient`]. The guard is the one of all outbound
+//! traffic (deliveries of outbound webhooks build their client and check their URL with the same
+//! [`guarded_client`] and [`check_literal`]). Under [`NetworkPolicy::PublicOnly`] it refuses
+//! every destination that is not a public unicast address (see [`refused_kind`]):
 //!
 //! - an IP-literal host is checked before anything is sent;
 //! - a name is resolved by a custom `reqwest::dns::Resolve`, which drops refused addresses from the answer the
@@ -56,13 +58,7 @@ impl ReqwestClient {
     /// A client that applies `policy` to every call and reads bodies up to
     /// [`DEFAULT_MAX_BODY_BYTES`].
     pub fn new(policy: NetworkPolicy) -> Result<Self, BuildError> {
-        let inner = reqwest::Client::builder()
-            .user_agent(concat!("hookflow/", env!("CARGO_PKG_VERSION")))
-            .redirect(redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
-            .build()
-            .map_err(|source| BuildError { source })?;
+        let inner = guarded_client(policy)?;
         Ok(ReqwestClient { inner, policy, max_body_bytes: DEFAULT_MAX_BODY_BYTES })
     }
 
@@ -128,18 +124,7 @@ impl ReqwestClient {
         let Some(host) = url.host_str() else {
             return Err(HttpError::InvalidUrl(format!("`{}` has no host", call.url)));
         };
-        // The URL parser has already turned every IPv4 spelling (`2130706433`, `0x7f.1`) into
-        // dotted form; IPv6 literals keep their brackets.
-        let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
-        // The connector never asks the resolver about an IP literal, so check it here.
-        if let (NetworkPolicy::PublicOnly, Some(ip)) = (self.policy, literal)
-            && let Some(kind) = refused_kind(ip)
-        {
-            return Err(HttpError::Refused(format!(
-                "{ip} is {} {kind} address; allow private networks to call it",
-                article(kind)
-            )));
-        }
+        check_literal(self.policy, host).map_err(HttpError::Refused)?;
         let not_sent = |message: String| HttpError::Failed { attempts: 0, message };
         let method = Method::from_bytes(call.method.as_bytes())
             .map_err(|_| not_sent(format!("invalid HTTP method `{}`", call.method)))?;
@@ -196,6 +181,37 @@ impl HttpClient for ReqwestClient {
     }
 }
 
+/// The reqwest client of every outbound call: it sends hookflow's `user-agent`, follows no
+/// redirect, ignores the environment's proxies and resolves names through the guard of
+/// `policy`, which drops the addresses it refuses (an IP literal is [`check_literal`]'s).
+pub(crate) fn guarded_client(policy: NetworkPolicy) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("hookflow/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .build()
+        .map_err(|source| BuildError { source })
+}
+
+/// Refuses a URL's `host` (as [`Url::host_str`] gives it) when it is an IP literal that `policy`
+/// refuses, saying why. The connector never asks the resolver about a literal, so it is checked
+/// here, before anything is sent.
+pub(crate) fn check_literal(policy: NetworkPolicy, host: &str) -> Result<(), String> {
+    // The URL parser has already turned every IPv4 spelling (`2130706433`, `0x7f.1`) into
+    // dotted form; IPv6 literals keep their brackets.
+    let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+    if let (NetworkPolicy::PublicOnly, Some(ip)) = (policy, literal)
+        && let Some(kind) = refused_kind(ip)
+    {
+        return Err(format!(
+            "{ip} is {} {kind} address; allow private networks to call it",
+            article(kind)
+        ));
+    }
+    Ok(())
+}
+
 /// A checked call, ready to be sent once per attempt.
 struct Prepared {
     method: Method,
@@ -205,7 +221,7 @@ struct Prepared {
 }
 
 /// Why an attempt got no usable answer.
-enum Failure {
+pub(crate) enum Failure {
     /// The policy refuses the destination: never retried.
     Refused(String),
     /// Retrying cannot help (the body is too large).
@@ -215,7 +231,9 @@ enum Failure {
 }
 
 impl Failure {
-    fn from_reqwest(err: reqwest::Error) -> Failure {
+    /// What went wrong, told from reqwest's error chain: the guard's refusal, or a short
+    /// description of the connection error.
+    pub(crate) fn from_reqwest(err: reqwest::Error) -> Failure {
         let mut source: Option<&(dyn StdError + 'static)> = Some(&err);
         let mut innermost: &(dyn StdError + 'static) = &err;
         while let Some(e) = source {
@@ -275,7 +293,8 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(factor)
 }
 
-fn fmt_duration(d: Duration) -> String {
+/// `d` as `10s` (whole seconds) or `200ms`.
+pub(crate) fn fmt_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
