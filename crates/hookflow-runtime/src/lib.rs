@@ -26,6 +26,9 @@ pub mod history;
 pub mod http_client;
 mod idempotency;
 pub mod metrics;
+pub mod outbound {
+    pub mod signing;
+}
 pub mod provision;
 mod queue;
 pub mod rebuild;
