@@ -11,9 +11,10 @@ use std::{
 };
 
 use crate::{
-    Credential, CredentialKind, Durability, EncodedExecution, ExecutionQuery, ExecutionRecord,
-    ExecutionStatus, IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse, Store,
-    StoredSecret,
+    Attempt, Credential, CredentialKind, Delivery, DeliveryPage, DeliveryQuery, DeliveryStatus,
+    Durability, EncodedExecution, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+    IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse, SigningSecret, Store,
+    StoredSecret, Subscription,
 };
 
 /// A case that runs against one fresh, empty store.
@@ -63,6 +64,30 @@ pub const CASES: &[(&str, Case)] = &[
         "prune_idempotency_removes_only_expired_records",
         prune_idempotency_removes_only_expired_records,
     ),
+    ("an_empty_store_has_no_outbound_state", an_empty_store_has_no_outbound_state),
+    (
+        "subscriptions_round_trip_and_are_listed_by_id",
+        subscriptions_round_trip_and_are_listed_by_id,
+    ),
+    ("delete_subscription_removes_its_deliveries", delete_subscription_removes_its_deliveries),
+    ("a_delivery_round_trips", a_delivery_round_trips),
+    ("due_deliveries_are_earliest_first", due_deliveries_are_earliest_first),
+    ("a_rescheduled_delivery_leaves_its_old_place", a_rescheduled_delivery_leaves_its_old_place),
+    ("held_deliveries_are_pending_but_not_due", held_deliveries_are_pending_but_not_due),
+    ("deliveries_are_listed_newest_first", deliveries_are_listed_newest_first),
+    ("delivery_pages_default_cap_and_continue", delivery_pages_default_cap_and_continue),
+    ("unusual_subscription_ids_are_kept_apart", unusual_subscription_ids_are_kept_apart),
+    ("pending_deliveries_is_the_queue_depth", pending_deliveries_is_the_queue_depth),
+    ("prune_deliveries_by_count_and_age", prune_deliveries_by_count_and_age),
+    ("a_large_delivery_prune_spans_several_writes", a_large_delivery_prune_spans_several_writes),
+    (
+        "a_delivery_batch_repeating_an_id_keeps_the_last",
+        a_delivery_batch_repeating_an_id_keeps_the_last,
+    ),
+    (
+        "concurrent_delivery_batches_keep_the_indexes_consistent",
+        concurrent_delivery_batches_keep_the_indexes_consistent,
+    ),
 ];
 
 /// Runs every case in [`CASES`], each on a store from `make`, which must be fresh and empty.
@@ -83,6 +108,7 @@ pub fn run_durability(new_dir: &dyn Fn() -> PathBuf, open: &dyn Fn(&Path) -> Arc
     writes_survive_a_reopen(&new_dir(), open);
     a_reopened_store_accepts_writes(&new_dir(), open);
     executions_survive_a_reopen(&new_dir(), open);
+    outbound_survives_a_reopen(&new_dir(), open);
 }
 
 /// A credential with two secrets, one of them expiring; `basic` with a username.
@@ -976,5 +1002,690 @@ pub fn executions_survive_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn S
         assert_eq!(store.unfinished_executions().unwrap(), vec![]);
         assert_eq!(store.idempotency("a", "k").unwrap(), None);
         assert_eq!(store.list_executions(&everything()).unwrap().items.len(), left.len());
+    });
+}
+
+// Subscriptions and deliveries.
+
+/// An id shaped like a subscription's (`sub_` and 32 hex digits) whose order is the order of `n`.
+pub fn subscription_id(n: u64) -> String {
+    format!("sub_{n:032x}")
+}
+
+/// An id shaped like a delivery's (`msg_` and 32 hex digits) whose order is the order of `n`.
+pub fn delivery_id(n: u64) -> String {
+    format!("msg_{n:032x}")
+}
+
+/// A subscription to every event with one current secret and nothing optional.
+pub fn subscription(id: &str) -> Subscription {
+    Subscription {
+        id: id.to_owned(),
+        name: format!("{id} receiver"),
+        url: "https://example.com/hooks".to_owned(),
+        events: vec!["*".to_owned()],
+        active: true,
+        description: None,
+        headers: vec![],
+        payload: None,
+        secrets: vec![SigningSecret {
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+            created_at_ms: 1_700_000_000_000,
+            expires_at_ms: None,
+        }],
+        disabled_reason: None,
+        created_at_ms: 1_700_000_000_000,
+        updated_at_ms: 1_700_000_000_000,
+    }
+}
+
+/// A delivery of `subscription_id` with `status`, created at `created_at_ms`, next attempted at
+/// `next_attempt_at_ms`, never attempted yet.
+pub fn delivery(
+    id: &str,
+    subscription_id: &str,
+    status: DeliveryStatus,
+    created_at_ms: i64,
+    next_attempt_at_ms: Option<i64>,
+) -> Delivery {
+    Delivery {
+        id: id.to_owned(),
+        subscription_id: subscription_id.to_owned(),
+        event_type: "order.created".to_owned(),
+        payload: br#"{"type":"order.created","data":{"id":1}}"#.to_vec(),
+        status,
+        created_at_ms,
+        next_attempt_at_ms,
+        attempts: vec![],
+    }
+}
+
+/// The `n`th delivery of a generated history: subscriptions 0, 1 and 2, every status, scheduled
+/// and held pending ones, created `n` seconds after a fixed instant.
+fn nth_delivery(n: u64) -> Delivery {
+    let subscription = subscription_id([0, 1, 0, 2][usize::try_from(n % 4).unwrap()]);
+    let created = 1_700_000_000_000 + i64::try_from(n).unwrap() * 1000;
+    let (status, next) = match n % 6 {
+        0 => (DeliveryStatus::Pending, Some(created + 5000 - i64::try_from(n % 5).unwrap() * 3000)),
+        1 => (DeliveryStatus::Pending, None),
+        2 => (DeliveryStatus::Failed, None),
+        _ => (DeliveryStatus::Succeeded, None),
+    };
+    delivery(&delivery_id(n), &subscription, status, created, next)
+}
+
+fn delivery_ids(deliveries: &[Delivery]) -> Vec<String> {
+    deliveries.iter().map(|delivery| delivery.id.clone()).collect()
+}
+
+fn deliveries_by(subscription: Option<&str>, status: Option<DeliveryStatus>) -> DeliveryQuery {
+    DeliveryQuery {
+        subscription_id: subscription.map(str::to_owned),
+        status,
+        limit: 7,
+        ..DeliveryQuery::default()
+    }
+}
+
+/// Every page of `query` (its `cursor` ignored), concatenated; checks each page's size.
+fn list_all_deliveries(store: &dyn Store, query: &DeliveryQuery) -> Vec<String> {
+    let mut query = DeliveryQuery { cursor: None, ..query.clone() };
+    let mut listed = Vec::new();
+    loop {
+        let page = store.list_deliveries(&query).unwrap();
+        assert!(page.items.len() <= query.effective_limit(), "{query:?}");
+        listed.extend(delivery_ids(&page.items));
+        match page.next_cursor {
+            Some(cursor) => {
+                assert_eq!(Some(&cursor), listed.last(), "the cursor is the last item");
+                assert!(listed.len() < 100_000, "the pages do not end");
+                query.cursor = Some(cursor);
+            }
+            None => return listed,
+        }
+    }
+}
+
+/// What `query` must list (all pages) from `deliveries`.
+fn expected_deliveries(deliveries: &[Delivery], query: &DeliveryQuery) -> Vec<String> {
+    let mut matching: Vec<String> = deliveries
+        .iter()
+        .filter(|d| {
+            query.subscription_id.as_ref().is_none_or(|s| *s == d.subscription_id)
+                && query.status.is_none_or(|status| status == d.status)
+        })
+        .map(|d| d.id.clone())
+        .collect();
+    matching.sort_by(|a, b| b.cmp(a));
+    matching
+}
+
+/// Checks that every read path (get, listings, due, held, next due, queue depth) agrees with the
+/// deliveries stored, and that nothing else is stored.
+fn assert_deliveries_match(store: &dyn Store, deliveries: &[Delivery]) {
+    let mut subscriptions: Vec<&str> =
+        deliveries.iter().map(|d| d.subscription_id.as_str()).collect();
+    subscriptions.sort_unstable();
+    subscriptions.dedup();
+    let statuses = [None].into_iter().chain(DeliveryStatus::ALL.map(Some));
+    for status in statuses {
+        for subscription in
+            [None, Some("sub_missing")].into_iter().chain(subscriptions.iter().copied().map(Some))
+        {
+            let query = deliveries_by(subscription, status);
+            assert_eq!(
+                list_all_deliveries(store, &query),
+                expected_deliveries(deliveries, &query),
+                "{query:?}"
+            );
+        }
+    }
+    for delivery in deliveries {
+        assert_eq!(store.delivery(&delivery.id).unwrap().as_ref(), Some(delivery));
+    }
+    let pending = || deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending);
+    let mut due: Vec<&Delivery> = pending().filter(|d| d.next_attempt_at_ms.is_some()).collect();
+    due.sort_by(|a, b| (a.next_attempt_at_ms, &a.id).cmp(&(b.next_attempt_at_ms, &b.id)));
+    let due: Vec<Delivery> = due.into_iter().cloned().collect();
+    assert_eq!(store.due_deliveries(i64::MAX, usize::MAX).unwrap(), due);
+    assert_eq!(store.next_due_ms().unwrap(), due.first().and_then(|d| d.next_attempt_at_ms));
+    for subscription in subscriptions.into_iter().chain(["sub_missing"]) {
+        let mut held: Vec<Delivery> = pending()
+            .filter(|d| d.next_attempt_at_ms.is_none() && d.subscription_id == subscription)
+            .cloned()
+            .collect();
+        held.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(store.held_deliveries(subscription).unwrap(), held, "{subscription}");
+    }
+    assert_eq!(store.pending_deliveries().unwrap(), pending().count());
+}
+
+/// A new store has no subscriptions and no deliveries; deletes and prunes remove nothing.
+pub fn an_empty_store_has_no_outbound_state(store: &dyn Store) {
+    assert_eq!(store.subscription(&subscription_id(1)).unwrap(), None);
+    assert_eq!(store.subscriptions().unwrap(), vec![]);
+    assert!(!store.delete_subscription(&subscription_id(1)).unwrap());
+    store.put_deliveries(&[]).unwrap();
+    assert_eq!(store.delivery(&delivery_id(1)).unwrap(), None);
+    assert_eq!(store.due_deliveries(i64::MAX, 100).unwrap(), vec![]);
+    assert_eq!(store.next_due_ms().unwrap(), None);
+    assert_eq!(store.held_deliveries(&subscription_id(1)).unwrap(), vec![]);
+    let page = store.list_deliveries(&DeliveryQuery::default()).unwrap();
+    assert_eq!(page, DeliveryPage::default());
+    assert_eq!(store.pending_deliveries().unwrap(), 0);
+    assert_eq!(store.prune_deliveries(0, i64::MAX).unwrap(), 0);
+}
+
+/// Every field of a subscription comes back as written; a put replaces one; the list is by id.
+pub fn subscriptions_round_trip_and_are_listed_by_id(store: &dyn Store) {
+    let full = Subscription {
+        name: "Orders to the ERP".to_owned(),
+        url: "http://erp.internal:8080/in?x=1".to_owned(),
+        events: vec!["order.created".to_owned(), "order.paid".to_owned()],
+        active: false,
+        description: Some("ünï\ncode".to_owned()),
+        headers: vec![
+            ("x-api-key".to_owned(), "k-123".to_owned()),
+            ("x-dup".to_owned(), "1".to_owned()),
+            ("x-dup".to_owned(), "2".to_owned()),
+        ],
+        payload: Some(serde_json::json!({"order": "{{ event.data.id }}", "n": [1, null]})),
+        secrets: vec![
+            SigningSecret {
+                secret: "whsec_new".to_owned(),
+                created_at_ms: 1_700_000_100_000,
+                expires_at_ms: None,
+            },
+            SigningSecret {
+                secret: "whsec_old".to_owned(),
+                created_at_ms: i64::MIN,
+                expires_at_ms: Some(1_700_000_200_000),
+            },
+        ],
+        disabled_reason: Some("the receiver answered 410 Gone".to_owned()),
+        updated_at_ms: i64::MAX,
+        ..subscription(&subscription_id(2))
+    };
+    let plain = subscription(&subscription_id(1));
+    let last = subscription(&subscription_id(3));
+    for subscription in [&last, &full, &plain] {
+        store.put_subscription(subscription).unwrap();
+    }
+    assert_eq!(store.subscription(&full.id).unwrap(), Some(full.clone()));
+    assert_eq!(store.subscriptions().unwrap(), vec![plain.clone(), full.clone(), last.clone()]);
+    let paused = Subscription { active: false, secrets: vec![], ..plain.clone() };
+    store.put_subscription(&paused).unwrap();
+    assert_eq!(store.subscription(&plain.id).unwrap(), Some(paused.clone()));
+    assert_eq!(store.subscriptions().unwrap(), vec![paused, full, last]);
+    assert_eq!(store.subscription("sub_").unwrap(), None);
+    assert_eq!(store.subscription(&format!("{} ", plain.id)).unwrap(), None);
+}
+
+/// Deleting a subscription removes it and every delivery of it, from every index; other
+/// subscriptions and their deliveries stay.
+pub fn delete_subscription_removes_its_deliveries(store: &dyn Store) {
+    let (a, b) = (subscription_id(1), subscription_id(2));
+    for id in [&a, &b] {
+        store.put_subscription(&subscription(id)).unwrap();
+    }
+    let deliveries: Vec<Delivery> = (0..40u64)
+        .map(|n| Delivery {
+            subscription_id: [&a, &b][usize::from(n.is_multiple_of(3))].clone(),
+            ..nth_delivery(n)
+        })
+        .collect();
+    store.put_deliveries(&deliveries).unwrap();
+    assert_deliveries_match(store, &deliveries);
+    assert!(store.delete_subscription(&a).unwrap());
+    assert!(!store.delete_subscription(&a).unwrap());
+    assert_eq!(store.subscription(&a).unwrap(), None);
+    assert_eq!(store.subscriptions().unwrap(), vec![subscription(&b)]);
+    let left: Vec<Delivery> =
+        deliveries.iter().filter(|d| d.subscription_id == b).cloned().collect();
+    for gone in deliveries.iter().filter(|d| d.subscription_id == a) {
+        assert_eq!(store.delivery(&gone.id).unwrap(), None);
+    }
+    assert_deliveries_match(store, &left);
+    // Deliveries without a subscription record go with its id all the same.
+    let orphan = delivery(&delivery_id(99), &a, DeliveryStatus::Pending, 0, Some(0));
+    store.put_deliveries(std::slice::from_ref(&orphan)).unwrap();
+    assert_eq!(
+        store.pending_deliveries().unwrap(),
+        left.iter().filter(|d| d.status == DeliveryStatus::Pending).count() + 1
+    );
+    assert!(!store.delete_subscription(&a).unwrap());
+    assert_deliveries_match(store, &left);
+    assert!(store.delete_subscription(&b).unwrap());
+    assert_deliveries_match(store, &[]);
+}
+
+/// Every field of a delivery comes back as written, binary payloads and attempts included.
+pub fn a_delivery_round_trips(store: &dyn Store) {
+    let full = Delivery {
+        event_type: "ünï.cödé".to_owned(),
+        payload: (0..=255).collect(),
+        attempts: vec![
+            Attempt {
+                at_ms: -5,
+                status: None,
+                error: Some("connection refused".to_owned()),
+                duration_ms: 0,
+                response_headers: vec![],
+                response_body: vec![],
+                response_body_truncated: false,
+            },
+            Attempt {
+                at_ms: 1_700_000_000_500,
+                status: Some(503),
+                error: None,
+                duration_ms: u64::MAX,
+                response_headers: vec![("retry-after".to_owned(), "30".to_owned())],
+                response_body: vec![0, 159, 146, 150],
+                response_body_truncated: true,
+            },
+        ],
+        ..delivery(
+            &delivery_id(1),
+            &subscription_id(1),
+            DeliveryStatus::Pending,
+            i64::MIN,
+            Some(i64::MAX),
+        )
+    };
+    let done =
+        delivery(&delivery_id(2), &subscription_id(1), DeliveryStatus::Succeeded, i64::MAX, None);
+    store.put_deliveries(&[full.clone(), done.clone()]).unwrap();
+    assert_eq!(store.delivery(&full.id).unwrap(), Some(full.clone()));
+    assert_eq!(store.delivery(&done.id).unwrap(), Some(done.clone()));
+    assert_eq!(store.delivery(&subscription_id(1)).unwrap(), None);
+    assert_deliveries_match(store, &[full, done]);
+}
+
+/// Due deliveries come earliest due first, ties by id, up to `now_ms` included and at most
+/// `limit`; finished and held ones never.
+pub fn due_deliveries_are_earliest_first(store: &dyn Store) {
+    let s = subscription_id(1);
+    let pending = |n, at| delivery(&delivery_id(n), &s, DeliveryStatus::Pending, 0, Some(at));
+    let deliveries = vec![
+        pending(1, 300),
+        pending(2, -50),
+        pending(3, 100),
+        pending(4, 100),
+        pending(5, i64::MIN),
+        pending(6, 200),
+        delivery(&delivery_id(7), &s, DeliveryStatus::Pending, 0, None),
+        delivery(&delivery_id(8), &s, DeliveryStatus::Failed, 0, Some(0)),
+        delivery(&delivery_id(9), &s, DeliveryStatus::Succeeded, 0, Some(0)),
+        Delivery { subscription_id: subscription_id(2), ..pending(10, 100) },
+    ];
+    let mut shuffled = deliveries.clone();
+    shuffled.reverse();
+    store.put_deliveries(&shuffled).unwrap();
+    let due = |now, limit| delivery_ids(&store.due_deliveries(now, limit).unwrap());
+    let ids = |ns: &[u64]| ns.iter().map(|&n| delivery_id(n)).collect::<Vec<_>>();
+    assert_eq!(due(i64::MAX, 100), ids(&[5, 2, 3, 4, 10, 6, 1]));
+    assert_eq!(due(100, 100), ids(&[5, 2, 3, 4, 10]), "due at now is due");
+    assert_eq!(due(99, 100), ids(&[5, 2]));
+    assert_eq!(due(i64::MIN, 100), ids(&[5]));
+    assert_eq!(due(i64::MAX, 3), ids(&[5, 2, 3]));
+    assert_eq!(due(100, 4), ids(&[5, 2, 3, 4]));
+    assert_eq!(due(i64::MAX, 0), Vec::<String>::new());
+    assert_eq!(store.next_due_ms().unwrap(), Some(i64::MIN));
+    assert_eq!(
+        store.due_deliveries(-50, 10).unwrap(),
+        vec![deliveries[4].clone(), deliveries[1].clone()]
+    );
+    assert_deliveries_match(store, &deliveries);
+}
+
+/// A delivery put again leaves its old place in the schedule: rescheduled later it is not due
+/// now; paused it is held; ended it is neither due nor pending.
+pub fn a_rescheduled_delivery_leaves_its_old_place(store: &dyn Store) {
+    let s = subscription_id(1);
+    let first = delivery(&delivery_id(1), &s, DeliveryStatus::Pending, 0, Some(10));
+    let other = delivery(&delivery_id(2), &s, DeliveryStatus::Pending, 0, Some(50));
+    store.put_deliveries(&[first.clone(), other.clone()]).unwrap();
+    assert_eq!(store.due_deliveries(10, 10).unwrap(), vec![first.clone()]);
+
+    let attempt = Attempt {
+        at_ms: 10,
+        status: Some(500),
+        error: None,
+        duration_ms: 12,
+        response_headers: vec![],
+        response_body: b"boom".to_vec(),
+        response_body_truncated: false,
+    };
+    let retried = Delivery {
+        next_attempt_at_ms: Some(100),
+        attempts: vec![attempt.clone()],
+        ..first.clone()
+    };
+    store.put_deliveries(std::slice::from_ref(&retried)).unwrap();
+    assert_eq!(store.due_deliveries(60, 10).unwrap(), vec![other.clone()]);
+    assert_eq!(store.next_due_ms().unwrap(), Some(50));
+    assert_deliveries_match(store, &[retried.clone(), other.clone()]);
+
+    let held = Delivery { next_attempt_at_ms: None, ..retried.clone() };
+    store.put_deliveries(std::slice::from_ref(&held)).unwrap();
+    assert_eq!(store.due_deliveries(i64::MAX, 10).unwrap(), vec![other.clone()]);
+    assert_eq!(store.held_deliveries(&s).unwrap(), vec![held.clone()]);
+    assert_deliveries_match(store, &[held.clone(), other.clone()]);
+
+    let resumed = Delivery { next_attempt_at_ms: Some(5), ..held };
+    store.put_deliveries(std::slice::from_ref(&resumed)).unwrap();
+    assert_eq!(store.held_deliveries(&s).unwrap(), vec![]);
+    assert_eq!(store.next_due_ms().unwrap(), Some(5));
+    assert_deliveries_match(store, &[resumed.clone(), other.clone()]);
+
+    let succeeded =
+        Delivery { status: DeliveryStatus::Succeeded, next_attempt_at_ms: None, ..resumed };
+    let failed = Delivery { status: DeliveryStatus::Failed, next_attempt_at_ms: None, ..other };
+    store.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+    assert_eq!(store.pending_deliveries().unwrap(), 1);
+    store.put_deliveries(std::slice::from_ref(&failed)).unwrap();
+    assert_eq!(store.due_deliveries(i64::MAX, 10).unwrap(), vec![]);
+    assert_eq!(store.next_due_ms().unwrap(), None);
+    assert_eq!(store.pending_deliveries().unwrap(), 0);
+    assert_deliveries_match(store, &[succeeded, failed]);
+}
+
+/// Held deliveries (pending, no next attempt) are never due, but count in the queue's depth and
+/// are listed by their subscription, oldest first.
+pub fn held_deliveries_are_pending_but_not_due(store: &dyn Store) {
+    let (a, b) = (subscription_id(1), subscription_id(2));
+    let held = |n, s: &str| delivery(&delivery_id(n), s, DeliveryStatus::Pending, 0, None);
+    let deliveries = vec![
+        held(3, &a),
+        held(1, &a),
+        held(2, &b),
+        delivery(&delivery_id(4), &a, DeliveryStatus::Pending, 0, Some(0)),
+        delivery(&delivery_id(5), &a, DeliveryStatus::Failed, 0, None),
+    ];
+    store.put_deliveries(&deliveries).unwrap();
+    assert_eq!(delivery_ids(&store.held_deliveries(&a).unwrap()), [delivery_id(1), delivery_id(3)]);
+    assert_eq!(delivery_ids(&store.held_deliveries(&b).unwrap()), [delivery_id(2)]);
+    assert_eq!(delivery_ids(&store.due_deliveries(i64::MAX, 10).unwrap()), [delivery_id(4)]);
+    assert_eq!(store.pending_deliveries().unwrap(), 4);
+    assert_deliveries_match(store, &deliveries);
+}
+
+/// Listings go newest first, page by page, by subscription, status, or both.
+pub fn deliveries_are_listed_newest_first(store: &dyn Store) {
+    let deliveries: Vec<Delivery> = (0..150).map(nth_delivery).collect();
+    let mut shuffled = deliveries.clone();
+    shuffled.reverse();
+    store.put_deliveries(&shuffled[..70]).unwrap();
+    store.put_deliveries(&shuffled[70..]).unwrap();
+    assert_deliveries_match(store, &deliveries);
+    let s = subscription_id(0);
+    for query in [
+        deliveries_by(None, None),
+        deliveries_by(Some(&s), None),
+        deliveries_by(None, Some(DeliveryStatus::Succeeded)),
+        deliveries_by(Some(&s), Some(DeliveryStatus::Pending)),
+    ] {
+        let all = expected_deliveries(&deliveries, &query);
+        assert!(all.len() > 10, "{query:?}");
+        for limit in [1, 3, all.len() - 1, all.len(), all.len() + 1] {
+            let query = DeliveryQuery { limit, ..query.clone() };
+            assert_eq!(list_all_deliveries(store, &query), all, "{query:?}");
+        }
+        // A page that ends exactly at the last match says there is nothing more.
+        let query = DeliveryQuery { limit: all.len(), ..query };
+        assert_eq!(store.list_deliveries(&query).unwrap().next_cursor, None);
+    }
+}
+
+/// `limit` 0 is the default page size, anything above the cap is capped; a cursor continues
+/// strictly after its id, whether or not that id exists or matches.
+pub fn delivery_pages_default_cap_and_continue(store: &dyn Store) {
+    let s = subscription_id(1);
+    let deliveries: Vec<Delivery> = (0..520u64)
+        .map(|n| {
+            let status = if n.is_multiple_of(2) {
+                DeliveryStatus::Succeeded
+            } else {
+                DeliveryStatus::Failed
+            };
+            delivery(&delivery_id(n), &s, status, 0, None)
+        })
+        .collect();
+    store.put_deliveries(&deliveries).unwrap();
+    for (limit, expected) in
+        [(0, DeliveryQuery::DEFAULT_LIMIT), (1, 1), (500, 500), (501, 500), (usize::MAX, 500)]
+    {
+        for query in [deliveries_by(None, None), deliveries_by(Some(&s), None)] {
+            let query = DeliveryQuery { limit, ..query };
+            let page = store.list_deliveries(&query).unwrap();
+            assert_eq!(page.items.len(), expected, "{query:?}");
+            assert_eq!(page.next_cursor.as_ref(), page.items.last().map(|d| &d.id));
+        }
+    }
+    let list = |query: DeliveryQuery, cursor: &str| {
+        let query = DeliveryQuery { cursor: Some(cursor.to_owned()), limit: 3, ..query };
+        delivery_ids(&store.list_deliveries(&query).unwrap().items)
+    };
+    let id = delivery_id;
+    for query in [
+        deliveries_by(None, None),
+        deliveries_by(Some(&s), None),
+        deliveries_by(None, Some(DeliveryStatus::Succeeded)),
+        deliveries_by(Some(&s), Some(DeliveryStatus::Succeeded)),
+    ] {
+        let succeeded = query.status.is_some();
+        let after = |n: u64| -> Vec<String> {
+            (0..n).rev().filter(|m| !succeeded || m.is_multiple_of(2)).take(3).map(id).collect()
+        };
+        assert_eq!(list(query.clone(), &id(10)), after(10), "an existing id {query:?}");
+        assert_eq!(list(query.clone(), &id(11)), after(11), "an id of the other status");
+        assert_eq!(list(query.clone(), &format!("{}\0", id(10))), after(11), "an unknown id");
+        assert_eq!(list(query.clone(), &id(0)), Vec::<String>::new(), "the oldest id");
+        assert_eq!(list(query.clone(), "msg_"), Vec::<String>::new(), "before everything");
+        assert_eq!(list(query.clone(), "~"), after(520), "after everything");
+        assert_eq!(list(query.clone(), ""), after(520), "empty");
+    }
+}
+
+/// Subscription ids with separators or unusual characters keep their deliveries apart.
+pub fn unusual_subscription_ids_are_kept_apart(store: &dyn Store) {
+    let subscriptions = ["s", "s\0", "s\0a", "", "\0", "sa", "s ü"];
+    let deliveries: Vec<Delivery> = subscriptions
+        .iter()
+        .enumerate()
+        .flat_map(|(n, s)| {
+            let n = u64::try_from(n).unwrap() * 10;
+            [
+                delivery(&delivery_id(n), s, DeliveryStatus::Pending, 0, None),
+                delivery(&delivery_id(n + 1), s, DeliveryStatus::Succeeded, 0, None),
+            ]
+        })
+        .collect();
+    store.put_deliveries(&deliveries).unwrap();
+    assert_deliveries_match(store, &deliveries);
+    assert!(!store.delete_subscription("s\0").unwrap());
+    // The deliveries of `s\0` are gone; every other subscription has one succeeded delivery.
+    assert_eq!(store.prune_deliveries(0, i64::MIN).unwrap(), subscriptions.len() - 1);
+    let left: Vec<Delivery> = deliveries
+        .into_iter()
+        .filter(|d| d.subscription_id != "s\0" && d.status == DeliveryStatus::Pending)
+        .collect();
+    assert_deliveries_match(store, &left);
+}
+
+/// The queue's depth counts the pending deliveries, scheduled or held, and nothing else.
+pub fn pending_deliveries_is_the_queue_depth(store: &dyn Store) {
+    let deliveries: Vec<Delivery> = (0..200).map(nth_delivery).collect();
+    store.put_deliveries(&deliveries).unwrap();
+    let pending = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
+    assert!(pending > 50);
+    assert_eq!(store.pending_deliveries().unwrap(), pending);
+    let ended: Vec<Delivery> = deliveries[..100]
+        .iter()
+        .map(|d| Delivery { status: DeliveryStatus::Failed, next_attempt_at_ms: None, ..d.clone() })
+        .collect();
+    store.put_deliveries(&ended).unwrap();
+    let left = deliveries[100..].iter().filter(|d| d.status == DeliveryStatus::Pending).count();
+    assert_eq!(store.pending_deliveries().unwrap(), left);
+}
+
+/// A subscription keeps its newest `keep` finished deliveries; finished ones created before the
+/// cutoff go whatever the count; pending ones always stay.
+pub fn prune_deliveries_by_count_and_age(store: &dyn Store) {
+    use DeliveryStatus::{Failed, Pending, Succeeded};
+    let (a, b) = (subscription_id(1), subscription_id(2));
+    let statuses = [Succeeded, Pending, Failed, Succeeded, Pending, Succeeded, Failed, Succeeded];
+    let mut deliveries: Vec<Delivery> = statuses
+        .iter()
+        .enumerate()
+        .map(|(n, &status)| {
+            let next = (status == Pending && n.is_multiple_of(2)).then_some(5);
+            delivery(&delivery_id(n as u64), &a, status, i64::try_from(n).unwrap() * 10, next)
+        })
+        .collect();
+    deliveries.extend((100..104).map(|n| delivery(&delivery_id(n), &b, Succeeded, 1000, None)));
+    store.put_deliveries(&deliveries).unwrap();
+
+    // `a` has 6 finished ones: 0, 2, 3, 5, 6, 7. Keep the newest 4 (3, 5, 6, 7); `b` keeps its 4.
+    assert_eq!(store.prune_deliveries(4, i64::MIN).unwrap(), 2);
+    let gone = |ns: &[u64], deliveries: &mut Vec<Delivery>| {
+        let ids: Vec<String> = ns.iter().map(|&n| delivery_id(n)).collect();
+        deliveries.retain(|d| !ids.contains(&d.id));
+    };
+    gone(&[0, 2], &mut deliveries);
+    assert_deliveries_match(store, &deliveries);
+    assert_eq!(store.prune_deliveries(4, i64::MIN).unwrap(), 0, "idempotent");
+    // Created before 60: 3 and 5 are finished; 1 and 4 are pending.
+    assert_eq!(store.prune_deliveries(usize::MAX, 60).unwrap(), 2);
+    gone(&[3, 5], &mut deliveries);
+    assert_deliveries_match(store, &deliveries);
+    assert_eq!(store.prune_deliveries(1, 0).unwrap(), 4);
+    gone(&[6, 100, 101, 102], &mut deliveries);
+    assert_deliveries_match(store, &deliveries);
+    assert_eq!(store.prune_deliveries(0, i64::MAX).unwrap(), 2);
+    deliveries.retain(|d| d.status == Pending);
+    assert_eq!(deliveries.len(), 2);
+    assert_deliveries_match(store, &deliveries);
+}
+
+/// A prune of thousands of deliveries (several writes) keeps exactly what a small one would.
+pub fn a_large_delivery_prune_spans_several_writes(store: &dyn Store) {
+    let s = subscription_id(1);
+    let status = |n: u64| {
+        if n.is_multiple_of(10) { DeliveryStatus::Pending } else { DeliveryStatus::Succeeded }
+    };
+    let deliveries: Vec<Delivery> = (0..2500u64)
+        .map(|n| {
+            let next = n.is_multiple_of(20).then_some(i64::try_from(n).unwrap());
+            delivery(&delivery_id(n), &s, status(n), 0, next)
+        })
+        .collect();
+    for batch in deliveries.chunks(500) {
+        store.put_deliveries(batch).unwrap();
+    }
+    let finished: Vec<u64> = (0..2500).filter(|&n| status(n) != DeliveryStatus::Pending).collect();
+    assert_eq!(store.prune_deliveries(30, i64::MIN).unwrap(), finished.len() - 30);
+    let newest = &finished[finished.len() - 30..];
+    let left: Vec<Delivery> = (0..2500)
+        .filter(|n| status(*n) == DeliveryStatus::Pending || newest.contains(n))
+        .map(|n| deliveries[usize::try_from(n).unwrap()].clone())
+        .collect();
+    assert_eq!(left.len(), 250 + 30);
+    assert_deliveries_match(store, &left);
+}
+
+/// A batch that names a delivery twice stores its last occurrence, indexed once.
+pub fn a_delivery_batch_repeating_an_id_keeps_the_last(store: &dyn Store) {
+    let s = subscription_id(1);
+    let first = delivery(&delivery_id(1), &s, DeliveryStatus::Pending, 0, Some(10));
+    let other = delivery(&delivery_id(2), &s, DeliveryStatus::Pending, 0, None);
+    let last =
+        Delivery { status: DeliveryStatus::Pending, next_attempt_at_ms: Some(20), ..first.clone() };
+    let middle =
+        Delivery { status: DeliveryStatus::Succeeded, next_attempt_at_ms: None, ..first.clone() };
+    store.put_deliveries(&[first.clone(), other.clone(), middle, last.clone()]).unwrap();
+    assert_eq!(store.delivery(&first.id).unwrap(), Some(last.clone()));
+    assert_deliveries_match(store, &[last.clone(), other.clone()]);
+    let again =
+        Delivery { status: DeliveryStatus::Failed, next_attempt_at_ms: None, ..last.clone() };
+    store.put_deliveries(&[again.clone(), last.clone(), again.clone()]).unwrap();
+    assert_deliveries_match(store, &[again, other]);
+}
+
+/// Batches that rewrite the same deliveries from several threads leave each indexed once, under
+/// the status and schedule of the delivery that won.
+pub fn concurrent_delivery_batches_keep_the_indexes_consistent(store: &dyn Store) {
+    const THREADS: u64 = 4;
+    const IDS: u64 = 30;
+    thread::scope(|scope| {
+        for thread in 0..THREADS {
+            scope.spawn(move || {
+                for round in 0..5u64 {
+                    let batch: Vec<Delivery> = (0..IDS)
+                        .map(|n| {
+                            let pick = n + thread + round;
+                            let (status, next) = match pick % 4 {
+                                0 => (DeliveryStatus::Pending, Some(i64::try_from(pick).unwrap())),
+                                1 => (DeliveryStatus::Pending, None),
+                                2 => (DeliveryStatus::Failed, None),
+                                _ => (DeliveryStatus::Succeeded, None),
+                            };
+                            delivery(&delivery_id(n), &subscription_id(n % 3), status, 0, next)
+                        })
+                        .collect();
+                    store.put_deliveries(&batch).unwrap();
+                }
+            });
+        }
+    });
+    let stored: Vec<Delivery> =
+        (0..IDS).map(|n| store.delivery(&delivery_id(n)).unwrap().unwrap()).collect();
+    assert_deliveries_match(store, &stored);
+}
+
+/// Subscriptions, deliveries, their indexes, deletes and prunes are all there after a reopen.
+pub fn outbound_survives_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn Store>) {
+    let deliveries: Vec<Delivery> = (0..120).map(nth_delivery).collect();
+    let mut left = deliveries.clone();
+    with_store(dir, open, |store| {
+        for n in 0..4 {
+            store.put_subscription(&subscription(&subscription_id(n))).unwrap();
+        }
+        store.put_deliveries(&deliveries).unwrap();
+        assert!(store.delete_subscription(&subscription_id(2)).unwrap());
+        left.retain(|d| d.subscription_id != subscription_id(2));
+        let removed = store.prune_deliveries(5, i64::MIN).unwrap();
+        assert!(removed > 0);
+        for s in [subscription_id(0), subscription_id(1)] {
+            let mut finished: Vec<String> = left
+                .iter()
+                .filter(|d| d.subscription_id == s && d.status.is_finished())
+                .map(|d| d.id.clone())
+                .collect();
+            finished.sort();
+            let doomed = finished[..finished.len() - 5].to_vec();
+            left.retain(|d| !doomed.contains(&d.id));
+        }
+    });
+    with_store(dir, open, |store| {
+        let ids: Vec<String> = store.subscriptions().unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, [0, 1, 3].map(subscription_id));
+        assert_deliveries_match(store, &left);
+        let ended: Vec<Delivery> = store
+            .due_deliveries(i64::MAX, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|d| Delivery { status: DeliveryStatus::Succeeded, next_attempt_at_ms: None, ..d })
+            .collect();
+        assert!(!ended.is_empty());
+        store.put_deliveries(&ended).unwrap();
+        for delivery in &ended {
+            let slot = left.iter_mut().find(|d| d.id == delivery.id).unwrap();
+            *slot = delivery.clone();
+        }
+    });
+    with_store(dir, open, |store| {
+        assert_eq!(store.next_due_ms().unwrap(), None);
+        assert_deliveries_match(store, &left);
     });
 }

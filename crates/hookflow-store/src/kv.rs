@@ -4,6 +4,7 @@
 //! into JSON and back, so every domain method is written once for every backend.
 
 mod executions;
+mod outbound;
 
 use executions::packed::{Dictionaries, Packing};
 
@@ -16,8 +17,8 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Credential, Durability, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord,
-    IdempotencyRecord, Store, StoreError,
+    Credential, Delivery, DeliveryPage, DeliveryQuery, Durability, EncodedExecution, ExecutionPage,
+    ExecutionQuery, ExecutionRecord, IdempotencyRecord, Store, StoreError, Subscription,
 };
 
 /// One table (a redb table, a sled tree, a map in memory) per domain, and per index.
@@ -37,11 +38,24 @@ pub enum Table {
     IdempotencyByExpiry,
     /// The dictionaries execution records are packed against (see `executions::packed`).
     ExecutionDictionaries,
+    /// Subscriptions by id.
+    Subscriptions,
+    /// Deliveries by id.
+    Deliveries,
+    /// `subscription_id \0 id` → the delivery's [summary](outbound::Summary).
+    DeliveriesBySubscription,
+    /// `status \0 id` → nothing, for every delivery.
+    DeliveriesByStatus,
+    /// `next_attempt_at_ms` (8 sortable bytes) followed by the id → nothing, for the pending
+    /// deliveries that have a next attempt.
+    DeliveriesDue,
+    /// `subscription_id \0 id` → nothing, for the pending deliveries without a next attempt.
+    DeliveriesHeld,
 }
 
 impl Table {
     /// Every table; a backend creates them all when it opens.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 13] = [
         Table::Credentials,
         Table::Executions,
         Table::ExecutionsByFlow,
@@ -49,6 +63,12 @@ impl Table {
         Table::Idempotency,
         Table::IdempotencyByExpiry,
         Table::ExecutionDictionaries,
+        Table::Subscriptions,
+        Table::Deliveries,
+        Table::DeliveriesBySubscription,
+        Table::DeliveriesByStatus,
+        Table::DeliveriesDue,
+        Table::DeliveriesHeld,
     ];
 
     /// The name of the table on disk. Never change one: it would orphan existing data.
@@ -61,6 +81,12 @@ impl Table {
             Table::Idempotency => "idempotency",
             Table::IdempotencyByExpiry => "idempotency_by_expiry",
             Table::ExecutionDictionaries => "execution_dictionaries",
+            Table::Subscriptions => "subscriptions",
+            Table::Deliveries => "deliveries",
+            Table::DeliveriesBySubscription => "deliveries_by_subscription",
+            Table::DeliveriesByStatus => "deliveries_by_status",
+            Table::DeliveriesDue => "deliveries_due",
+            Table::DeliveriesHeld => "deliveries_held",
         }
     }
 }
@@ -321,6 +347,54 @@ impl<E: Engine> Store for E {
         executions::prune_idempotency(self, now_ms)
     }
 
+    fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        put(self, subscription)
+    }
+
+    fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        get(self, id.as_bytes())
+    }
+
+    fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        scan(self)
+    }
+
+    fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        outbound::delete_subscription(self, id)
+    }
+
+    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        outbound::put_deliveries(self, deliveries)
+    }
+
+    fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        get(self, id.as_bytes())
+    }
+
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        outbound::due_deliveries(self, now_ms, limit)
+    }
+
+    fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
+        outbound::next_due_ms(self)
+    }
+
+    fn held_deliveries(&self, subscription_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        outbound::held_deliveries(self, subscription_id)
+    }
+
+    fn list_deliveries(&self, query: &DeliveryQuery) -> Result<DeliveryPage, StoreError> {
+        outbound::list_deliveries(self, query)
+    }
+
+    fn pending_deliveries(&self) -> Result<usize, StoreError> {
+        outbound::pending_deliveries(self)
+    }
+
+    fn prune_deliveries(&self, keep: usize, older_than_ms: i64) -> Result<usize, StoreError> {
+        outbound::prune_deliveries(self, keep, older_than_ms)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.flush_raw()
     }
@@ -446,6 +520,116 @@ pub(crate) mod tests {
         assert_eq!(engine.list_executions(&failed).unwrap().items, vec![record]);
     }
 
+    /// Garbage under a subscription's or a delivery's id, or in a delivery index, is an error that
+    /// names the table and the key, from every method that reads it.
+    pub(crate) fn corrupt_outbound_records_are_errors_naming_the_key(engine: &impl Engine) {
+        use crate::{DeliveryStatus, conformance};
+        engine.put_raw(Table::Subscriptions, b"sub_broken", b"{\"id\":").unwrap();
+        let expected = "corrupt record `sub_broken` in `subscriptions`";
+        assert_corrupt(engine.subscription("sub_broken").unwrap_err(), engine, expected);
+        assert_corrupt(engine.subscriptions().unwrap_err(), engine, expected);
+
+        let s = conformance::subscription_id(1);
+        let other = conformance::delivery("msg_other", &s, DeliveryStatus::Pending, 0, None);
+        engine
+            .put_raw(
+                Table::Deliveries,
+                b"msg_wrong",
+                &encode(Table::Deliveries, b"", &other).unwrap(),
+            )
+            .unwrap();
+        let err = engine.delivery("msg_wrong").unwrap_err();
+        assert_corrupt(
+            err,
+            engine,
+            "corrupt record `msg_wrong` in `deliveries`: the record is keyed `msg_other`",
+        );
+        engine.put_raw(Table::Deliveries, b"msg_wrong", b"[]").unwrap();
+        let expected = "corrupt record `msg_wrong` in `deliveries`";
+        assert_corrupt(engine.delivery("msg_wrong").unwrap_err(), engine, expected);
+        let all = DeliveryQuery::default();
+        assert_corrupt(engine.list_deliveries(&all).unwrap_err(), engine, expected);
+        engine.remove_raw(Table::Deliveries, b"msg_wrong").unwrap();
+
+        let fine = conformance::delivery("msg_fine", &s, DeliveryStatus::Succeeded, 0, None);
+        engine.put_deliveries(&[fine]).unwrap();
+        let key = [s.as_bytes(), b"\0msg_odd"].concat();
+        engine.put_raw(Table::DeliveriesBySubscription, &key, b"\x07").unwrap();
+        let expected = format!("corrupt record `{s}\0msg_odd` in `deliveries_by_subscription`");
+        let failed = DeliveryQuery {
+            subscription_id: Some(s.clone()),
+            status: Some(DeliveryStatus::Failed),
+            ..all.clone()
+        };
+        assert_corrupt(engine.list_deliveries(&failed).unwrap_err(), engine, &expected);
+        assert_corrupt(engine.prune_deliveries(0, 0).unwrap_err(), engine, &expected);
+
+        engine.put_raw(Table::DeliveriesDue, b"\x01", b"").unwrap();
+        let expected = "corrupt record `\u{1}` in `deliveries_due`";
+        assert_corrupt(engine.next_due_ms().unwrap_err(), engine, expected);
+        assert_corrupt(engine.due_deliveries(0, 10).unwrap_err(), engine, expected);
+    }
+
+    /// A delivery whose stored record or summary is garbage can still be replaced, and its
+    /// subscription deleted, leaving no index entry behind.
+    pub(crate) fn a_corrupt_delivery_can_be_replaced_or_deleted(engine: &impl Engine) {
+        use crate::{Delivery, DeliveryStatus, conformance};
+        let s = conformance::subscription_id(1);
+        let pending = conformance::delivery("msg_a", &s, DeliveryStatus::Pending, 0, Some(7));
+        let by_subscription = [s.as_bytes(), b"\0msg_a"].concat();
+        let succeeded = Delivery {
+            status: DeliveryStatus::Succeeded,
+            next_attempt_at_ms: None,
+            ..pending.clone()
+        };
+        let assert_only = |delivery: &Delivery| {
+            assert_eq!(engine.delivery(&delivery.id).unwrap().as_ref(), Some(delivery));
+            assert_eq!(engine.pending_deliveries().unwrap(), 0);
+            assert_eq!(engine.next_due_ms().unwrap(), None);
+            assert_eq!(engine.held_deliveries(&s).unwrap(), vec![]);
+            let query = DeliveryQuery { status: Some(delivery.status), ..Default::default() };
+            assert_eq!(engine.list_deliveries(&query).unwrap().items, vec![delivery.clone()]);
+        };
+
+        // The summary is garbage: the record tells where the delivery was.
+        engine.put_deliveries(std::slice::from_ref(&pending)).unwrap();
+        engine.put_raw(Table::DeliveriesBySubscription, &by_subscription, b"?").unwrap();
+        engine.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+        assert_only(&succeeded);
+
+        // Both are garbage: every entry it may have goes.
+        engine.put_deliveries(std::slice::from_ref(&pending)).unwrap();
+        engine.put_raw(Table::DeliveriesHeld, &by_subscription, b"").unwrap();
+        engine.put_raw(Table::DeliveriesBySubscription, &by_subscription, b"?").unwrap();
+        engine.put_raw(Table::Deliveries, b"msg_a", b"not json").unwrap();
+        engine.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+        assert_only(&succeeded);
+
+        // A record without a summary.
+        engine.remove_raw(Table::DeliveriesBySubscription, &by_subscription).unwrap();
+        engine.put_raw(Table::Deliveries, b"msg_a", b"not json").unwrap();
+        engine.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+        assert_only(&succeeded);
+
+        // Deleting the subscription of a delivery whose summary and record are garbage.
+        engine.put_deliveries(std::slice::from_ref(&pending)).unwrap();
+        engine.put_raw(Table::DeliveriesBySubscription, &by_subscription, b"?").unwrap();
+        engine.put_raw(Table::Deliveries, b"msg_a", b"not json").unwrap();
+        assert!(!engine.delete_subscription(&s).unwrap());
+        assert_eq!(engine.delivery("msg_a").unwrap(), None);
+        assert_eq!(engine.pending_deliveries().unwrap(), 0);
+        assert_eq!(engine.next_due_ms().unwrap(), None);
+        assert_eq!(engine.list_deliveries(&DeliveryQuery::default()).unwrap().items, vec![]);
+        for table in [
+            Table::DeliveriesBySubscription,
+            Table::DeliveriesByStatus,
+            Table::DeliveriesDue,
+            Table::DeliveriesHeld,
+        ] {
+            assert_eq!(engine.scan_raw(table).unwrap(), vec![], "{table:?}");
+        }
+    }
+
     /// Writes come out in (table, key) order, whether each table's keys came in order or not.
     #[test]
     fn a_batch_is_grouped_by_table_in_key_order() {
@@ -482,5 +666,7 @@ pub(crate) mod tests {
         misfiled_record_is_corrupt(&make());
         corrupt_executions_are_errors_naming_the_key(&make());
         a_corrupt_execution_can_be_replaced(&make());
+        corrupt_outbound_records_are_errors_naming_the_key(&make());
+        a_corrupt_delivery_can_be_replaced_or_deleted(&make());
     }
 }

@@ -1,7 +1,8 @@
 //! hookflow's storage: the [`Store`] trait, its embedded backends and their conformance suite.
 //!
 //! The rest of hookflow talks to storage only through [`Store`], a domain trait: it speaks of
-//! credentials and executions (and later records and deliveries), never of tables or bytes. Three
+//! credentials, executions (with their idempotency records) and the outbound domain
+//! ([`subscriptions`]: subscriptions and their deliveries), never of tables or bytes. Three
 //! backends implement it:
 //!
 //! - [`RedbStore`], the default: one `hookflow.redb` file in the data directory.
@@ -27,6 +28,7 @@ mod kv;
 mod memory;
 mod redb_store;
 mod sled_store;
+pub mod subscriptions;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -47,6 +49,10 @@ pub use crate::{
     memory::MemoryStore,
     redb_store::RedbStore,
     sled_store::SledStore,
+    subscriptions::{
+        Attempt, Delivery, DeliveryPage, DeliveryQuery, DeliveryStatus, SigningSecret,
+        Subscription, UnknownDeliveryStatus,
+    },
 };
 
 /// Where hookflow keeps its state.
@@ -134,6 +140,58 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every idempotency record that has expired at `now_ms` (`expires_at_ms <= now_ms`).
     /// Returns how many were removed.
     fn prune_idempotency(&self, now_ms: i64) -> Result<usize, StoreError>;
+
+    /// Inserts `subscription`, or replaces the one with the same id.
+    fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
+
+    /// The subscription with id `id`, if there is one.
+    fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError>;
+
+    /// Every subscription, by id (creation order).
+    fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Deletes the subscription with id `id` and every delivery of it, in one atomic write;
+    /// `false` when there was no such subscription (its deliveries, if any, are deleted all the
+    /// same).
+    fn delete_subscription(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Inserts every delivery of `deliveries`, replacing those with the same id, in one atomic
+    /// write that keeps the indexes: a delivery that changed status or schedule leaves its old
+    /// index entries. A delivery repeated in the batch is stored as its last occurrence.
+    /// Efficient for batches of hundreds.
+    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+
+    /// The delivery with id `id`, if there is one.
+    fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// The pending deliveries whose next attempt is due at `now_ms`
+    /// (`next_attempt_at_ms <= now_ms`), earliest due first (ties by id), at most `limit`.
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+
+    /// When the earliest scheduled pending delivery is due, if any is scheduled.
+    fn next_due_ms(&self) -> Result<Option<i64>, StoreError>;
+
+    /// The pending deliveries of subscription `subscription_id` that have no next attempt (held
+    /// while it is paused), oldest first.
+    fn held_deliveries(&self, subscription_id: &str) -> Result<Vec<Delivery>, StoreError>;
+
+    /// One page of the deliveries that match `query`, newest (greatest id) first.
+    ///
+    /// `limit` 0 means [`DeliveryQuery::DEFAULT_LIMIT`]; more than [`DeliveryQuery::MAX_LIMIT`]
+    /// is capped. `cursor` continues strictly after (older than) that id; an empty cursor is the
+    /// first page. `next_cursor` is set when more matching deliveries remain. With
+    /// `subscription_id` only that subscription's deliveries are read (with `status` too, its
+    /// deliveries of other statuses are skipped by their index entries, not read); with only
+    /// `status`, only that status's.
+    fn list_deliveries(&self, query: &DeliveryQuery) -> Result<DeliveryPage, StoreError>;
+
+    /// How many deliveries are pending, scheduled or held: the depth of the outbound queue.
+    fn pending_deliveries(&self) -> Result<usize, StoreError>;
+
+    /// Removes the finished (succeeded or failed) deliveries created before `older_than_ms`, and
+    /// those beyond the newest `keep` finished ones of each subscription. Pending deliveries are
+    /// never removed. Returns how many were removed.
+    fn prune_deliveries(&self, keep: usize, older_than_ms: i64) -> Result<usize, StoreError>;
 
     /// Makes every write so far durable, deferred ones included.
     fn flush(&self) -> Result<(), StoreError>;

@@ -11,8 +11,8 @@ use std::{
 };
 
 use crate::{
-    Credential, Durability, EncodedExecution, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    Store, conformance,
+    Credential, Delivery, DeliveryStatus, Durability, EncodedExecution, ExecutionQuery,
+    ExecutionRecord, ExecutionStatus, Store, conformance,
 };
 
 pub(crate) fn credential(name: &str) -> Credential {
@@ -55,6 +55,11 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
             store.put_encoded_executions(&encoded, Durability::Deferred).unwrap();
         }
         store.flush().unwrap();
+        // Written after the flush: durable on their own, when they return.
+        store
+            .put_subscription(&conformance::subscription(&conformance::subscription_id(1)))
+            .unwrap();
+        store.put_deliveries(&deliveries()).unwrap();
         std::process::exit(EXIT_CODE);
     }
 
@@ -81,6 +86,21 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
         expected.reverse();
         assert_eq!(store.list_executions(&query).unwrap().items, expected, "{flow}");
     }
+    let subscription = conformance::subscription(&conformance::subscription_id(1));
+    assert_eq!(store.subscriptions().unwrap(), vec![subscription]);
+    assert_eq!(store.due_deliveries(i64::MAX, usize::MAX).unwrap(), deliveries());
+}
+
+/// The deliveries that the process-exit check writes last, in one batch: 100 due ones.
+fn deliveries() -> Vec<Delivery> {
+    let subscription = conformance::subscription_id(1);
+    (0..100)
+        .map(|n| {
+            let id = conformance::delivery_id(n);
+            let at = Some(i64::try_from(n).unwrap());
+            conformance::delivery(&id, &subscription, DeliveryStatus::Pending, 0, at)
+        })
+        .collect()
 }
 
 /// What the process-exit check writes deferred, in several writes, then flushes: 64 records.

@@ -56,7 +56,7 @@ impl Record for IdempotencyRecord {
 
 /// How many records a prune removes per atomic write (and per hold of the write lock), so that a
 /// prune of a large history neither builds one huge transaction nor holds up the writers.
-const PRUNE_CHUNK: usize = 1024;
+pub(super) const PRUNE_CHUNK: usize = 1024;
 
 /// What the index entries keep of an execution: enough to filter, prune and find its other index
 /// entries without reading the record.
@@ -122,7 +122,7 @@ fn flow_prefix(flow_id: &str) -> Vec<u8> {
 }
 
 /// The key `rest` under [`flow_prefix`]`(flow_id)`, in one allocation.
-fn flow_key(flow_id: &str, rest: &[u8]) -> Vec<u8> {
+pub(super) fn flow_key(flow_id: &str, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(flow_id.len() + 1 + rest.len().max(40));
     for &byte in flow_id.as_bytes() {
         key.push(byte);
@@ -136,7 +136,7 @@ fn flow_key(flow_id: &str, rest: &[u8]) -> Vec<u8> {
 }
 
 /// The flow id at the start of `key` (a [`flow_prefix`] followed by UTF-8), and the rest.
-fn split_flow_key(key: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+pub(super) fn split_flow_key(key: &[u8]) -> Option<(Vec<u8>, &[u8])> {
     let mut flow = Vec::new();
     let mut i = 0;
     while i < key.len() {
@@ -156,7 +156,7 @@ fn split_flow_key(key: &[u8]) -> Option<(Vec<u8>, &[u8])> {
 }
 
 /// The first key after every key that is `prefix` followed by UTF-8.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(super) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     [prefix, &[0xFF]].concat()
 }
 
@@ -195,7 +195,7 @@ struct Expiry {
 
 /// Visits the entries of `table` whose keys are `prefix` followed by UTF-8 (a flow's or a
 /// status's entries).
-fn visit_prefix<E: Engine>(
+pub(super) fn visit_prefix<E: Engine>(
     engine: &E,
     table: Table,
     prefix: &[u8],
@@ -208,7 +208,7 @@ fn visit_prefix<E: Engine>(
 
 /// Visits the entries of `table` between `lower` and `upper` (see [`Engine::range_raw`], which
 /// answers an empty or inverted range with no entries).
-fn visit_range<E: Engine>(
+pub(super) fn visit_range<E: Engine>(
     engine: &E,
     table: Table,
     lower: Bound<&[u8]>,
@@ -220,7 +220,7 @@ fn visit_range<E: Engine>(
 }
 
 /// The id at the end of an index key after `prefix`.
-fn index_id(
+pub(super) fn index_id(
     engine: &impl Engine,
     table: Table,
     key: &[u8],
