@@ -27,6 +27,8 @@ pub mod http_client;
 mod idempotency;
 pub mod metrics;
 pub mod outbound {
+    pub mod retry;
+    pub mod sender;
     pub mod signing;
 }
 pub mod provision;
