@@ -30,6 +30,7 @@ pub mod outbound {
     pub mod retry;
     pub mod sender;
     pub mod signing;
+    pub mod worker;
 }
 pub mod provision;
 mod queue;

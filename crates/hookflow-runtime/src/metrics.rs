@@ -22,6 +22,14 @@ pub const DURATION: &str = "hookflow_execution_duration_seconds";
 pub const EXECUTIONS: &str = "hookflow_executions_total";
 /// Flow reloads, by `outcome`.
 pub const RELOADS: &str = "hookflow_reloads_total";
+/// Outbound deliveries that ended, by `event` and `outcome` (`succeeded`, `failed`).
+pub const DELIVERIES: &str = "hookflow_deliveries_total";
+/// Attempts at sending a delivery, by `outcome` (`success`, `retry`, `failed`, `error`).
+pub const DELIVERY_ATTEMPTS: &str = "hookflow_delivery_attempts_total";
+/// Deliveries waiting to be sent (held ones included), as the worker last counted them.
+pub const DELIVERY_QUEUE_DEPTH: &str = "hookflow_delivery_queue_depth";
+/// Seconds from queueing a delivery to the end of its successful attempt.
+pub const DELIVERY_LATENCY: &str = "hookflow_delivery_latency_seconds";
 pub use crate::store_errors::STORE_ERRORS;
 
 /// The `HELP` text of every metric hookflow emits.
@@ -35,6 +43,17 @@ pub fn describe() {
     metrics::describe_counter!(EXECUTIONS, "Executions that finished, by flow and status.");
     metrics::describe_counter!(RELOADS, "Flow reloads, by outcome.");
     metrics::describe_counter!(STORE_ERRORS, "Failed store calls, by operation.");
+    metrics::describe_counter!(DELIVERIES, "Outbound deliveries that ended, by event and outcome.");
+    metrics::describe_counter!(DELIVERY_ATTEMPTS, "Attempts at sending a delivery, by outcome.");
+    metrics::describe_gauge!(
+        DELIVERY_QUEUE_DEPTH,
+        "Outbound deliveries waiting to be sent, held ones included."
+    );
+    metrics::describe_histogram!(
+        DELIVERY_LATENCY,
+        metrics::Unit::Seconds,
+        "Seconds from queueing an outbound delivery to its successful attempt."
+    );
 }
 
 /// What one route counts: its answers by status, how long they took, and how its flow's

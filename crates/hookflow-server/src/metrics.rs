@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use hookflow_runtime::metrics::{DURATION, describe};
+use hookflow_runtime::metrics::{DELIVERY_LATENCY, DURATION, describe};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 
 /// The upper bounds of the duration histogram's buckets, in seconds: flows cost microseconds,
@@ -16,6 +16,11 @@ const BUCKETS: [f64; 16] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     10.0, 30.0,
 ];
+
+/// The upper bounds of the delivery latency histogram's buckets, in seconds: a first attempt
+/// takes milliseconds, the last retry comes hours later.
+const DELIVERY_BUCKETS: [f64; 14] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0, 300.0, 900.0, 3_600.0, 14_400.0, 28_800.0];
 
 /// How often histogram samples are folded into their buckets between scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -35,10 +40,12 @@ pub enum MetricsError {
     AlreadyInstalled,
 }
 
-/// The recorder, with the duration histogram rendered as a Prometheus histogram (not a summary).
+/// The recorder, with the duration and delivery latency histograms rendered as Prometheus
+/// histograms (not summaries).
 fn recorder() -> Result<PrometheusRecorder, BuildError> {
     Ok(PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(DELIVERY_LATENCY.to_owned()), &DELIVERY_BUCKETS)?
         .build_recorder())
 }
 
