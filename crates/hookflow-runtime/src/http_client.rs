@@ -2,7 +2,7 @@
 //!
 //! [`ReqwestClient`] implements core's [`HttpClient`]. The guard is the one of all outbound
 //! traffic (deliveries of outbound webhooks build their client and check their URL with the same
-//! [`guarded_client`] and [`check_literal`]). Under [`NetworkPolicy::PublicOnly`] it refuses
+//! `guarded_client` and `check_literal`). Under [`NetworkPolicy::PublicOnly`] it refuses
 //! every destination that is not a public unicast address (see [`refused_kind`]):
 //!
 //! - an IP-literal host is checked before anything is sent;
