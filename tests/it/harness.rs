@@ -16,6 +16,7 @@ use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
 use hookflow_runtime::history::{History, HistoryConfig};
 use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
+use hookflow_runtime::outbound::worker::DeliveryConfig;
 use hookflow_runtime::{Engine, EngineConfig};
 use hookflow_store::StoreKind;
 use tempfile::TempDir;
@@ -32,6 +33,8 @@ pub struct Harness {
     pub client: reqwest::Client,
     /// The server's history (its store holds the executions).
     pub history: Arc<History>,
+    /// The engine behind the server.
+    pub engine: Arc<Engine>,
     _flows: TempDir,
     _data: TempDir,
 }
@@ -100,15 +103,17 @@ impl Harness {
             queue_capacity: capacity,
             public_base: format!("http://{addr}"),
             announce: Box::new(|_| {}),
+            outbound: DeliveryConfig { network: NetworkPolicy::AllowPrivate, ..Default::default() },
         })
         .await
         .expect("start the engine");
         assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
         let history = engine.history.clone();
-        tokio::spawn(axum::serve(listener, hookflow_server::app(engine)).into_future());
+        tokio::spawn(axum::serve(listener, hookflow_server::app(engine.clone())).into_future());
         Harness {
             base: format!("http://{addr}"),
             history,
+            engine,
             secrets,
             client: reqwest::Client::new(),
             _flows: flows,
@@ -119,6 +124,11 @@ impl Harness {
     /// The full URL of `path` (which starts with `/hooks`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The flows directory the engine reads.
+    pub fn flows_dir(&self) -> &Path {
+        self._flows.path()
     }
 
     /// The secret of credential `name`.
@@ -436,5 +446,38 @@ pub fn eventually_blocking<T>(
         }
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
         std::thread::sleep(POLL);
+    }
+}
+
+/// A webhook receiver on `127.0.0.1:0` that answers `200` to every POST and keeps each body
+/// (parsed as JSON) with its headers.
+pub struct Receiver {
+    pub url: String,
+    received: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, serde_json::Value)>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        type Seen = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, serde_json::Value)>>>;
+        async fn keep(
+            axum::extract::State(seen): axum::extract::State<Seen>,
+            headers: axum::http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            seen.lock().unwrap().push((headers, json));
+            axum::http::StatusCode::OK
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("local addr"));
+        let received: Seen = Arc::default();
+        let app = axum::Router::new().fallback(keep).with_state(received.clone());
+        tokio::spawn(axum::serve(listener, app).into_future());
+        Receiver { url, received }
+    }
+
+    /// Every body received so far, in order.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.received.lock().unwrap().iter().map(|(_, body)| body.clone()).collect()
     }
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod architecture;
 mod cli;
+mod events;
 mod examples;
 mod executions;
 mod flows_cli;

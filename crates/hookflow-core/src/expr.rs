@@ -13,6 +13,7 @@ use handlebars::Context;
 use serde_json::{Map, Value};
 
 use crate::compile_cx::CompileCx;
+use crate::diagnostic::Diagnostic;
 use crate::path::JsonPath;
 use crate::pointer::escape;
 use crate::template::{TemplateId, Templates};
@@ -122,6 +123,36 @@ impl Expr {
     }
 }
 
+/// A value expression outside any flow (a subscription's payload, say), with the templates it
+/// compiled into: compiled once, evaluated against any document.
+#[derive(Debug)]
+pub struct Standalone {
+    expr: Expr,
+    templates: Templates,
+}
+
+impl Standalone {
+    /// Compiles `value`; every problem is a diagnostic whose pointer is relative to `value`.
+    pub fn compile(value: &Value) -> Result<Standalone, Vec<Diagnostic>> {
+        let (mut templates, mut reads, mut diagnostics) = Default::default();
+        let expr = {
+            let mut cx = CompileCx::new("", &mut templates, &mut reads, &mut diagnostics);
+            Expr::compile(&mut cx, value, "")
+        };
+        match expr {
+            Some(expr) if diagnostics.is_empty() => Ok(Standalone { expr, templates }),
+            _ => Err(diagnostics),
+        }
+    }
+
+    /// The value of the expression against `doc` (`null` when it yields nothing).
+    pub fn eval(&self, doc: Value) -> Result<Value, EvalError> {
+        let ctx = Context::from(doc);
+        let scope = Scope { ctx: &ctx, templates: &self.templates };
+        Ok(self.expr.eval(scope)?.unwrap_or(Value::Null))
+    }
+}
+
 impl Expr {
     /// Evaluates every leaf of the expression and records, per leaf, its JSON pointer (under
     /// `pointer`), what kind of expression it is and what it produced (`None`: nothing).
@@ -187,6 +218,20 @@ mod tests {
         };
         let ctx = Context::from(data);
         e.eval(Scope { ctx: &ctx, templates: &templates })
+    }
+
+    #[test]
+    fn a_standalone_expression_compiles_once_and_evaluates_against_any_document() {
+        let payload =
+            json!({ "event_type": "$.event", "id": "{{data.id}}", "fixed": { "value": "$x" } });
+        let compiled = Standalone::compile(&payload).unwrap();
+        let doc = json!({ "event": "test", "data": { "id": 7 } });
+        assert_eq!(
+            compiled.eval(doc).unwrap(),
+            json!({ "event_type": "test", "id": "7", "fixed": "$x" })
+        );
+        let broken = Standalone::compile(&json!({ "a": "$.[" })).unwrap_err();
+        assert_eq!(broken[0].location.pointer, "/a", "{broken:?}");
     }
 
     #[test]

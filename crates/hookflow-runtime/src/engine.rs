@@ -2,8 +2,8 @@
 //! that needs a server) and shared by the listeners. It holds the store, the deployed flows and
 //! the credential snapshot (each behind an `ArcSwap`, so that a request loads them without a
 //! lock and a deploy swaps them whole), history, the `accepted` mode's worker pool, the
-//! idempotency keys in flight and the reload task, the one writer of the deployed flows. Runs go
-//! through [`crate::run`].
+//! idempotency keys in flight, outbound delivery and the reload task, the one writer of the
+//! deployed flows. Runs go through [`crate::run`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,6 +18,8 @@ use crate::activation::{Activation, ActivationError};
 use crate::deployed::Deployed;
 use crate::history::{History, HistoryConfig};
 use crate::idempotency::InFlight;
+use crate::outbound::worker::DeliveryConfig;
+use crate::outbound::{self, Outbound};
 use crate::queue::{self, Queue};
 use crate::reload::{self, ReloadConfig, Reloader, Report, Trigger};
 
@@ -39,6 +41,8 @@ pub struct EngineConfig {
     pub public_base: String,
     /// Shows a new credential's secret to the operator, once.
     pub announce: Box<dyn Fn(&str) + Send + Sync>,
+    /// How outbound webhooks are delivered.
+    pub outbound: DeliveryConfig,
 }
 
 /// Why an engine could not start.
@@ -50,6 +54,8 @@ pub enum StartError {
     Activation(#[from] ActivationError),
     #[error("cannot read the unfinished executions: {0}")]
     Recover(StoreError),
+    #[error("cannot start outbound delivery: {0}")]
+    Outbound(#[from] outbound::StartError),
     #[error("a start-up task failed: {0}")]
     Task(String),
     #[error("the reload task stopped")]
@@ -71,6 +77,8 @@ pub struct Engine {
     pub(crate) inflight: InFlight,
     /// The base URL callers use, without a trailing `/`.
     pub public_base: String,
+    /// Subscriptions, the events they receive and their delivery.
+    pub outbound: Arc<Outbound>,
     reloader: Reloader,
 }
 
@@ -98,6 +106,7 @@ impl Engine {
             .map_err(|e| StartError::Task(e.to_string()))??
         };
         let history = History::start(store.clone(), history);
+        let outbound = Outbound::start(store.clone(), config.outbound).await?;
         let reload = ReloadConfig { flows, data, activation, announce: config.announce };
         let engine = Arc::new_cyclic(|engine| Engine {
             store,
@@ -108,6 +117,7 @@ impl Engine {
             queue: Queue::start(workers, queue_capacity, engine.clone()),
             inflight: InFlight::default(),
             public_base: config.public_base,
+            outbound,
             reloader: reload::start(engine.clone(), reload),
         });
         let report =

@@ -212,6 +212,35 @@ pub(crate) fn check_literal(policy: NetworkPolicy, host: &str) -> Result<(), Str
     Ok(())
 }
 
+/// Why `policy` refuses `url`'s destination, if it does: an IP literal it refuses, or a name
+/// every address of which it refuses (resolved now; the connection resolves again, through the
+/// guard, so a name that changes its answers later is caught then). `None` when it may be
+/// reached, or when the name does not resolve now (the attempt will say so).
+pub async fn refused(url: &Url, policy: NetworkPolicy) -> Option<String> {
+    let host = url.host_str()?;
+    if let Err(reason) = check_literal(policy, host) {
+        return Some(reason);
+    }
+    if policy == NetworkPolicy::AllowPrivate
+        || host.starts_with('[')
+        || host.parse::<IpAddr>().is_ok()
+    {
+        return None;
+    }
+    let resolved: Vec<IpAddr> =
+        tokio::net::lookup_host((host, 0)).await.ok()?.map(|addr| addr.ip()).collect();
+    // As the guard does: a name is refused when every address it has is.
+    let refusals: Vec<(IpAddr, &str)> =
+        resolved.iter().filter_map(|ip| refused_kind(*ip).map(|kind| (*ip, kind))).collect();
+    let &(ip, kind) = refusals.first()?;
+    (refusals.len() == resolved.len()).then(|| {
+        format!(
+            "{host} resolves to {ip}, {} {kind} address; allow private networks to call it",
+            article(kind)
+        )
+    })
+}
+
 /// A checked call, ready to be sent once per attempt.
 struct Prepared {
     method: Method,

@@ -26,12 +26,7 @@ pub mod history;
 pub mod http_client;
 mod idempotency;
 pub mod metrics;
-pub mod outbound {
-    pub mod retry;
-    pub mod sender;
-    pub mod signing;
-    pub mod worker;
-}
+pub mod outbound;
 pub mod provision;
 mod queue;
 pub mod rebuild;

@@ -18,7 +18,7 @@ use hookflow_core::deploy::{Deployment, FlowChange, Status, deploy};
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::{Code, Diagnostic, Plan, Source, read_sources};
 use hookflow_store::clock::now_ms;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::activation::Activation;
@@ -26,6 +26,10 @@ use crate::credentials::CredentialError;
 use crate::deployed::Deployed;
 use crate::engine::Engine;
 use crate::metrics::RELOADS;
+use crate::outbound::Outbound;
+use crate::outbound::events::{
+    Event, FLOW_ACTIVATED, FLOW_DEACTIVATED, FLOW_DEPLOYED, FLOW_REJECTED, FLOW_REMOVED,
+};
 use crate::store_errors::store_error;
 use crate::{atomic_file, provision};
 
@@ -587,6 +591,7 @@ impl Task {
             ..Deployed::new(deployment.plans, deployment.routes)
         });
         self.loaded.store(true, Ordering::Release);
+        raise(&engine.outbound, &flows, &old, &self.config.activation);
         self.finish(Report {
             seq: 0,
             triggers,
@@ -642,6 +647,38 @@ fn flow_report(change: &FlowChange, activation: &Activation) -> FlowReport {
         previous: change.before.as_ref().map(|p| p.version.clone()),
         active: change.after.as_ref().map(|p| activation.is_active(p)),
         diagnostics: change.diagnostics.clone(),
+    }
+}
+
+/// Raises the flow events of a reload: what deployed, was rejected or removed, and what was
+/// switched on or off (against the activation `before` had).
+fn raise(outbound: &Outbound, flows: &[FlowReport], before: &Deployed, activation: &Activation) {
+    for flow in flows {
+        let Some(id) = flow.id.as_deref() else { continue };
+        let (kind, version) = match flow.status {
+            Status::Added | Status::Changed => (FLOW_DEPLOYED, flow.serving.as_deref()),
+            Status::Removed => (FLOW_REMOVED, flow.previous.as_deref()),
+            Status::Rejected => (FLOW_REJECTED, flow.version.as_deref()),
+            Status::Unchanged => {
+                let was = before.plan(id).map(|p| before.activation.is_active(p));
+                let now = before.plan(id).map(|p| activation.is_active(p));
+                match (was, now) {
+                    (Some(false), Some(true)) => (FLOW_ACTIVATED, flow.serving.as_deref()),
+                    (Some(true), Some(false)) => (FLOW_DEACTIVATED, flow.serving.as_deref()),
+                    _ => continue,
+                }
+            }
+        };
+        if !outbound.wants(kind) {
+            continue;
+        }
+        let mut extra = Map::new();
+        if flow.status == Status::Rejected {
+            let lines: Vec<Value> =
+                flow.diagnostics.iter().map(|d| Value::String(d.render())).collect();
+            extra.insert("diagnostics".into(), Value::Array(lines));
+        }
+        outbound.publish(Event::flow(kind, id, version, &flow.file, extra));
     }
 }
 

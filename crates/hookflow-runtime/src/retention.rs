@@ -1,6 +1,7 @@
 //! History retention, enforced in the background: per flow, finished executions beyond a count or
-//! older than an age are removed; rejected calls beyond their own count; expired idempotency keys.
-//! Unfinished executions are never removed.
+//! older than an age are removed; rejected calls beyond their own count; expired idempotency keys;
+//! and, per subscription, finished deliveries (with their attempt log) beyond a count or older
+//! than the same age. Unfinished executions and pending deliveries are never removed.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,6 +19,8 @@ pub struct Retention {
     pub per_flow: usize,
     /// Rejected calls beyond this many (newest kept) are removed.
     pub rejected: usize,
+    /// Finished deliveries of one subscription beyond this many (newest kept) are removed.
+    pub per_subscription: usize,
 }
 
 impl Default for Retention {
@@ -26,6 +29,7 @@ impl Default for Retention {
             max_age: Duration::from_secs(30 * 24 * 3600),
             per_flow: 10_000,
             rejected: 10_000,
+            per_subscription: 10_000,
         }
     }
 }
@@ -39,6 +43,7 @@ pub fn enforce(store: &dyn Store, policy: Retention, now: SystemTime) -> Result<
     }
     removed += store.prune_rejected(policy.rejected)?;
     removed += store.prune_idempotency(millis(now))?;
+    removed += store.prune_deliveries(policy.per_subscription, older_than)?;
     Ok(removed)
 }
 
@@ -61,4 +66,41 @@ pub fn start(store: Arc<dyn Store>, policy: Retention, every: Duration) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use hookflow_store::{Delivery, DeliveryStatus, MemoryStore};
+
+    use super::*;
+
+    fn delivery(id: &str, status: DeliveryStatus, created_at_ms: i64) -> Delivery {
+        Delivery {
+            id: id.into(),
+            subscription_id: "sub_1".into(),
+            event_type: "test".into(),
+            payload: b"{}".to_vec(),
+            status,
+            created_at_ms,
+            next_attempt_at_ms: (status == DeliveryStatus::Pending).then_some(created_at_ms),
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn old_finished_deliveries_go_and_pending_ones_stay() {
+        let store = MemoryStore::new();
+        let old = 1_000;
+        store
+            .put_deliveries(&[
+                delivery("msg_01", DeliveryStatus::Succeeded, old),
+                delivery("msg_02", DeliveryStatus::Failed, old),
+                delivery("msg_03", DeliveryStatus::Pending, old),
+            ])
+            .unwrap();
+        let now = hookflow_store::clock::time(old) + Duration::from_secs(31 * 24 * 3600);
+        assert_eq!(enforce(&store, Retention::default(), now).unwrap(), 2);
+        assert!(store.delivery("msg_01").unwrap().is_none());
+        assert!(store.delivery("msg_03").unwrap().is_some(), "a pending delivery is kept");
+    }
 }

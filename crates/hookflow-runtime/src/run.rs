@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::SystemTime;
 
-use hookflow_core::execute::{Execution, Prepared, execute};
+use hookflow_core::execute::{Execution, Prepared, Status, execute};
 use hookflow_core::nodes::webhook::{OnTimeout, ResponseMode, Webhook};
 use hookflow_core::routes::HOOKS_BASE;
 use hookflow_core::{ExecutionMeta, Plan, Request, Response};
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::idempotency;
+use crate::outbound::events::{self, Event, EventContext, WEBHOOK_REJECTED};
 use crate::queue::Job;
 use crate::rebuild::rebuild;
 use crate::record::{self, Call, Limits, Sent, Served};
@@ -43,6 +44,39 @@ pub enum CallError {
     /// Something that should not fail did; the details were logged.
     #[error("the call could not be handled")]
     Internal,
+}
+
+/// The statuses of a refused call that subscribers hear of (`webhook.rejected`).
+const REJECTED_STATUSES: [u16; 6] = [401, 403, 404, 413, 422, 429];
+
+impl Engine {
+    /// Whether a call refused before its flow ran is wanted: recorded by history, or heard of
+    /// by a subscription. When it is not, the ingress builds nothing for it.
+    pub fn records_rejections(&self) -> bool {
+        self.history.enabled() || self.outbound.wants(WEBHOOK_REJECTED)
+    }
+
+    /// A call refused before its flow ran, answered `answer` because of `reason`: recorded
+    /// (within the rejected budget) and, for the statuses subscribers hear of, raised as
+    /// `webhook.rejected` (never with the request's headers or body).
+    pub fn rejected(&self, call: Call, served: Option<Served>, answer: Response, reason: String) {
+        let status = answer.status;
+        if REJECTED_STATUSES.contains(&status) && self.outbound.wants(WEBHOOK_REJECTED) {
+            let plan = served.as_ref().map(|s| &*s.plan);
+            let data = json!({
+                "flow_id": plan.map(|p| &p.id),
+                "route": plan.map(|p| p.trigger().label()),
+                "method": call.method,
+                "path": call.path,
+                "status": status,
+                "reason": reason,
+            });
+            let context =
+                EventContext { flow_id: plan.map(|p| p.id.clone()), ..EventContext::default() };
+            self.outbound.publish(Event::new(WEBHOOK_REJECTED, data, context));
+        }
+        self.history.rejected(call, served, answer, reason);
+    }
 }
 
 /// Where a run came from, and so how its record is written when it finishes and what the run
@@ -293,6 +327,15 @@ impl Engine {
             tracing::info!(flow = %plan.id, execution = %execution.meta.id, node = %failure.node, error = %failure.message, "flow failed");
         }
         self.deployed.load().metrics.route(plan).finished(execution.status);
+        let kind = match execution.status {
+            Status::Succeeded => events::EXECUTION_SUCCEEDED,
+            Status::Failed => events::EXECUTION_FAILED,
+        };
+        if self.outbound.wants(kind) {
+            let (started, finished) = event.times;
+            let outbound = Event::execution(plan, execution, event.sent.status, started, finished);
+            self.outbound.publish(outbound);
+        }
         origin.record(self, event).await
     }
 }

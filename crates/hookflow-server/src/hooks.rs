@@ -190,7 +190,7 @@ fn reject(
     execution_id: &str,
     received_at: SystemTime,
 ) -> Answer {
-    if state.history.enabled() {
+    if state.records_rejections() {
         let call = Call {
             id: execution_id.to_owned(),
             received_at,
@@ -201,7 +201,7 @@ fn reject(
             body,
         };
         let answer = error.to_response(execution_id);
-        state.history.rejected(call, served, answer, error.summary());
+        state.rejected(call, served, answer, error.summary());
     }
     Answer::Error(error)
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use hookflow_store::{Attempt, Delivery, Subscription, clock};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{RequestBuilder, Response, Url};
 use tokio::time::Instant;
 
@@ -143,6 +143,19 @@ fn describe(failure: Failure) -> String {
     }
 }
 
+/// The headers hookflow sets on every delivery; a subscription's own headers cannot name them.
+pub const RESERVED_HEADERS: [&str; 9] = [
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-hookflow-event",
+    "x-hookflow-webhook-id",
+    "x-hookflow-timestamp",
+    "x-hookflow-signature",
+];
+
 /// The subscription's own headers, then hookflow's, which replace any of the same name: the
 /// signatures cannot be overridden. Secrets and custom values are marked sensitive.
 fn headers(
@@ -162,18 +175,20 @@ fn headers(
     let timestamp_s = at_ms.div_euclid(1000);
     let (standard, hex) = signatures(subscription, delivery, at_ms, timestamp_s)?;
     let timestamp = timestamp_s.to_string();
-    let own: [(HeaderName, &str, bool); 9] = [
-        (CONTENT_TYPE, "application/json", false),
-        (USER_AGENT, concat!("hookflow/", env!("CARGO_PKG_VERSION")), false),
-        (HeaderName::from_static("webhook-id"), &delivery.id, false),
-        (HeaderName::from_static("webhook-timestamp"), &timestamp, false),
-        (HeaderName::from_static("webhook-signature"), &standard, true),
-        (HeaderName::from_static("x-hookflow-event"), &delivery.event_type, false),
-        (HeaderName::from_static("x-hookflow-webhook-id"), &subscription.id, false),
-        (HeaderName::from_static("x-hookflow-timestamp"), &timestamp, false),
-        (HeaderName::from_static("x-hookflow-signature"), &hex, true),
+    // In the order of RESERVED_HEADERS; `true`: a signature, marked sensitive.
+    let own: [(&str, bool); 9] = [
+        ("application/json", false),
+        (concat!("hookflow/", env!("CARGO_PKG_VERSION")), false),
+        (&delivery.id, false),
+        (&timestamp, false),
+        (&standard, true),
+        (&delivery.event_type, false),
+        (&subscription.id, false),
+        (&timestamp, false),
+        (&hex, true),
     ];
-    for (name, value, sensitive) in own {
+    for (name, (value, sensitive)) in RESERVED_HEADERS.iter().zip(own) {
+        let name = HeaderName::from_static(name);
         let mut value = HeaderValue::from_str(value)
             .map_err(|_| format!("invalid value for header `{name}`"))?;
         value.set_sensitive(sensitive);

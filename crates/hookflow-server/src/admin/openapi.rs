@@ -24,6 +24,7 @@ mod tests {
     use hookflow_runtime::credentials::digest;
     use hookflow_runtime::history::HistoryConfig;
     use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
+    use hookflow_runtime::outbound::worker::DeliveryConfig;
     use hookflow_runtime::{Engine, EngineConfig};
     use hookflow_store::MemoryStore;
     use serde_json::Value;
@@ -60,6 +61,7 @@ mod tests {
             queue_capacity: 1,
             public_base: String::new(),
             announce: Box::new(|_| {}),
+            outbound: DeliveryConfig::default(),
         };
         let (engine, _) = Engine::start(config).await.expect("the engine starts");
         super::super::router(engine, digest("token"))

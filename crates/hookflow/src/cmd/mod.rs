@@ -62,8 +62,13 @@ pub fn print(text: &str) {
 pub fn services(
     allow_private_network: bool,
 ) -> Result<hookflow_core::services::Services, hookflow_runtime::http_client::BuildError> {
-    use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
-    let policy =
-        if allow_private_network { NetworkPolicy::AllowPrivate } else { NetworkPolicy::PublicOnly };
+    use hookflow_runtime::http_client::ReqwestClient;
+    let policy = network(allow_private_network);
     Ok(hookflow_core::services::Services { http: std::sync::Arc::new(ReqwestClient::new(policy)?) })
+}
+
+/// The policy of every outbound call: private networks allowed, or refused.
+pub fn network(allow_private_network: bool) -> hookflow_runtime::http_client::NetworkPolicy {
+    use hookflow_runtime::http_client::NetworkPolicy;
+    if allow_private_network { NetworkPolicy::AllowPrivate } else { NetworkPolicy::PublicOnly }
 }

@@ -13,6 +13,7 @@ use hookflow_core::diagnostic::render_all;
 use hookflow_core::routes::public_url;
 use hookflow_runtime::credentials;
 use hookflow_runtime::history::HistoryConfig;
+use hookflow_runtime::outbound::worker::DeliveryConfig;
 use hookflow_runtime::reload::Trigger;
 use hookflow_runtime::retention::{self, Retention};
 use hookflow_runtime::watch::{FlowsWatcher, watch};
@@ -149,6 +150,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         queue_capacity: args.queue_capacity,
         public_base: public.clone(),
         announce: Box::new(print),
+        outbound: DeliveryConfig {
+            network: super::network(args.allow_private_network),
+            ..DeliveryConfig::default()
+        },
     })
     .await?;
     if !loaded.diagnostics.is_empty() {

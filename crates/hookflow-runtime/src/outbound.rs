@@ -1,0 +1,162 @@
+//! Outbound webhooks: events hookflow raises ([`events`]), handed to the subscriptions that want
+//! them ([`subscriptions`] manages those), each becoming a delivery that is written to the store
+//! before anything is attempted and then sent, signed, with retries, by the delivery worker.
+//!
+//! The request path pays only for what is wanted: [`Outbound::wants`] reads the subscription
+//! snapshot without a lock, and an event nobody wants is never built. A wanted one goes through a
+//! channel to the fan-out task, which renders each subscription's payload, writes the deliveries
+//! of a batch of events in one durable write and wakes the worker.
+
+pub mod events;
+mod fanout;
+pub mod retry;
+pub mod sender;
+pub mod signing;
+pub mod subscriptions;
+pub mod worker;
+
+use std::sync::{Arc, OnceLock, Weak};
+
+use arc_swap::ArcSwap;
+use hookflow_core::expr::Standalone;
+use hookflow_store::{Store, StoreError, Subscription};
+use tokio::sync::mpsc;
+
+use self::events::{Event, SUBSCRIPTION_DISABLED};
+use self::worker::{Deliverer, DeliveryConfig};
+use crate::http_client::BuildError;
+
+/// Why outbound delivery could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Client(#[from] BuildError),
+    #[error("cannot read the subscriptions: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A subscription as the fan-out uses it: its record and its payload expression, compiled.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub subscription: Subscription,
+    pub payload: Option<Standalone>,
+}
+
+/// The outbound side of the engine.
+pub struct Outbound {
+    store: Arc<dyn Store>,
+    /// The active subscriptions, as last read from the store.
+    live: ArcSwap<Vec<Arc<Live>>>,
+    events: mpsc::UnboundedSender<Event>,
+    deliverer: Arc<Deliverer>,
+    config: DeliveryConfig,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Outbound {
+    /// Reads the subscriptions from `store` and starts the fan-out and the delivery worker on
+    /// the current runtime (which sends what a previous process left pending).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: DeliveryConfig,
+    ) -> Result<Arc<Outbound>, StartError> {
+        let (events, rx) = mpsc::unbounded_channel();
+        // A receiver answered 410: its subscription is off; the worker tells this through `me`.
+        let me: Arc<OnceLock<Weak<Outbound>>> = Arc::default();
+        let on_disabled = {
+            let me = me.clone();
+            Box::new(move |subscription: &Subscription| {
+                if let Some(outbound) = me.get().and_then(Weak::upgrade) {
+                    outbound.disabled(subscription);
+                }
+            })
+        };
+        let deliverer = Deliverer::start(store.clone(), config.clone(), on_disabled)?;
+        let outbound = Arc::new(Outbound {
+            store,
+            live: ArcSwap::from_pointee(Vec::new()),
+            events,
+            deliverer,
+            config,
+        });
+        let _ = me.set(Arc::downgrade(&outbound));
+        outbound.refresh().await?;
+        tokio::spawn(fanout::run(Arc::downgrade(&outbound), rx));
+        Ok(outbound)
+    }
+
+    /// A subscription hookflow switched off: the snapshot drops it, and an event says so.
+    fn disabled(self: &Arc<Self>, subscription: &Subscription) {
+        let outbound = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = outbound.refresh().await {
+                tracing::error!(error = %e, "cannot read the subscriptions again after one was switched off");
+            }
+        });
+        let data = serde_json::json!({
+            "subscription_id": subscription.id,
+            "name": subscription.name,
+            "reason": subscription.disabled_reason,
+        });
+        self.publish(Event::new(SUBSCRIPTION_DISABLED, data, events::EventContext::default()));
+    }
+
+    /// Whether an active subscription wants events of type `kind`: no lock, no allocation.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.live.load().iter().any(|live| live.subscription.wants(kind))
+    }
+
+    /// Hands `event` to the subscriptions that want it; its deliveries are written before any
+    /// is attempted. Never waits.
+    pub fn publish(&self, event: Event) {
+        if self.events.send(event).is_err() {
+            tracing::error!("the outbound fan-out has stopped; an event is lost");
+        }
+    }
+
+    /// Reads the subscriptions again (after a change). Blocks on the store on the blocking pool.
+    pub(crate) async fn refresh(&self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let all =
+            tokio::task::spawn_blocking(move || store.subscriptions()).await.map_err(|e| {
+                StoreError::Backend {
+                    store: "outbound".into(),
+                    operation: "subscriptions".into(),
+                    cause: e.to_string(),
+                }
+            })??;
+        let live = all
+            .into_iter()
+            .filter(|s| s.active)
+            .map(|subscription| {
+                // A stored payload compiled when it was written; one that no longer does (none
+                // should) falls back to the envelope, and says so.
+                let payload = subscription.payload.as_ref().and_then(|p| {
+                    Standalone::compile(p)
+                        .map_err(|d| tracing::error!(subscription = %subscription.id, problems = d.len(), "a stored payload does not compile; the default envelope is sent"))
+                        .ok()
+                });
+                Arc::new(Live { subscription, payload })
+            })
+            .collect();
+        self.live.store(Arc::new(live));
+        Ok(())
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
+    }
+
+    pub(crate) fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+}

@@ -1,0 +1,93 @@
+//! The fan-out task: each published event becomes one delivery per active subscription that
+//! wants its type, with the subscription's payload rendered now (every attempt sends the same
+//! bytes). The events waiting at a moment are written together, in one durable write, and the
+//! delivery worker is woken.
+
+use std::sync::Weak;
+
+use hookflow_store::clock::now_ms;
+use hookflow_store::{Attempt, Delivery, DeliveryStatus};
+use tokio::sync::mpsc;
+
+use super::events::Event;
+use super::{Live, Outbound};
+use crate::store_errors;
+
+/// Events taken from the channel for one write, at most.
+const BATCH: usize = 512;
+
+/// Runs until every [`Outbound`] handle is gone.
+pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedReceiver<Event>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while events.recv_many(&mut batch, BATCH).await > 0 {
+        let Some(outbound) = outbound.upgrade() else { return };
+        let live = outbound.live.load();
+        let deliveries: Vec<Delivery> = batch
+            .drain(..)
+            .flat_map(|event| {
+                let wanted: Vec<_> =
+                    live.iter().filter(|l| l.subscription.wants(&event.kind)).collect();
+                wanted.into_iter().map(move |l| delivery(l, &event)).collect::<Vec<_>>()
+            })
+            .collect();
+        if deliveries.is_empty() {
+            continue;
+        }
+        let store = outbound.store().clone();
+        let count = deliveries.len();
+        match tokio::task::spawn_blocking(move || store.put_deliveries(&deliveries)).await {
+            Ok(Ok(())) => outbound.deliverer().wake(),
+            Ok(Err(e)) => {
+                let what = format!("cannot queue {count} deliveries; their events are lost");
+                store_errors::failed("write_deliveries", &e, &what);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, count, "queueing deliveries failed; their events are lost")
+            }
+        }
+    }
+}
+
+/// The delivery of `event` to `live`'s subscription, due now. A payload that cannot be rendered
+/// is a failed delivery whose one attempt says why (nothing is sent).
+pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
+    let subscription = &live.subscription;
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let now = now_ms();
+    let payload = match &live.payload {
+        None => Ok(event.envelope(&subscription.id)),
+        Some(expr) => expr.eval(event.document(&subscription.id, &id)).map_err(|e| {
+            let at =
+                if e.pointer.is_empty() { String::new() } else { format!(" at #{}", e.pointer) };
+            format!("the subscription's payload could not be rendered{at}: {}", e.message)
+        }),
+    };
+    let mut delivery = Delivery {
+        id,
+        subscription_id: subscription.id.clone(),
+        event_type: event.kind.clone(),
+        payload: Vec::new(),
+        status: DeliveryStatus::Pending,
+        created_at_ms: now,
+        next_attempt_at_ms: Some(now),
+        attempts: Vec::new(),
+    };
+    match payload.and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string())) {
+        Ok(bytes) => delivery.payload = bytes,
+        Err(error) => {
+            tracing::warn!(subscription = %subscription.id, event = %event.kind, %error, "a delivery fails before any attempt");
+            delivery.status = DeliveryStatus::Failed;
+            delivery.next_attempt_at_ms = None;
+            delivery.attempts.push(Attempt {
+                at_ms: now,
+                status: None,
+                error: Some(error),
+                duration_ms: 0,
+                response_headers: Vec::new(),
+                response_body: Vec::new(),
+                response_body_truncated: false,
+            });
+        }
+    }
+    delivery
+}
