@@ -79,7 +79,7 @@ async fn a_subscriber_hears_of_executions_refusals_and_flow_changes() {
         (data["status"].as_str(), data["response_status"].as_u64()),
         (Some("succeeded"), Some(201))
     );
-    assert!(data["received_at"].is_string() && data["duration_ms"].is_number(), "{data}");
+    assert!(data["started_at"].is_string() && data["duration_ms"].is_number(), "{data}");
     assert!(data.get("request").is_none() && data.get("body").is_none(), "no request data: {data}");
 
     let failing = h.client.post(h.url("/hooks/fails")).json(&json!({ "status": "no" })).send();

@@ -112,7 +112,7 @@ fn execution_sample(status: &str, response: u16, error: Value) -> Value {
         "flow_id": "order-intake", "flow_version": "3f2a9c0d1e4b5a67",
         "execution_id": "0193a5c0-0000-7000-8000-000000000000", "status": status,
         "response_status": response, "error": error,
-        "received_at": "2026-12-07T10:00:00.000Z", "finished_at": "2026-12-07T10:00:00.004Z",
+        "started_at": "2026-12-07T10:00:00.000Z", "finished_at": "2026-12-07T10:00:00.004Z",
         "duration_ms": 4,
     })
 }
@@ -158,12 +158,13 @@ impl Event {
     }
 
     /// `execution.succeeded` or `execution.failed` for `execution` of `plan`, which answered
-    /// `response_status` and ran from `times.0` to `times.1`. Never the request or its body.
+    /// `response_status` and ran from `started_at` to `finished_at`. Never the request or its
+    /// body.
     pub fn execution(
         plan: &Plan,
         execution: &Execution,
         response_status: u16,
-        received_at: SystemTime,
+        started_at: SystemTime,
         finished_at: SystemTime,
     ) -> Event {
         let (kind, status) = match execution.status {
@@ -174,13 +175,13 @@ impl Event {
             .failure
             .as_ref()
             .map_or(Value::Null, |f| json!({ "node": f.node, "message": f.message }));
-        let (received_ms, finished_ms) = (millis(received_at), millis(finished_at));
+        let (started_ms, finished_ms) = (millis(started_at), millis(finished_at));
         let data = json!({
             "flow_id": plan.id, "flow_version": plan.version,
             "execution_id": execution.meta.id, "status": status,
             "response_status": response_status, "error": error,
-            "received_at": rfc3339(received_ms), "finished_at": rfc3339(finished_ms),
-            "duration_ms": (finished_ms - received_ms).max(0),
+            "started_at": rfc3339(started_ms), "finished_at": rfc3339(finished_ms),
+            "duration_ms": (finished_ms - started_ms).max(0),
         });
         let context = EventContext {
             flow_id: Some(plan.id.clone()),
