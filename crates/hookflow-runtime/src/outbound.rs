@@ -45,7 +45,8 @@ pub(crate) struct Live {
 /// The outbound side of the engine.
 pub struct Outbound {
     store: Arc<dyn Store>,
-    /// The active subscriptions, as last read from the store.
+    /// Every subscription, as last read from the store: a paused one's deliveries are written
+    /// held, and go out when it is switched on again.
     live: ArcSwap<Vec<Arc<Live>>>,
     events: mpsc::UnboundedSender<Event>,
     deliverer: Arc<Deliverer>,
@@ -90,7 +91,8 @@ impl Outbound {
         Ok(outbound)
     }
 
-    /// A subscription hookflow switched off: the snapshot drops it, and an event says so.
+    /// A subscription hookflow switched off: the snapshot holds its deliveries from now on, and
+    /// an event says so.
     fn disabled(self: &Arc<Self>, subscription: &Subscription) {
         let outbound = self.clone();
         tokio::spawn(async move {
@@ -106,7 +108,8 @@ impl Outbound {
         self.publish(Event::new(SUBSCRIPTION_DISABLED, data, events::EventContext::default()));
     }
 
-    /// Whether an active subscription wants events of type `kind`: no lock, no allocation.
+    /// Whether a subscription, active or paused, wants events of type `kind`: no lock, no
+    /// allocation.
     pub fn wants(&self, kind: &str) -> bool {
         self.live.load().iter().any(|live| live.subscription.wants(kind))
     }
@@ -132,7 +135,6 @@ impl Outbound {
             })??;
         let live = all
             .into_iter()
-            .filter(|s| s.active)
             .map(|subscription| {
                 // A stored payload compiled when it was written; one that no longer does (none
                 // should) falls back to the envelope, and says so.

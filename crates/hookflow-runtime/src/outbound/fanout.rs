@@ -1,6 +1,6 @@
-//! The fan-out task: each published event becomes one delivery per active subscription that
-//! wants its type, with the subscription's payload rendered now (every attempt sends the same
-//! bytes). The events waiting at a moment are written together, in one durable write, and the
+//! The fan-out task: each published event becomes one delivery per subscription that wants its
+//! type, with the subscription's payload rendered now (every attempt sends the same bytes); a
+//! paused subscription's delivery is written held, and goes out when it is switched on again. The events waiting at a moment are written together, in one durable write, and the
 //! delivery worker is woken.
 
 use std::sync::Weak;
@@ -48,7 +48,7 @@ pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedRec
     }
 }
 
-/// The delivery of `event` to `live`'s subscription, due now. A payload that cannot be rendered
+/// The delivery of `event` to `live`'s subscription, due now (held while it is paused). A payload that cannot be rendered
 /// is a failed delivery whose one attempt says why (nothing is sent).
 pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
     let subscription = &live.subscription;
@@ -69,7 +69,7 @@ pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
         payload: Vec::new(),
         status: DeliveryStatus::Pending,
         created_at_ms: now,
-        next_attempt_at_ms: Some(now),
+        next_attempt_at_ms: subscription.active.then_some(now),
         attempts: Vec::new(),
     };
     match payload.and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string())) {

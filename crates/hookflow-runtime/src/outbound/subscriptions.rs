@@ -513,28 +513,19 @@ mod tests {
         assert_eq!(body["data"], json!({ "n": 1 }));
         assert!(verifies(&created.secret, header(&first, "webhook-signature"), &first));
 
-        // Paused: held, not sent; resumed: sent.
+        // Paused: the event is written held, not sent; resumed: sent.
         let pause = SubscriptionPatch { active: Some(false), ..SubscriptionPatch::default() };
         o.update(&id, pause).await.unwrap();
-        assert!(!o.wants(events::EXECUTION_FAILED));
-        let held = crate::outbound::fanout::delivery(
-            &Live { subscription: o.get(&id).await.unwrap(), payload: None },
-            &Event::new(events::EXECUTION_FAILED, json!({ "n": 2 }), EventContext::default()),
-        );
-        let store = o.store().clone();
-        let stored = held.clone();
-        tokio::task::spawn_blocking(move || store.put_deliveries(&[stored]))
-            .await
-            .unwrap()
-            .unwrap();
-        o.deliverer().wake();
+        assert!(o.wants(events::EXECUTION_FAILED), "a paused subscription still wants it");
+        o.publish(Event::new(events::EXECUTION_FAILED, json!({ "n": 2 }), EventContext::default()));
         let store = o.store().clone();
         let key = id.clone();
-        eventually("the due delivery is held", || {
+        let held = eventually("the event is held", || {
             let held = store.held_deliveries(&key).unwrap();
-            (held.len() == 1).then_some(())
+            (held.len() == 1).then(|| held[0].clone())
         })
         .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(receiver.received().len(), 1, "nothing is sent while paused");
         let resume = SubscriptionPatch { active: Some(true), ..SubscriptionPatch::default() };
         o.update(&id, resume).await.unwrap();
@@ -543,6 +534,8 @@ mod tests {
         })
         .await;
         assert_eq!(header(&second, "webhook-id"), held.id);
+        let body: Value = serde_json::from_slice(&second.body).unwrap();
+        assert_eq!(body["data"], json!({ "n": 2 }));
     }
 
     #[tokio::test]

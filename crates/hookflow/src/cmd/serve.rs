@@ -57,9 +57,10 @@ pub struct Args {
     /// The storage backend: `redb` (default) or `sled`.
     #[arg(long, default_value = "redb")]
     store: StoreKind,
-    /// Let flows call private, loopback and link-local addresses (refused by default).
-    #[arg(long)]
-    allow_private_network: bool,
+    /// Let flows (`http_request`) and outbound webhook deliveries reach loopback, private,
+    /// link-local and unique-local addresses (refused by default).
+    #[arg(long, visible_alias = "allow-private-network")]
+    allow_private_outbound: bool,
     /// Do not watch the flows for changes (reload them with SIGHUP or `POST /api/reload`).
     #[arg(long)]
     no_watch: bool,
@@ -78,6 +79,47 @@ pub struct Args {
     /// Finished executions kept per flow (the newest).
     #[arg(long, default_value_t = 10_000)]
     retention_per_flow: usize,
+    /// Finished outbound deliveries kept per subscription (the newest); older than
+    /// `--retention-days` they go too.
+    #[arg(long, default_value_t = 10_000)]
+    retention_per_subscription: usize,
+    /// Outbound deliveries sent at once, in all.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    delivery_workers: u16,
+    /// Outbound deliveries sent at once to one subscription.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    delivery_per_subscription: u16,
+    /// How long one delivery attempt may take (e.g. `10s`, `500ms`).
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    delivery_timeout: Duration,
+    /// The waits before each retry of a failed delivery, comma-separated (e.g.
+    /// `30s,2m,15m,1h,4h`); after the last one fails the delivery is `failed`.
+    #[arg(long, default_value = "30s,2m,15m,1h,4h", value_parser = schedule)]
+    delivery_schedule: Schedule,
+}
+
+/// The retry waits of `--delivery-schedule`.
+#[derive(Debug, Clone)]
+struct Schedule(Vec<Duration>);
+
+/// A positive duration in humantime's form (`10s`, `1h 30m`, `250ms`).
+fn duration(text: &str) -> Result<Duration, String> {
+    let parsed = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration such as `10s` or `500ms`: {e}"))?;
+    if parsed.is_zero() {
+        return Err(format!("`{text}` is zero; give a positive duration"));
+    }
+    Ok(parsed)
+}
+
+/// Comma-separated positive durations, at least one.
+fn schedule(text: &str) -> Result<Schedule, String> {
+    let steps = text
+        .split(',')
+        .enumerate()
+        .map(|(i, step)| duration(step).map_err(|e| format!("step {}: {e}", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Schedule(steps))
 }
 
 pub fn main(args: Args) -> u8 {
@@ -113,7 +155,7 @@ pub fn init_tracing() {
 async fn run(args: Args) -> anyhow::Result<()> {
     // Before the first deploy, which resolves the routes' metric handles.
     hookflow_server::metrics::install()?;
-    let services = super::services(args.allow_private_network)?;
+    let services = super::services(args.allow_private_outbound)?;
 
     let admin_digest = {
         let (data, token) = (args.data.clone(), args.admin_token.clone());
@@ -151,7 +193,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         public_base: public.clone(),
         announce: Box::new(print),
         outbound: DeliveryConfig {
-            network: super::network(args.allow_private_network),
+            workers: args.delivery_workers.into(),
+            per_subscription: args.delivery_per_subscription.into(),
+            timeout: args.delivery_timeout,
+            schedule: args.delivery_schedule.0.clone(),
+            network: super::network(args.allow_private_outbound),
             ..DeliveryConfig::default()
         },
     })
@@ -168,6 +214,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let retention = Retention {
         max_age: Duration::from_secs(args.retention_days.saturating_mul(24 * 3600)),
         per_flow: args.retention_per_flow,
+        per_subscription: args.retention_per_subscription,
         ..Retention::default()
     };
     retention::start(store.clone(), retention, RETENTION_EVERY);
