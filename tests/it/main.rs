@@ -18,6 +18,7 @@ mod outbound;
 mod reload;
 mod schema;
 mod serve;
+mod subscriptions;
 mod test_cmd;
 
 use std::path::PathBuf;
