@@ -333,6 +333,13 @@ impl Served {
         self.process.as_mut().expect("the process runs until the end of the test")
     }
 
+    /// Kills the process with SIGKILL: nothing it held in memory survives.
+    pub fn kill(mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill();
+        }
+    }
+
     /// Stops the process with SIGTERM and waits for it to exit.
     pub fn stop(mut self) {
         if let Some(mut process) = self.process.take() {
@@ -484,6 +491,8 @@ pub type Answer = (u16, Vec<(&'static str, &'static str)>);
 struct ReceiverState {
     received: Vec<Received>,
     script: std::collections::VecDeque<Answer>,
+    /// How long each answer takes.
+    delay: Duration,
 }
 
 impl Receiver {
@@ -494,15 +503,27 @@ impl Receiver {
 
     /// A receiver that answers with `script`, in order, then `200`.
     pub async fn answering(script: Vec<Answer>) -> Receiver {
+        Receiver::serve(ReceiverState { script: script.into(), ..ReceiverState::default() }).await
+    }
+
+    /// A receiver that takes `delay` to answer each request `200`.
+    pub async fn slow(delay: Duration) -> Receiver {
+        Receiver::serve(ReceiverState { delay, ..ReceiverState::default() }).await
+    }
+
+    async fn serve(state: ReceiverState) -> Receiver {
         type Shared = Arc<std::sync::Mutex<ReceiverState>>;
         async fn keep(
             axum::extract::State(state): axum::extract::State<Shared>,
             headers: axum::http::HeaderMap,
             body: axum::body::Bytes,
         ) -> axum::response::Response {
-            let mut state = state.lock().unwrap();
-            state.received.push(Received { headers, body, at: Instant::now() });
-            let (status, headers) = state.script.pop_front().unwrap_or((200, Vec::new()));
+            let ((status, headers), delay) = {
+                let mut state = state.lock().unwrap();
+                state.received.push(Received { headers, body, at: Instant::now() });
+                (state.script.pop_front().unwrap_or((200, Vec::new())), state.delay)
+            };
+            tokio::time::sleep(delay).await;
             let mut response = axum::response::IntoResponse::into_response(
                 axum::http::StatusCode::from_u16(status).expect("a status"),
             );
@@ -513,10 +534,7 @@ impl Receiver {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("local addr"));
-        let state: Shared = Arc::new(std::sync::Mutex::new(ReceiverState {
-            received: Vec::new(),
-            script: script.into(),
-        }));
+        let state: Shared = Arc::new(std::sync::Mutex::new(state));
         let app = axum::Router::new().fallback(keep).with_state(state.clone());
         tokio::spawn(axum::serve(listener, app).into_future());
         Receiver { url, state }

@@ -333,3 +333,62 @@ async fn bad_subscriptions_are_refused_naming_the_field() {
     let (status, _) = problem(s.client.get(format!("{}/api/subscriptions", s.admin))).await;
     assert_eq!(status, 401, "the token is needed");
 }
+
+#[tokio::test]
+async fn a_sigkill_mid_delivery_loses_no_queued_event() {
+    const CALLS: usize = 150;
+    let echo =
+        flow("echo", true, r#""suffix": "/echo", "auth": { "type": "none" }"#, r#""status": 201"#);
+    let (flows, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(flows.path().join("echo.json"), echo).unwrap();
+    let args =
+        ["--allow-private-outbound", "--delivery-workers", "2", "--delivery-schedule", "200ms"];
+    // 20 ms an answer, two at a time: about 100 deliveries a second, so the kill lands mid-way.
+    let receiver = Receiver::slow(Duration::from_millis(20)).await;
+    let s = Served::start(flows.path(), data.path(), &args);
+    let (id, _) = subscribe(
+        &s,
+        json!({ "name": "r", "url": receiver.url, "events": ["execution.succeeded"] }),
+    )
+    .await;
+    let mut executions = std::collections::BTreeSet::new();
+    for _ in 0..CALLS {
+        let r = s.client.post(s.hook("/echo")).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        executions.insert(r.headers()["x-hookflow-execution-id"].to_str().unwrap().to_owned());
+    }
+    eventually("every event is queued", Duration::from_secs(10), || async {
+        let page = deliveries(&s, &id, "?limit=500").await;
+        (page["items"].as_array().map_or(0, Vec::len) == CALLS).then_some(())
+    })
+    .await;
+    let before = received(&receiver, 10).await.len();
+    s.kill();
+    assert!(before < CALLS, "killed mid-delivery: {before} of {CALLS} had arrived");
+
+    let s = Served::start(flows.path(), data.path(), &args);
+    let got = eventually(
+        "every queued event arrives after the restart",
+        Duration::from_secs(30),
+        || async {
+            let got = receiver.received();
+            let seen: std::collections::BTreeSet<String> = got
+                .iter()
+                .filter_map(|r| r.json()["data"]["execution_id"].as_str().map(str::to_owned))
+                .collect();
+            (seen == executions).then_some(got)
+        },
+    )
+    .await;
+    // At least once: an attempt cut off by the kill may arrive twice, with the same message id.
+    let mut messages: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    messages.sort_unstable();
+    messages.dedup();
+    assert_eq!(messages.len(), CALLS, "one message per event");
+    eventually("every delivery is logged as succeeded", Duration::from_secs(10), || async {
+        let page = deliveries(&s, &id, "?status=succeeded&limit=500").await;
+        (page["items"].as_array().map_or(0, Vec::len) == CALLS).then_some(())
+    })
+    .await;
+    s.stop();
+}
