@@ -245,7 +245,8 @@ impl Deliverer {
             pass.more = true;
             return Wait::UntilWoken;
         }
-        if !news && !pass.grow && !(pass.more && pass.queue.is_empty()) {
+        let read = news || pass.grow || (pass.more && pass.queue.is_empty());
+        if !read {
             return match pass.next_due {
                 Some(at) => Wait::For(at.saturating_duration_since(Instant::now())),
                 None => Wait::UntilWoken,
