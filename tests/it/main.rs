@@ -15,6 +15,7 @@ mod invalid_flows;
 mod openapi;
 mod ops;
 mod outbound;
+mod outbound_docs;
 mod reload;
 mod schema;
 mod serve;

@@ -111,10 +111,14 @@ async fn a_subscriber_gets_signed_events_and_the_api_logs_every_attempt() {
     assert_eq!(body["data"]["flow_id"], "echo");
     assert_eq!(body["data"]["response_status"], 201);
 
-    let page = deliveries(&s, &id, "").await;
+    // The receiver has it; its outcome is logged once the attempt has been stored.
+    let page = eventually("the delivery logged as succeeded", Duration::from_secs(5), || async {
+        let page = deliveries(&s, &id, "").await;
+        (page["items"][0]["status"] == "succeeded").then_some(page)
+    })
+    .await;
     let message = page["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(message, event.header("webhook-id"));
-    assert_eq!(page["items"][0]["status"], "succeeded");
     let one = delivery(&s, &message).await;
     assert_eq!(one["payload"], body);
     let attempt = &one["attempts"][0];
