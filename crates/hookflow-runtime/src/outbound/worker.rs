@@ -267,9 +267,10 @@ impl Deliverer {
         let (seen, full) = (due.len(), due.len() >= limit);
         let ((capacity_left, mut rest), started) = self.dispatch_counted(due);
         // Those beyond one batch are read again when the queue has run dry.
+        let truncated = rest.len() > self.batch;
         rest.truncate(self.batch);
         pass.queue = rest;
-        pass.more = full || !capacity_left;
+        pass.more = full || truncated || !capacity_left;
         pass.next_due = None;
         let grown = (limit + self.batch).min(self.batch * MAX_BATCHES_PER_READ);
         // A full read that started nothing (its deliveries are in flight or at their
@@ -887,6 +888,24 @@ mod tests {
         assert_eq!(ended(&store, "msg_fast").await.status, DeliveryStatus::Succeeded);
         assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
         assert_eq!(slow.received().len(), 1, "one place for the slow subscription");
+    }
+
+    #[tokio::test]
+    async fn a_backlog_longer_than_the_reads_is_sent_without_news() {
+        // Reads of 4, two places per subscription, answers slow enough that a read sees the
+        // sends in flight: the reads grow past the subscription's cap, and what one read leaves
+        // waiting beyond its queue is read again once the queue has run dry.
+        let receiver =
+            Receiver::start(vec![Reply { delay: Duration::from_millis(20), ..reply(200) }]).await;
+        let ids: Vec<String> = (0..30).map(|i| format!("msg_{i:02}")).collect();
+        let backlog: Vec<Delivery> = ids.iter().map(|id| delivery(id, "sub_1")).collect();
+        let store = store_with(&subscription("sub_1", &receiver.url), &backlog);
+        let config = DeliveryConfig { workers: 4, per_subscription: 2, batch: 4, ..config() };
+        let (_deliverer, _) = start(&store, config);
+        for id in &ids {
+            assert_eq!(ended(&store, id).await.status, DeliveryStatus::Succeeded, "{id}");
+        }
+        assert_eq!(receiver.received().len(), 30, "each once");
     }
 
     #[tokio::test]
