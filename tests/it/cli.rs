@@ -196,3 +196,18 @@ fn run_shows_a_nodes_output_and_explains_the_answer() {
     let o = hookflow(&["run", "flows/order-intake.json", "--explain"]);
     assert!(stdout(&o).contains("#/nodes/3/headers/X-Order-Id"), "{}", stdout(&o));
 }
+
+#[test]
+fn serve_refuses_a_bad_delivery_option_naming_it() {
+    for (args, says) in [
+        (["--delivery-schedule", "30s,0s"], "step 2: `0s` is zero"),
+        (["--delivery-schedule", "30s,soon"], "step 2: `soon` is not a duration"),
+        (["--delivery-timeout", "10"], "`10` is not a duration"),
+        (["--delivery-workers", "0"], "--delivery-workers"),
+    ] {
+        let o = hookflow(&[&["serve"][..], &args[..]].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

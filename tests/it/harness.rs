@@ -333,6 +333,13 @@ impl Served {
         self.process.as_mut().expect("the process runs until the end of the test")
     }
 
+    /// Kills the process with SIGKILL: nothing it held in memory survives.
+    pub fn kill(mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill();
+        }
+    }
+
     /// Stops the process with SIGTERM and waits for it to exit.
     pub fn stop(mut self) {
         if let Some(mut process) = self.process.take() {
@@ -449,35 +456,97 @@ pub fn eventually_blocking<T>(
     }
 }
 
-/// A webhook receiver on `127.0.0.1:0` that answers `200` to every POST and keeps each body
-/// (parsed as JSON) with its headers.
+/// A webhook receiver on `127.0.0.1:0` that keeps every request it gets (headers, raw body,
+/// arrival time) and answers each with the next of its scripted answers, `200` once they are
+/// used up.
 pub struct Receiver {
     pub url: String,
-    received: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, serde_json::Value)>>>,
+    state: Arc<std::sync::Mutex<ReceiverState>>,
+}
+
+/// A request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: axum::http::HeaderMap,
+    pub body: axum::body::Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    /// Header `name`, which must be there.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).unwrap_or_else(|| panic!("no {name}")).to_str().expect("ASCII")
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A scripted answer: its status and headers.
+pub type Answer = (u16, Vec<(&'static str, &'static str)>);
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Vec<Received>,
+    script: std::collections::VecDeque<Answer>,
+    /// How long each answer takes.
+    delay: Duration,
 }
 
 impl Receiver {
+    /// A receiver that answers `200` to everything.
     pub async fn start() -> Receiver {
-        type Seen = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, serde_json::Value)>>>;
+        Receiver::answering(Vec::new()).await
+    }
+
+    /// A receiver that answers with `script`, in order, then `200`.
+    pub async fn answering(script: Vec<Answer>) -> Receiver {
+        Receiver::serve(ReceiverState { script: script.into(), ..ReceiverState::default() }).await
+    }
+
+    /// A receiver that takes `delay` to answer each request `200`.
+    pub async fn slow(delay: Duration) -> Receiver {
+        Receiver::serve(ReceiverState { delay, ..ReceiverState::default() }).await
+    }
+
+    async fn serve(state: ReceiverState) -> Receiver {
+        type Shared = Arc<std::sync::Mutex<ReceiverState>>;
         async fn keep(
-            axum::extract::State(seen): axum::extract::State<Seen>,
+            axum::extract::State(state): axum::extract::State<Shared>,
             headers: axum::http::HeaderMap,
             body: axum::body::Bytes,
-        ) -> axum::http::StatusCode {
-            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            seen.lock().unwrap().push((headers, json));
-            axum::http::StatusCode::OK
+        ) -> axum::response::Response {
+            let ((status, headers), delay) = {
+                let mut state = state.lock().unwrap();
+                state.received.push(Received { headers, body, at: Instant::now() });
+                (state.script.pop_front().unwrap_or((200, Vec::new())), state.delay)
+            };
+            tokio::time::sleep(delay).await;
+            let mut response = axum::response::IntoResponse::into_response(
+                axum::http::StatusCode::from_u16(status).expect("a status"),
+            );
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value.parse().expect("a header value"));
+            }
+            response
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("local addr"));
-        let received: Seen = Arc::default();
-        let app = axum::Router::new().fallback(keep).with_state(received.clone());
+        let state: Shared = Arc::new(std::sync::Mutex::new(state));
+        let app = axum::Router::new().fallback(keep).with_state(state.clone());
         tokio::spawn(axum::serve(listener, app).into_future());
-        Receiver { url, received }
+        Receiver { url, state }
     }
 
-    /// Every body received so far, in order.
+    /// Every request received so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Every body received so far, in order, as JSON.
     pub fn bodies(&self) -> Vec<serde_json::Value> {
-        self.received.lock().unwrap().iter().map(|(_, body)| body.clone()).collect()
+        self.received().iter().map(Received::json).collect()
     }
 }

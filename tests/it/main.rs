@@ -15,9 +15,11 @@ mod invalid_flows;
 mod openapi;
 mod ops;
 mod outbound;
+mod outbound_docs;
 mod reload;
 mod schema;
 mod serve;
+mod subscriptions;
 mod test_cmd;
 
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! `docs/openapi.json`, the OpenAPI 3.1 description of the admin listener: it parses as OpenAPI
 //! 3.1, holds together (every reference resolves, every path parameter is declared, operation ids
 //! are unique, every operation names its answers), its examples meet their schemas, a running
-//! server's answers (flows, reloads, credentials, node types, executions, problems) have statuses,
+//! server's answers (flows, reloads, credentials, subscriptions and deliveries, node types,
+//! executions, problems) have statuses,
 //! content types and bodies that the document describes, and `GET /api/openapi.json` serves it
 //! without a token. That it describes exactly the endpoints the admin router mounts is checked
 //! beside the router, in hookflow-server.
@@ -12,7 +13,7 @@ use hookflow_core::pointer::escape;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::harness::{ADMIN_TOKEN, ServeProcess, Served, flow};
+use crate::harness::{ADMIN_TOKEN, Receiver, ServeProcess, Served, flow};
 use crate::root;
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -272,7 +273,11 @@ async fn real_answers_meet_the_documented_schemas() {
     write("broken.json", r#"{ "id": "broken" }"#);
     write("nameless.json", "[1]");
     let c = Checked {
-        served: Served::start(flows.path(), data.path(), &["--no-watch"]),
+        served: Served::start(
+            flows.path(),
+            data.path(),
+            &["--no-watch", "--allow-private-outbound"],
+        ),
         doc: document(),
     };
     let (get, put, post, delete) = (Method::GET, Method::PUT, Method::POST, Method::DELETE);
@@ -351,6 +356,65 @@ async fn real_answers_meet_the_documented_schemas() {
     let named = "/api/credentials/{name}";
     assert_eq!(c.call(delete.clone(), named, "/api/credentials/ci", None).await.0.as_u16(), 204);
     assert_eq!(c.call(delete.clone(), named, "/api/credentials/ci", None).await.0.as_u16(), 404);
+
+    // Outbound subscriptions, their deliveries and the event catalogue.
+    let receiver = Receiver::start().await;
+    let subs = "/api/subscriptions";
+    let created =
+        format!(r#"{{"name": "crm", "url": "{}", "headers": {{"X-Key": "k"}}}}"#, receiver.url);
+    for (body, expected) in [
+        (created.as_str(), 201),
+        (r#"{"name": "x", "url": "ftp://example.com"}"#, 422),
+        (r#"{"name": "x""#, 400),
+    ] {
+        let (status, doc) = c.call(post.clone(), subs, subs, Some(body)).await;
+        assert_eq!(status.as_u16(), expected, "{body}: {doc}");
+    }
+    let (_, listed) = c.call(get.clone(), subs, subs, None).await;
+    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let one = "/api/subscriptions/{id}";
+    let at = format!("/api/subscriptions/{id}");
+    for url in [at.as_str(), "/api/subscriptions/sub_nope"] {
+        c.call(get.clone(), one, url, None).await;
+    }
+    for (url, body, expected) in [
+        (at.as_str(), r#"{"description": "the CRM"}"#, 200),
+        (at.as_str(), r#"{"events": ["nope"]}"#, 422),
+        ("/api/subscriptions/sub_nope", r#"{"active": true}"#, 404),
+    ] {
+        let (status, doc) = c.call(Method::PATCH, one, url, Some(body)).await;
+        assert_eq!(status.as_u16(), expected, "{url} {body}: {doc}");
+    }
+    let test = "/api/subscriptions/{id}/test";
+    let (_, tested) = c.call(post.clone(), test, &format!("{at}/test"), None).await;
+    let message = tested["id"].as_str().unwrap().to_owned();
+    c.call(post.clone(), test, "/api/subscriptions/sub_nope/test", None).await;
+    let rotate = "/api/subscriptions/{id}/rotate-secret";
+    for (body, expected) in [
+        (Some(r#"{"grace_seconds": 60}"#), 200),
+        (None, 200),
+        (Some(r#"{"grace_seconds": -1}"#), 422),
+    ] {
+        let (status, doc) =
+            c.call(post.clone(), rotate, &format!("{at}/rotate-secret"), body).await;
+        assert_eq!(status.as_u16(), expected, "{body:?}: {doc}");
+    }
+    let deliveries = "/api/subscriptions/{id}/deliveries";
+    for (query, expected) in [("", 200), ("?status=succeeded&limit=1", 200), ("?status=done", 400)]
+    {
+        let (status, doc) =
+            c.call(get.clone(), deliveries, &format!("{at}/deliveries{query}"), None).await;
+        assert_eq!(status.as_u16(), expected, "{query}: {doc}");
+    }
+    c.call(get.clone(), deliveries, "/api/subscriptions/sub_nope/deliveries", None).await;
+    for url in [format!("/api/deliveries/{message}"), "/api/deliveries/msg_nope".into()] {
+        c.call(get.clone(), "/api/deliveries/{id}", &url, None).await;
+        c.call(post.clone(), "/api/deliveries/{id}/retry", &format!("{url}/retry"), None).await;
+    }
+    c.call(get.clone(), "/api/event-types", "/api/event-types", None).await;
+    for expected in [204, 404] {
+        assert_eq!(c.call(delete.clone(), one, &at, None).await.0.as_u16(), expected);
+    }
 
     // Node types, executions, readiness, and the token.
     c.call(get.clone(), "/api/node-types", "/api/node-types", None).await;

@@ -10,7 +10,8 @@
 //! the blocking pool.
 //!
 //! Flows (`flows.rs`): list, show, validate, put, delete, activate and deactivate them, and
-//! reload the flow files.
+//! reload the flow files. Outbound webhooks (`subscriptions.rs`): subscriptions, their
+//! deliveries and the event catalogue.
 
 mod body;
 mod credentials;
@@ -20,6 +21,7 @@ mod health;
 mod node_types;
 mod openapi;
 mod query;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -75,6 +77,7 @@ pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
         .route("/api/executions/{id}/replay", post(replay))
         .route("/api/executions/{id}/case", post(capture))
         .merge(flows::routes())
+        .merge(subscriptions::routes())
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

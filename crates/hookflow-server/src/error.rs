@@ -184,6 +184,10 @@ pub enum AdminError {
     NoSuchCredential(String),
     /// No node type has this name.
     NoSuchNodeType(String),
+    /// No outbound subscription has this id.
+    NoSuchSubscription(String),
+    /// No outbound delivery has this id.
+    NoSuchDelivery(String),
     /// The request body is not JSON; the reason names the line and column.
     MalformedBody(String),
     /// A field of the request body is missing, unknown or not valid; `pointer` is its JSON
@@ -225,6 +229,8 @@ impl AdminError {
             AdminError::NoSuchExecution(_)
             | AdminError::NoSuchCredential(_)
             | AdminError::NoSuchNodeType(_)
+            | AdminError::NoSuchSubscription(_)
+            | AdminError::NoSuchDelivery(_)
             | AdminError::NoSuchFlow(_)
             | AdminError::NotFound => StatusCode::NOT_FOUND,
             AdminError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -253,6 +259,10 @@ impl AdminError {
             AdminError::NoSuchNodeType(name) => {
                 format!("There is no node type `{name}`; `GET /api/node-types` lists them.")
             }
+            AdminError::NoSuchSubscription(id) => {
+                format!("There is no subscription `{id}`; `GET /api/subscriptions` lists them.")
+            }
+            AdminError::NoSuchDelivery(id) => format!("There is no delivery `{id}`."),
             AdminError::MalformedBody(reason) => {
                 format!("The request body is not valid JSON: {reason}.")
             }

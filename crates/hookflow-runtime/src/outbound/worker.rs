@@ -6,8 +6,10 @@
 //! `per_subscription` for any one subscription, so that a slow or dead receiver holds only its
 //! own places. It then sleeps until the next delivery is due, a [`Deliverer::wake`], or a send
 //! finishing. Each send stores its delivery (status, next attempt, the attempt appended) before
-//! its place is freed, so a delivery is never sent twice at once; a send cut short by a crash is
-//! sent again after the restart (at least once).
+//! its place is freed, so a delivery is never sent twice at once, and a claimed delivery is read
+//! again before it is sent, so one whose outcome landed after the loop's read is not sent again;
+//! a send cut short by a crash is sent again after the restart (at least once). The outcomes of
+//! sends that finish together are stored in one commit by the writer task.
 //!
 //! A due delivery whose subscription is paused is held (no next attempt, nothing sent) until the
 //! subscription resumes (whoever resumes it makes its held deliveries due again and calls
@@ -15,11 +17,12 @@
 //! `410 Gone` fails the delivery and switches its subscription off.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use hookflow_store::{Attempt, Delivery, DeliveryStatus, Store, StoreError, Subscription, clock};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use super::sender::{self, Sender};
@@ -52,8 +55,8 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
-            workers: 16,
-            per_subscription: 4,
+            workers: 64,
+            per_subscription: 16,
             timeout: sender::DEFAULT_TIMEOUT,
             schedule: retry::DEFAULT_SCHEDULE.to_vec(),
             jitter: retry::DEFAULT_JITTER,
@@ -86,6 +89,32 @@ pub struct Deliverer {
     batch: usize,
     on_disabled: OnDisabled,
     slots: Arc<Slots>,
+    /// The outcomes waiting for the writer's next commit.
+    writes: mpsc::UnboundedSender<(Delivery, Written)>,
+}
+
+/// Where the writer answers whether a delivery's outcome was stored.
+type Written = oneshot::Sender<Result<(), String>>;
+
+/// Outcomes one commit takes, at most.
+const WRITE_BATCH: usize = 256;
+
+/// The writer: stores the outcomes waiting at a moment in one `put_deliveries`, and answers
+/// each, until every [`Deliverer`] handle is gone.
+async fn write(store: Arc<dyn Store>, mut writes: mpsc::UnboundedReceiver<(Delivery, Written)>) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while writes.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let (deliveries, answers): (Vec<Delivery>, Vec<Written>) = batch.drain(..).unzip();
+        let store = store.clone();
+        let result =
+            match tokio::task::spawn_blocking(move || store.put_deliveries(&deliveries)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+        for answer in answers {
+            let _ = answer.send(result.clone());
+        }
+    }
 }
 
 /// The deliveries being sent, and the notifications around them.
@@ -95,6 +124,9 @@ struct Slots {
     /// Wakes the loop: deliveries were stored, a subscription resumed, a send finished, or the
     /// deliverer is gone.
     wake: Notify,
+    /// Set with every wake but a send finishing: the store may hold due deliveries the loop has
+    /// not read.
+    news: AtomicBool,
     /// Wakes the [`Deliverer::send_now`] callers waiting for a delivery in flight.
     released: Notify,
 }
@@ -131,6 +163,15 @@ enum Wait {
 struct Pass {
     /// How many due deliveries the next read takes.
     limit: usize,
+    /// Due deliveries of the last read not started yet: a pass starts these first.
+    queue: Vec<Delivery>,
+    /// The last read may not have seen every due delivery (it was full, or every place was
+    /// taken): once the queue is empty, a pass with places left reads again.
+    more: bool,
+    /// The last read was full and started nothing beyond its caps: the next pass reads further.
+    grow: bool,
+    /// When the first delivery the last read did not see is due, if it knows.
+    next_due: Option<Instant>,
     depth_reported: Option<Instant>,
 }
 
@@ -143,6 +184,8 @@ impl Deliverer {
         config: DeliveryConfig,
         on_disabled: OnDisabled,
     ) -> Result<Arc<Deliverer>, BuildError> {
+        let (writes, queued) = mpsc::unbounded_channel();
+        tokio::spawn(write(store.clone(), queued));
         let deliverer = Arc::new(Deliverer {
             store,
             sender: Sender::new(config.network, config.timeout)?,
@@ -152,8 +195,16 @@ impl Deliverer {
             batch: config.batch.max(1),
             on_disabled,
             slots: Arc::default(),
+            writes,
         });
-        let pass = Pass { limit: deliverer.batch, depth_reported: None };
+        let pass = Pass {
+            limit: deliverer.batch,
+            queue: Vec::new(),
+            more: true,
+            grow: false,
+            next_due: None,
+            depth_reported: None,
+        };
         tokio::spawn(run(Arc::downgrade(&deliverer), deliverer.slots.clone(), pass));
         Ok(deliverer)
     }
@@ -161,6 +212,7 @@ impl Deliverer {
     /// Tells the worker to look at the store again: deliveries were stored, or a subscription
     /// resumed (and its held deliveries were made due).
     pub fn wake(&self) {
+        self.slots.news.store(true, Ordering::Release);
         self.slots.wake.notify_one();
     }
 
@@ -179,9 +231,27 @@ impl Deliverer {
         self.attempt(subscription, stored.unwrap_or(delivery)).await
     }
 
-    /// One pass of the loop: start what is due and can start, and say how long to sleep.
+    /// One pass of the loop: start what is due and can start, and say how long to sleep. The
+    /// store is read only when something may be due that the last read did not see: news (a
+    /// [`Deliverer::wake`], or the time the next delivery is due), or a last read that did not
+    /// see everything; a send finishing alone starts what the last read left waiting.
     async fn pass(self: &Arc<Self>, pass: &mut Pass) -> Wait {
         self.report_depth(&mut pass.depth_reported).await;
+        let news = self.slots.news.swap(false, Ordering::AcqRel);
+        let queued = std::mem::take(&mut pass.queue);
+        let (capacity_left, rest) = self.dispatch(queued);
+        pass.queue = rest;
+        if !capacity_left {
+            pass.more = true;
+            return Wait::UntilWoken;
+        }
+        let read = news || pass.grow || (pass.more && pass.queue.is_empty());
+        if !read {
+            return match pass.next_due {
+                Some(at) => Wait::For(at.saturating_duration_since(Instant::now())),
+                None => Wait::UntilWoken,
+            };
+        }
         let (now, limit) = (clock::now_ms(), pass.limit);
         let due = match self
             .blocking("read_deliveries", move |s| s.due_deliveries(now, limit))
@@ -190,36 +260,60 @@ impl Deliverer {
             Ok(due) => due,
             Err(err) => {
                 store_errors::retrying("read_deliveries", &err, "cannot read the due deliveries");
+                self.slots.news.store(true, Ordering::Release);
                 return Wait::For(STORE_RETRY);
             }
         };
         let (seen, full) = (due.len(), due.len() >= limit);
-        let capacity_left = self.dispatch(due);
+        let ((capacity_left, mut rest), started) = self.dispatch_counted(due);
+        // Those beyond one batch are read again when the queue has run dry.
+        rest.truncate(self.batch);
+        pass.queue = rest;
+        pass.more = full || !capacity_left;
+        pass.next_due = None;
         let grown = (limit + self.batch).min(self.batch * MAX_BATCHES_PER_READ);
-        pass.limit = if full { grown } else { self.batch };
-        match (capacity_left, full && grown > limit) {
+        // A full read that started nothing (its deliveries are in flight or at their
+        // subscriptions' caps) reads further, to reach the ones after them.
+        pass.grow = capacity_left && full && started == 0 && grown > limit;
+        pass.limit = if pass.grow { grown } else { self.batch };
+        match (capacity_left, pass.grow) {
             (false, _) => Wait::UntilWoken,
             (true, true) => Wait::Again,
-            (true, false) => self.until_next(seen, now).await,
+            (true, false) => {
+                let wait = self.until_next(seen, now).await;
+                if let Wait::For(d) = wait {
+                    pass.next_due = Some(Instant::now() + d);
+                }
+                wait
+            }
         }
     }
 
     /// Starts a send for each of `due` that is not in flight, within the caps. Answers whether
-    /// places are left.
-    fn dispatch(self: &Arc<Self>, due: Vec<Delivery>) -> bool {
+    /// places are left, and the deliveries not started that are not in flight either.
+    fn dispatch(self: &Arc<Self>, due: Vec<Delivery>) -> (bool, Vec<Delivery>) {
+        self.dispatch_counted(due).0
+    }
+
+    /// [`Deliverer::dispatch`], and how many sends it started.
+    fn dispatch_counted(self: &Arc<Self>, due: Vec<Delivery>) -> ((bool, Vec<Delivery>), usize) {
         let mut in_flight = self.slots.lock();
+        let mut rest = Vec::new();
+        let mut started = 0;
         for delivery in due {
-            if in_flight.started >= self.workers {
-                return false;
+            if in_flight.ids.contains(&delivery.id) {
+                continue;
             }
             let taken = in_flight.by_subscription.get(&delivery.subscription_id).copied();
-            if in_flight.ids.contains(&delivery.id) || taken.unwrap_or(0) >= self.per_subscription {
+            if in_flight.started >= self.workers || taken.unwrap_or(0) >= self.per_subscription {
+                rest.push(delivery);
                 continue;
             }
             let claim = in_flight.claim(&self.slots, &delivery.id, Some(&delivery.subscription_id));
             tokio::spawn(self.clone().deliver(claim, delivery));
+            started += 1;
         }
-        in_flight.started < self.workers
+        ((in_flight.started < self.workers, rest), started)
     }
 
     /// How long to sleep after a pass that saw `seen` due deliveries at `now` and started what
@@ -246,23 +340,31 @@ impl Deliverer {
         }
     }
 
-    /// Sends `delivery` (or holds or fails it, by its subscription) and stores the outcome. A
-    /// store call that fails keeps the place a while, so that the loop does not spin on it.
+    /// Sends `delivery` (or holds or fails it, by its subscription) and stores the outcome. It is
+    /// read again first, under its claim: a read of due deliveries may be older than the outcome
+    /// of a send that has since finished, and such a delivery is no longer due. A store call that
+    /// fails keeps the place a while, so that the loop does not spin on it.
     async fn deliver(self: Arc<Self>, claim: Claim, delivery: Delivery) {
-        let id = delivery.subscription_id.clone();
-        let (operation, result) =
-            match self.blocking("read_subscription", move |s| s.subscription(&id)).await {
-                Ok(Some(subscription)) if subscription.active => {
-                    ("write_delivery", self.attempt(&subscription, delivery).await.map(drop))
-                }
-                Ok(Some(_)) => ("write_delivery", self.put(held(delivery)).await),
-                Ok(None) => {
-                    let failed = orphaned(delivery);
-                    let stored = self.put(failed.clone()).await;
-                    ("write_delivery", stored.map(|()| count_ended(&failed, clock::now_ms())))
-                }
-                Err(err) => ("read_subscription", Err(err)),
-            };
+        let (id, subscription) = (delivery.id, delivery.subscription_id);
+        let read = self.blocking("read_delivery", move |s| {
+            let Some(delivery) = s.delivery(&id)? else { return Ok(None) };
+            Ok(Some((delivery, s.subscription(&subscription)?)))
+        });
+        let now = clock::now_ms();
+        let (operation, result) = match read.await {
+            Ok(Some((delivery, _))) if !is_due(&delivery, now) => ("read_delivery", Ok(())),
+            Ok(Some((delivery, Some(subscription)))) if subscription.active => {
+                ("write_delivery", self.attempt(&subscription, delivery).await.map(drop))
+            }
+            Ok(Some((delivery, Some(_)))) => ("write_delivery", self.put(held(delivery)).await),
+            Ok(Some((delivery, None))) => {
+                let failed = orphaned(delivery);
+                let stored = self.put(failed.clone()).await;
+                ("write_delivery", stored.map(|()| count_ended(&failed, clock::now_ms())))
+            }
+            Ok(None) => ("read_delivery", Ok(())),
+            Err(err) => ("read_delivery", Err(err)),
+        };
         if let Err(err) = result {
             store_errors::retrying(operation, &err, "cannot settle a due delivery: it stays due");
             tokio::time::sleep(STORE_RETRY).await;
@@ -325,8 +427,27 @@ impl Deliverer {
         }
     }
 
+    /// Stores `delivery`, durably, together with the other sends' outcomes written at the same
+    /// moment (one commit for all of them).
     async fn put(&self, delivery: Delivery) -> Result<(), StoreError> {
-        self.blocking("write_delivery", move |store| store.put_deliveries(&[delivery])).await
+        // A delivery due again (a retry) is news for the loop's next read.
+        let rescheduled = delivery.next_attempt_at_ms.is_some();
+        let (done, written) = oneshot::channel();
+        let gone = || StoreError::Backend {
+            store: "delivery worker".into(),
+            operation: "write_delivery".into(),
+            cause: "the delivery writer has stopped".into(),
+        };
+        self.writes.send((delivery, done)).map_err(|_| gone())?;
+        written.await.map_err(|_| gone())?.map_err(|cause| StoreError::Backend {
+            store: "delivery worker".into(),
+            operation: "write_delivery".into(),
+            cause,
+        })?;
+        if rescheduled {
+            self.slots.news.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Brings the queue depth gauge up to date when it was last more than [`DEPTH_EVERY`] ago.
@@ -398,7 +519,7 @@ async fn run(deliverer: Weak<Deliverer>, slots: Arc<Slots>, mut pass: Pass) {
             Wait::For(duration) => {
                 tokio::select! {
                     () = slots.wake.notified() => {}
-                    () = tokio::time::sleep(duration) => {}
+                    () = tokio::time::sleep(duration) => slots.news.store(true, Ordering::Release),
                 }
             }
         }
@@ -452,6 +573,12 @@ fn apply(delivery: &mut Delivery, decision: Decision) {
     };
     delivery.status = status;
     delivery.next_attempt_at_ms = next;
+}
+
+/// Whether `delivery` is waiting for an attempt that is due at `now`.
+fn is_due(delivery: &Delivery, now: i64) -> bool {
+    delivery.status == DeliveryStatus::Pending
+        && delivery.next_attempt_at_ms.is_some_and(|at| at <= now)
 }
 
 /// A delivery whose subscription is paused: pending with no next attempt until it resumes.

@@ -1,19 +1,22 @@
-//! The query string of `GET /api/executions` read into an [`ExecutionQuery`]: every parameter
-//! checked, and a bad one named in the error (unknown and repeated ones too, so that a typo is not
-//! silently ignored).
+//! The query strings of the admin listings read into store queries: `GET /api/executions` into
+//! an [`ExecutionQuery`], `GET /api/subscriptions/{id}/deliveries` into a [`DeliveryQuery`]. Every
+//! parameter is checked, and a bad one named in the error (unknown and repeated ones too, so that
+//! a typo is not silently ignored).
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use hookflow_store::{ExecutionQuery, ExecutionStatus};
+use hookflow_store::{DeliveryQuery, DeliveryStatus, ExecutionQuery, ExecutionStatus};
 
 use crate::error::AdminError;
 
-const KNOWN: [&str; 6] = ["flow", "status", "since", "until", "limit", "cursor"];
-const PARAMETERS: &str = "flow, status, since, until, limit or cursor";
-
-/// Reads `raw` (without `?`). An empty value is the same as no parameter.
-pub fn parse(raw: Option<&str>) -> Result<ExecutionQuery, AdminError> {
-    let mut query = ExecutionQuery::default();
+/// Reads `raw` (without `?`) as the parameters `known` (listed as `expected` in the error for an
+/// unknown one), handing each to `read`. An empty value is the same as no parameter.
+fn each(
+    raw: Option<&str>,
+    known: &[&str],
+    expected: &str,
+    mut read: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), AdminError> {
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         let bad = |reason: String| AdminError::BadParameter { name: name.to_string(), reason };
@@ -21,31 +24,49 @@ pub fn parse(raw: Option<&str>) -> Result<ExecutionQuery, AdminError> {
             return Err(bad("given more than once".into()));
         }
         seen.push(name.to_string());
-        match &*name {
-            known if value.is_empty() && KNOWN.contains(&known) => {}
-            "flow" => query.flow = Some(value.into_owned()),
-            "status" => {
-                query.status =
-                    Some(value.parse::<ExecutionStatus>().map_err(|e| bad(e.to_string()))?)
-            }
-            "since" => query.since_ms = Some(time(&value).map_err(bad)?),
-            "until" => query.until_ms = Some(time(&value).map_err(bad)?),
-            "limit" => {
-                let max = ExecutionQuery::MAX_LIMIT;
-                query.limit =
-                    value.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(
-                        || bad(format!("expected a number from 1 to {max}, not `{value}`")),
-                    )?;
-            }
-            "cursor" => {
-                uuid::Uuid::try_parse(&value).map_err(|_| {
-                    bad(format!("expected the `next_cursor` of a previous page, not `{value}`"))
-                })?;
-                query.cursor = Some(value.into_owned());
-            }
-            _ => return Err(bad(format!("unknown parameter; expected {PARAMETERS}"))),
+        if !known.contains(&&*name) {
+            return Err(bad(format!("unknown parameter; expected {expected}")));
+        }
+        if !value.is_empty() {
+            read(&name, &value).map_err(bad)?;
         }
     }
+    Ok(())
+}
+
+/// A page size from 1 to `max`.
+fn limit(value: &str, max: usize) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("expected a number from 1 to {max}, not `{value}`"))
+}
+
+fn cursor_error(value: &str) -> String {
+    format!("expected the `next_cursor` of a previous page, not `{value}`")
+}
+
+/// The query of `GET /api/executions`.
+pub fn parse(raw: Option<&str>) -> Result<ExecutionQuery, AdminError> {
+    let mut query = ExecutionQuery::default();
+    let known = ["flow", "status", "since", "until", "limit", "cursor"];
+    each(raw, &known, "flow, status, since, until, limit or cursor", |name, value| {
+        match name {
+            "flow" => query.flow = Some(value.to_owned()),
+            "status" => {
+                query.status = Some(value.parse::<ExecutionStatus>().map_err(|e| e.to_string())?)
+            }
+            "since" => query.since_ms = Some(time(value)?),
+            "until" => query.until_ms = Some(time(value)?),
+            "limit" => query.limit = limit(value, ExecutionQuery::MAX_LIMIT)?,
+            _ => {
+                uuid::Uuid::try_parse(value).map_err(|_| cursor_error(value))?;
+                query.cursor = Some(value.to_owned());
+            }
+        }
+        Ok(())
+    })?;
     if let (Some(since), Some(until)) = (query.since_ms, query.until_ms)
         && until <= since
     {
@@ -54,6 +75,29 @@ pub fn parse(raw: Option<&str>) -> Result<ExecutionQuery, AdminError> {
             reason: "must be later than `since`".into(),
         });
     }
+    Ok(query)
+}
+
+/// The query of `GET /api/subscriptions/{id}/deliveries`, for subscription `subscription`.
+pub fn deliveries(raw: Option<&str>, subscription: &str) -> Result<DeliveryQuery, AdminError> {
+    let mut query = DeliveryQuery {
+        subscription_id: Some(subscription.to_owned()),
+        ..DeliveryQuery::default()
+    };
+    each(raw, &["status", "limit", "cursor"], "status, limit or cursor", |name, value| {
+        match name {
+            "status" => {
+                query.status = Some(value.parse::<DeliveryStatus>().map_err(|e| e.to_string())?)
+            }
+            "limit" => query.limit = limit(value, DeliveryQuery::MAX_LIMIT)?,
+            _ => {
+                let id = value.strip_prefix("msg_").ok_or_else(|| cursor_error(value))?;
+                uuid::Uuid::try_parse(id).map_err(|_| cursor_error(value))?;
+                query.cursor = Some(value.to_owned());
+            }
+        }
+        Ok(())
+    })?;
     Ok(query)
 }
 
@@ -169,5 +213,35 @@ mod tests {
         assert_eq!(name_of("cursor=abc"), "cursor");
         assert_eq!(name_of("flow=a&flow=b"), "flow");
         assert_eq!(name_of("staus=failed"), "staus");
+    }
+
+    #[test]
+    fn delivery_listings_are_read_and_their_bad_parameters_named() {
+        let cursor = "msg_0190e7a4000070008000000000000000";
+        let q =
+            deliveries(Some(&format!("status=failed&limit=3&cursor={cursor}")), "sub_1").unwrap();
+        assert_eq!(
+            q,
+            DeliveryQuery {
+                subscription_id: Some("sub_1".into()),
+                status: Some(DeliveryStatus::Failed),
+                cursor: Some(cursor.into()),
+                limit: 3,
+            }
+        );
+        for (raw, name) in [
+            ("status=done", "status"),
+            ("limit=0", "limit"),
+            ("limit=501", "limit"),
+            ("cursor=abc", "cursor"),
+            ("cursor=msg_abc", "cursor"),
+            ("status=failed&status=pending", "status"),
+            ("flow=x", "flow"),
+        ] {
+            match deliveries(Some(raw), "sub_1") {
+                Err(AdminError::BadParameter { name: got, .. }) => assert_eq!(got, name, "{raw}"),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
     }
 }

@@ -84,10 +84,10 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     retention_per_subscription: usize,
     /// Outbound deliveries sent at once, in all.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     delivery_workers: u16,
     /// Outbound deliveries sent at once to one subscription.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     delivery_per_subscription: u16,
     /// How long one delivery attempt may take (e.g. `10s`, `500ms`).
     #[arg(long, default_value = "10s", value_parser = duration)]
