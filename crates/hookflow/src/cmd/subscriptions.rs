@@ -17,7 +17,7 @@ use super::{Format, exit, table};
 const REDACTED: &str = "[redacted]";
 /// The longest last error a deliveries table shows in full.
 const TABLE_ERROR_CHARS: usize = 60;
-/// The longest receiver's answer body `test` and `retry` show.
+/// The most of a receiver's answer body `test` and `retry` show, on one line.
 const OUTCOME_BODY_CHARS: usize = 300;
 
 #[derive(Debug, clap::Args)]
@@ -456,16 +456,11 @@ fn record(out: &mut String, view: &Value) {
     field(out, "payload", payload);
     for (i, secret) in view["secrets"].as_array().into_iter().flatten().enumerate() {
         let until = match secret["expires_at"].as_str() {
-            Some(at) => format!("signs until {at}"),
-            None => "signs".into(),
+            Some(at) => format!("signing until {at}"),
+            None => "signing".into(),
         };
-        let name = if i == 0 { "secrets" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {:<14} created {}, {until}",
-            if name.is_empty() { String::new() } else { format!("{name}:") },
-            text(&secret["created_at"])
-        );
+        let label = if i == 0 { "secrets:" } else { "" };
+        let _ = writeln!(out, "  {label:<14} created {}, {until}", text(&secret["created_at"]));
     }
     field(out, "created", text(&view["created_at"]));
     field(out, "updated", text(&view["updated_at"]));
@@ -542,11 +537,7 @@ fn outcome(delivery: &Value, what: &str) -> String {
     let _ = writeln!(out, "{verdict}, {}", attempt_line(attempt));
     if !got_2xx(delivery) {
         if let Some(body) = attempt["response_body"].as_str().filter(|b| !b.trim().is_empty()) {
-            let mut shown: String = body.trim().chars().take(OUTCOME_BODY_CHARS).collect();
-            if shown.len() < body.trim().len() {
-                shown.push_str(" ...");
-            }
-            let _ = writeln!(out, "  the receiver answered: {shown}");
+            let _ = writeln!(out, "  the receiver answered: {}", shorten(body, OUTCOME_BODY_CHARS));
         }
         let _ = write!(out, "  delivery status: {}", text(&delivery["status"]));
         if let Some(at) = delivery["next_attempt_at"].as_str() {
