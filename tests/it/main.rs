@@ -20,6 +20,7 @@ mod reload;
 mod schema;
 mod serve;
 mod subscriptions;
+mod subscriptions_cli;
 mod test_cmd;
 
 use std::path::PathBuf;

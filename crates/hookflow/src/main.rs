@@ -41,6 +41,10 @@ enum Command {
     /// List, activate and deactivate the flows of a running server through its admin API (exit
     /// 0 = ok, 1 = the server refused, 2 = could not run).
     Flows(cmd::flows::Args),
+    /// Create, list, change, test and delete outbound webhook subscriptions, and inspect and retry
+    /// their deliveries, through a running server's admin API (exit 0 = ok, 1 = the server
+    /// refused or a delivery attempt got no 2xx, 2 = could not run).
+    Subscriptions(cmd::subscriptions::Args),
     /// Print the route table with full public URLs, from the flow files, without a server
     /// (exit 0 = ok, 1 = some flows have errors, 2 = could not run).
     Routes(cmd::routes::Args),
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Executions(args) => cmd::executions::main(args),
         Command::Flows(args) => cmd::flows::main(args),
         Command::Routes(args) => cmd::routes::main(args),
+        Command::Subscriptions(args) => cmd::subscriptions::main(args),
     };
     ExitCode::from(code)
 }

@@ -62,6 +62,15 @@ pub(super) fn answer(
     command: &str,
     client: impl FnOnce(&tokio::runtime::Runtime) -> Result<String, Failure>,
 ) -> u8 {
+    answer_with_code(command, |runtime| client(runtime).map(|text| (text, exit::OK)))
+}
+
+/// [`answer`] for a client whose result has an exit code of its own (a delivery attempt that
+/// failed prints what happened, and exits non-zero).
+pub(super) fn answer_with_code(
+    command: &str,
+    client: impl FnOnce(&tokio::runtime::Runtime) -> Result<(String, u8), Failure>,
+) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -70,9 +79,9 @@ pub(super) fn answer(
         }
     };
     match client(&runtime) {
-        Ok(text) => {
+        Ok((text, code)) => {
             print(&text);
-            exit::OK
+            code
         }
         Err(Failure::Refused(message)) => {
             eprintln!("hookflow {command}: {message}");
@@ -98,8 +107,18 @@ pub(super) fn segment(id: &str) -> String {
         .collect()
 }
 
-/// Sends `request`; answers the JSON of a 2xx answer.
+/// Sends `request`; answers the JSON of a 2xx answer (`null` for an empty one, as `204`).
 pub(super) async fn send(request: reqwest::RequestBuilder, base: &str) -> Result<Value, Failure> {
+    send_with(request, base, |_| None).await
+}
+
+/// [`send`], naming in a refusal the command-line option behind each request-body field the
+/// server found wrong: `option` maps a JSON pointer (`/url`) to the option (`--url`).
+pub(super) async fn send_with(
+    request: reqwest::RequestBuilder,
+    base: &str,
+    option: impl Fn(&str) -> Option<String>,
+) -> Result<Value, Failure> {
     let response = request.send().await.map_err(|e| {
         let why = if e.is_connect() {
             "cannot connect"
@@ -119,6 +138,9 @@ pub(super) async fn send(request: reqwest::RequestBuilder, base: &str) -> Result
         .map_err(|e| Failure::CouldNotRun(format!("cannot read the admin API's answer: {e}")))?;
     let doc: Option<Value> = serde_json::from_str(&text).ok();
     if status.is_success() {
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
         return doc.ok_or_else(|| {
             Failure::CouldNotRun("the admin API answered something that is not JSON".into())
         });
@@ -128,7 +150,33 @@ pub(super) async fn send(request: reqwest::RequestBuilder, base: &str) -> Result
         .and_then(|d| d.get("detail"))
         .and_then(Value::as_str)
         .map_or_else(|| text.chars().take(500).collect(), str::to_owned);
-    Err(Failure::Refused(format!("{status}: {detail}")))
+    let mut message = format!("{status}: {detail}");
+    if let Some(doc) = &doc {
+        message.push_str(&fields(doc, &option));
+    }
+    Err(Failure::Refused(message))
+}
+
+/// The fields a problem document names (`pointer`, or `errors: [{pointer, reason}]`), with
+/// their options: one ` (see --url)` for a single field, a line each for a list.
+fn fields(problem: &Value, option: &impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    if let Some(list) = problem.get("errors").and_then(Value::as_array) {
+        for error in list {
+            let Some(pointer) = error.get("pointer").and_then(Value::as_str) else { continue };
+            let reason = error
+                .get("reason")
+                .or_else(|| error.get("detail"))
+                .or_else(|| error.get("message"))
+                .map(text)
+                .unwrap_or_default();
+            let at = option(pointer).map(|o| format!(" ({o})")).unwrap_or_default();
+            out.push_str(&format!("\n  {pointer}{at}: {reason}"));
+        }
+    } else if let Some(o) = problem.get("pointer").and_then(Value::as_str).and_then(option) {
+        out.push_str(&format!(" (see {o})"));
+    }
+    out
 }
 
 /// A JSON value as plain text: strings without quotes, `null` as `-`.

@@ -8,13 +8,14 @@ pub mod flows;
 pub mod routes;
 pub mod run;
 pub mod serve;
+pub mod subscriptions;
 pub mod test;
 pub mod validate;
 
 /// Exit codes shared by the commands.
 pub mod exit {
     pub const OK: u8 = 0;
-    /// The flows (or the run) have errors.
+    /// The flows (or the run) have errors; a delivery attempt got no `2xx`.
     pub const FLOW_ERRORS: u8 = 1;
     /// The command could not do its work (bad arguments, unreadable files).
     pub const COULD_NOT_RUN: u8 = 2;
