@@ -7,7 +7,10 @@
 # Env: DURATION (s, default 10), ROUNDS (default 3), THREADS (default 2), CONNECTIONS (default 32),
 #      READY_TIMEOUT (s, default 30), MODE (`sync`, default: order-intake answers 201; `accepted`:
 #      the same flow in accepted mode from bench/flows-accepted answers 202 once the call is
-#      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--store sled`).
+#      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--store sled`), SUBSCRIBE (`1`:
+#      one more server, `subscribed`, the same as `hookflow` with one `*` outbound subscription to
+#      a local receiver from bench/outbound, run at the lowest CPU priority as the stand-in for a
+#      remote system; the summary gives its throughput against `hookflow`'s).
 #      Raw wrk outputs go to bench/results/.
 #
 # In sync mode the run measures three servers: hookflow as configured, the same with
@@ -26,6 +29,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
 MODE="${MODE:-sync}"
 SERVE_ARGS="${SERVE_ARGS:-}"
+SUBSCRIBE="${SUBSCRIBE:-0}"
 case "$MODE" in
     sync) HF_FLOWS_DIR="flows" HF_STATUS=201 ;;
     accepted) HF_FLOWS_DIR="bench/flows-accepted" HF_STATUS=202 ;;
@@ -40,6 +44,8 @@ HF_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BL_TARGET="$ROOT/target/baseline"
 HF_BIN="$HF_TARGET/release/hookflow"
 BL_BIN="$BL_TARGET/release/hookflow-baseline"
+OB_TARGET="$ROOT/target/outbound-bench"
+OB_BIN="$OB_TARGET/release/hookflow-outbound-bench"
 # The order-intake sample (large) order; must match bench/post.lua.
 BODY='{"id":"ORD-1","customer":{"name":"Ada"},"total":120.5,"items":[{"sku":"A1","qty":2},{"sku":"B7","qty":1}]}'
 EXPECTED='{"id":"ORD-1","review":true,"skus":["A1","B7"],"message":"Order ORD-1 for Ada is held for review"}'
@@ -69,6 +75,10 @@ log "building hookflow (release)"
 (cd "$ROOT" && cargo build --release -p hookflow)
 log "building hookflow-baseline (release)"
 (cd "$BENCH/baseline" && CARGO_TARGET_DIR="$BL_TARGET" cargo build --release)
+if [[ "$SUBSCRIBE" == 1 ]]; then
+    log "building hookflow-outbound-bench (release)"
+    (cd "$BENCH/outbound" && CARGO_TARGET_DIR="$OB_TARGET" cargo build --release)
+fi
 [[ -x "$HF_BIN" ]] || die "no hookflow binary at $HF_BIN"
 [[ -x "$BL_BIN" ]] || die "no baseline binary at $BL_BIN"
 
@@ -230,12 +240,45 @@ BL_ADDR="$(wait_for_line "$TMP/baseline.out" 'listening on http://127\.0\.0\.1:[
 }
 admit baseline "$BL_PID" "http://${BL_ADDR#listening on http://}/hooks/orders/eu" "$BL_KEY" 201
 
+if [[ "$SUBSCRIBE" == 1 ]]; then
+    log "starting the outbound receiver (nice 19)"
+    nice -n 19 "$OB_BIN" receive >"$TMP/receiver.out" 2>"$TMP/receiver.err" &
+    RECEIVER_PID=$!
+    PIDS+=("$RECEIVER_PID")
+    RECEIVER="$(wait_for_line "$TMP/receiver.out" 'http://127\.0\.0\.1:[0-9]+/hook' "$RECEIVER_PID")" ||
+        die "the receiver did not start"
+    SUB_TOKEN="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    # shellcheck disable=SC2086
+    start_hookflow subscribed $SERVE_ARGS --allow-private-outbound --admin-token "$SUB_TOKEN"
+    SUB_ADMIN="$(wait_for_line "$TMP/subscribed.err" 'admin listening on http://127\.0\.0\.1:[0-9]+' \
+        "${PID[subscribed]}")" || die "subscribed did not report its admin listener"
+    curl -sSf -X POST "${SUB_ADMIN#admin listening on }/api/subscriptions" \
+        -H "Authorization: Bearer $SUB_TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"name\": \"bench\", \"url\": \"$RECEIVER\", \"events\": [\"*\"]}" \
+        >"$TMP/subscription.json" || die "cannot create the subscription"
+    SUB_ID="$(grep -oE '"id":"sub_[0-9a-f]+"' "$TMP/subscription.json" | head -n1 | cut -d'"' -f4 || true)"
+    [[ -n "$SUB_ID" ]] || die "no subscription id in $(cat "$TMP/subscription.json")"
+fi
+
+# drained: the subscribed server has no pending delivery left.
+drained() {
+    curl -sSf --max-time 5 -H "Authorization: Bearer $SUB_TOKEN" \
+        "${SUB_ADMIN#admin listening on }/api/subscriptions/$SUB_ID/deliveries?status=pending&limit=1" |
+        grep -q '"items":\[\]'
+}
+
 # ---- rounds ------------------------------------------------------------------------------------
 for ((round = 1; round <= ROUNDS; round++)); do
     log "round $round of $ROUNDS"
     for name in "${NAMES[@]}"; do
         run_wrk "$name" "${URL[$name]}" "${KEY[$name]}" "$RESULTS/$name-$STAMP-$round.txt"
         kill -0 "${PID[$name]}" 2>/dev/null || die "$name died during the run"
+        if [[ "$name" == subscribed ]]; then
+            # Its deliveries would go on during the next server's run: wait until they are out.
+            started=$SECONDS
+            READY_TIMEOUT=600 poll "${PID[subscribed]}" drained || die "the deliveries did not drain"
+            log "subscribed: the deliveries drained $((SECONDS - started)) s after the run"
+        fi
     done
 done
 
@@ -304,6 +347,9 @@ printf "%s" "$ROWS" | awk -v d="$DURATION" -v t="$THREADS" -v c="$CONNECTIONS" -
         printf "history on / history off:           %.2fx throughput, %.2fx p99 (ratios of the medians %.2fx, %.2fx)\n", hn, paired("hookflow", "nohistory", a99), rps["hookflow"] / rps["nohistory"], p99["hookflow"] / p99["nohistory"]
         printf "nohistory/baseline:                 %.2fx throughput, %.2fx p99 (ratios of the medians %.2fx, %.2fx)\n", paired("nohistory", "baseline", all), paired("nohistory", "baseline", a99), rps["nohistory"] / rps["baseline"], p99["nohistory"] / p99["baseline"]
         if (hn < 0.8) print "WARNING: history on keeps under 0.8x of the history-off throughput"
+    }
+    if ("subscribed" in rps) {
+        printf "with a * subscription / without:   %.2fx throughput, %.2fx p99 (ratios of the medians %.2fx, %.2fx)\n", paired("subscribed", "hookflow", all), paired("subscribed", "hookflow", a99), rps["subscribed"] / rps["hookflow"], p99["subscribed"] / p99["hookflow"]
     }
     if (hb < 0.7) print "WARNING: hookflow throughput is under 0.7x the baseline"
     if (hb99 > 2) print "WARNING: hookflow p99 is over 2x the baseline"
