@@ -165,7 +165,7 @@ struct Pass {
     limit: usize,
     /// Due deliveries of the last read not started yet: a pass starts these first.
     queue: Vec<Delivery>,
-    /// The last read may not have seen every due delivery (it was full, or every place was
+    /// The last read may not have seen every due delivery (it found some, or every place was
     /// taken): once the queue is empty, a pass with places left reads again.
     more: bool,
     /// The last read was full and started nothing beyond its caps: the next pass reads further.
@@ -266,11 +266,13 @@ impl Deliverer {
         };
         let (seen, full) = (due.len(), due.len() >= limit);
         let ((capacity_left, mut rest), started) = self.dispatch_counted(due);
-        // Those beyond one batch are read again when the queue has run dry.
-        let truncated = rest.len() > self.batch;
+        // Those beyond one batch are read again when the queue has run dry. A read that found
+        // anything is followed by another once the queue has run dry: a short read does not
+        // prove that nothing more is due (the store leaves out deliveries that changed while it
+        // read, and those may stand before others).
         rest.truncate(self.batch);
         pass.queue = rest;
-        pass.more = full || truncated || !capacity_left;
+        pass.more = seen > 0 || !capacity_left;
         pass.next_due = None;
         let grown = (limit + self.batch).min(self.batch * MAX_BATCHES_PER_READ);
         // A full read that started nothing (its deliveries are in flight or at their
@@ -906,6 +908,32 @@ mod tests {
             assert_eq!(ended(&store, id).await.status, DeliveryStatus::Succeeded, "{id}");
         }
         assert_eq!(receiver.received().len(), 30, "each once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_written_while_others_are_sent_are_all_sent() {
+        // Reads race the sends' outcomes: a read that comes back short because deliveries
+        // changed under it must not be taken for the end of the queue.
+        let receiver = Receiver::start(vec![reply(200)]).await;
+        let store = store_with(&subscription("sub_1", &receiver.url), &[]);
+        let (deliverer, _) = start(&store, config());
+        for chunk in 0..50 {
+            let batch: Vec<Delivery> =
+                (0..100).map(|i| delivery(&format!("msg_{chunk:03}_{i:03}"), "sub_1")).collect();
+            store.put_deliveries(&batch).unwrap();
+            deliverer.wake();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pending = store.pending_deliveries().unwrap();
+            if pending == 0 {
+                break;
+            }
+            let received = receiver.received().len();
+            assert!(Instant::now() < deadline, "{pending} still pending, {received} received");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     #[tokio::test]
