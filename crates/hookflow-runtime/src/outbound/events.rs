@@ -58,8 +58,9 @@ pub static CATALOGUE: &[EventType] = &[
         name: WEBHOOK_REJECTED,
         description: "A webhook call was refused before its flow ran (401, 403, 404, 413, 422, 429).",
         sample: || {
-            json!({ "flow_id": "order-intake", "route": "POST /orders/{region}", "status": 401,
-                    "reason": "The credentials for this webhook are missing or not valid." })
+            json!({ "flow_id": "order-intake", "route": "POST /orders/{region}", "method": "POST",
+                    "path": "/hooks/orders/eu", "status": 401,
+                    "reason": "401 Unauthorized: The credentials for this webhook are missing or not valid." })
         },
     },
     EventType {
