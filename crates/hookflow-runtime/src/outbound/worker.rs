@@ -5,11 +5,13 @@
 //! each delivery that is not already in flight, within two caps: `workers` sends in all, and
 //! `per_subscription` for any one subscription, so that a slow or dead receiver holds only its
 //! own places. It then sleeps until the next delivery is due, a [`Deliverer::wake`], or a send
-//! finishing. Each send stores its delivery (status, next attempt, the attempt appended) before
-//! its place is freed, so a delivery is never sent twice at once, and a claimed delivery is read
-//! again before it is sent, so one whose outcome landed after the loop's read is not sent again;
-//! a send cut short by a crash is sent again after the restart (at least once). The outcomes of
-//! sends that finish together are stored in one commit by the writer task.
+//! finishing. A send's place (the caps count requests in flight) is freed when the receiver has
+//! answered; the delivery stays claimed until its outcome (status, next attempt, the attempt
+//! appended) is stored, so it is never sent twice at once, and a claimed delivery is read again
+//! before it is sent, so one whose outcome landed after the loop's read is not sent again; a send
+//! cut short by a crash is sent again after the restart (at least once). The outcomes of sends
+//! that finish while a commit is under way are stored together in the next one, by the writer
+//! task.
 //!
 //! A due delivery whose subscription is paused is held (no next attempt, nothing sent) until the
 //! subscription resumes (whoever resumes it makes its held deliveries due again and calls
@@ -225,10 +227,10 @@ impl Deliverer {
         subscription: &Subscription,
         delivery: Delivery,
     ) -> Result<Delivery, StoreError> {
-        let _claim = self.claim_when_free(&delivery.id).await;
+        let mut claim = self.claim_when_free(&delivery.id).await;
         let id = delivery.id.clone();
         let stored = self.blocking("read_delivery", move |store| store.delivery(&id)).await?;
-        self.attempt(subscription, stored.unwrap_or(delivery)).await
+        self.attempt(subscription, stored.unwrap_or(delivery), &mut claim).await
     }
 
     /// One pass of the loop: start what is due and can start, and say how long to sleep. The
@@ -347,7 +349,7 @@ impl Deliverer {
     /// read again first, under its claim: a read of due deliveries may be older than the outcome
     /// of a send that has since finished, and such a delivery is no longer due. A store call that
     /// fails keeps the place a while, so that the loop does not spin on it.
-    async fn deliver(self: Arc<Self>, claim: Claim, delivery: Delivery) {
+    async fn deliver(self: Arc<Self>, mut claim: Claim, delivery: Delivery) {
         let (id, subscription) = (delivery.id, delivery.subscription_id);
         let read = self.blocking("read_delivery", move |s| {
             let Some(delivery) = s.delivery(&id)? else { return Ok(None) };
@@ -357,7 +359,8 @@ impl Deliverer {
         let (operation, result) = match read.await {
             Ok(Some((delivery, _))) if !is_due(&delivery, now) => ("read_delivery", Ok(())),
             Ok(Some((delivery, Some(subscription)))) if subscription.active => {
-                ("write_delivery", self.attempt(&subscription, delivery).await.map(drop))
+                let sent = self.attempt(&subscription, delivery, &mut claim).await;
+                ("write_delivery", sent.map(drop))
             }
             Ok(Some((delivery, Some(_)))) => ("write_delivery", self.put(held(delivery)).await),
             Ok(Some((delivery, None))) => {
@@ -380,9 +383,13 @@ impl Deliverer {
         &self,
         subscription: &Subscription,
         mut delivery: Delivery,
+        claim: &mut Claim,
     ) -> Result<Delivery, StoreError> {
         let number = retry::attempt_number(&delivery.attempts, self.policy.schedule.len());
         let attempt = self.sender.send(subscription, &delivery).await;
+        // The receiver has answered: its place may take the next send while this outcome is
+        // stored (the delivery itself stays claimed until it is).
+        claim.free_place();
         let now = clock::now_ms();
         let decision =
             self.policy.decide(number, Outcome::of(&attempt, now), now, &mut rand::rng());
@@ -548,13 +555,30 @@ impl InFlight {
 
     fn release(&mut self, id: &str, place: Option<&str>) {
         self.ids.remove(id);
-        let Some(subscription) = place else { return };
+        if let Some(subscription) = place {
+            self.release_place(subscription);
+        }
+    }
+
+    /// Frees a place taken for subscription `subscription`.
+    fn release_place(&mut self, subscription: &str) {
         self.started -= 1;
         if let Some(taken) = self.by_subscription.get_mut(subscription) {
             *taken -= 1;
             if *taken == 0 {
                 self.by_subscription.remove(subscription);
             }
+        }
+    }
+}
+
+impl Claim {
+    /// Frees the claim's place (it has one when the loop started the send), keeping the
+    /// delivery claimed: the loop may start another send in its place.
+    fn free_place(&mut self) {
+        if let Some(subscription) = self.place.take() {
+            self.slots.lock().release_place(&subscription);
+            self.slots.wake.notify_one();
         }
     }
 }
