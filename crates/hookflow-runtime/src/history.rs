@@ -27,6 +27,7 @@ use hookflow_store::{Durability, EncodedExecution, ExecutionRecord, Store, Store
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::group_commit::{GroupCommit, Names};
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors;
 
@@ -77,15 +78,12 @@ struct Rejected {
     message: String,
 }
 
-/// A record to store durably, and who waits for the outcome.
-type Durable = (ExecutionRecord, oneshot::Sender<Result<(), StoreError>>);
-
 /// The history writer's handle, shared by every request.
 pub struct History {
     tx: mpsc::UnboundedSender<Message>,
     room: Arc<Semaphore>,
     wake: Arc<Notify>,
-    durable: mpsc::UnboundedSender<Durable>,
+    durable: GroupCommit<ExecutionRecord>,
     store: Arc<dyn Store>,
     config: HistoryConfig,
     rejected_waiting: Arc<AtomicUsize>,
@@ -102,7 +100,6 @@ impl History {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: HistoryConfig) -> Arc<History> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (durable, durable_rx) = mpsc::unbounded_channel();
         let writer = Writer {
             store: store.clone(),
             limits: config.limits,
@@ -113,7 +110,14 @@ impl History {
         let (rejected_waiting, room, wake) =
             (writer.rejected_waiting.clone(), writer.room.clone(), writer.wake.clone());
         tokio::spawn(writer.run(rx));
-        tokio::spawn(commit(durable_rx, store.clone()));
+        let names = Names {
+            store: "history",
+            operation: "persist",
+            stopped: "the durable writer has stopped",
+        };
+        let durable = GroupCommit::start(store.clone(), BATCH, names, |store, records| {
+            store.put_executions(records)
+        });
         Arc::new(History {
             tx,
             room,
@@ -190,14 +194,7 @@ impl History {
     /// Writes `record` now, together with the other durable writes waiting at that moment;
     /// durable when this returns `Ok`.
     pub async fn persist(&self, record: ExecutionRecord) -> Result<(), StoreError> {
-        let (done, outcome) = oneshot::channel();
-        let stopped = || StoreError::Backend {
-            store: "history".into(),
-            operation: "persist".into(),
-            cause: "the durable writer has stopped".into(),
-        };
-        self.durable.send((record, done)).map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+        self.durable.write(record).await
     }
 
     /// Waits until everything handed to the writer before this call is stored.
@@ -358,33 +355,6 @@ fn build(message: Message, limits: Limits) -> Option<EncodedExecution> {
             tracing::error!(execution = %record.id, error = %e, "cannot encode a record; it is lost");
         })
         .ok()
-}
-
-/// The durable writer: every write waiting is committed in one transaction, then each waiter
-/// hears the outcome.
-async fn commit(mut rx: mpsc::UnboundedReceiver<Durable>, store: Arc<dyn Store>) {
-    let mut waiting = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut waiting, BATCH).await > 0 {
-        let (records, waiters): (Vec<_>, Vec<_>) = waiting.drain(..).unzip();
-        let store = store.clone();
-        let outcome = tokio::task::spawn_blocking(move || store.put_executions(&records))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Backend {
-                    store: "history".into(),
-                    operation: "persist".into(),
-                    cause: e.to_string(),
-                })
-            });
-        let outcome = outcome.map_err(|e| e.to_string());
-        for waiter in waiters {
-            let _ = waiter.send(outcome.clone().map_err(|cause| StoreError::Backend {
-                store: "history".into(),
-                operation: "persist".into(),
-                cause,
-            }));
-        }
-    }
 }
 
 /// When the writer's writes reach the disk: durably once per tick, deferred in between.

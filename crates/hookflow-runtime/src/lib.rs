@@ -22,6 +22,7 @@ pub mod cases_file;
 pub mod credentials;
 pub mod deployed;
 pub mod engine;
+mod group_commit;
 pub mod history;
 pub mod http_client;
 mod idempotency;

@@ -143,6 +143,14 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
 }
 
+impl Delivery {
+    /// When its next attempt is scheduled, while it is pending (`None` while held, or once it
+    /// ended).
+    pub fn due_at(&self) -> Option<i64> {
+        self.next_attempt_at_ms.filter(|_| self.status == DeliveryStatus::Pending)
+    }
+}
+
 impl Record for Delivery {
     const TABLE: Table = Table::Deliveries;
 

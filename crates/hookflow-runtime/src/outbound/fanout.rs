@@ -1,6 +1,7 @@
 //! The fan-out task: each published event becomes one delivery per subscription that wants its
 //! type, with the subscription's payload rendered now (every attempt sends the same bytes); a
-//! paused subscription's delivery is written held, and goes out when it is switched on again. The events waiting at a moment are written together, in one durable write, and the
+//! paused subscription's delivery is written held, and goes out when it is switched on again.
+//! The events waiting at a moment are written together, in one durable write, and the
 //! delivery worker is woken.
 
 use std::sync::Weak;
@@ -48,8 +49,9 @@ pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedRec
     }
 }
 
-/// The delivery of `event` to `live`'s subscription, due now (held while it is paused). A payload that cannot be rendered
-/// is a failed delivery whose one attempt says why (nothing is sent).
+/// The delivery of `event` to `live`'s subscription, due now (held while it is paused). A
+/// payload that cannot be rendered is a failed delivery whose one attempt says why (nothing is
+/// sent).
 pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
     let subscription = &live.subscription;
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());

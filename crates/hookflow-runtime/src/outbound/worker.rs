@@ -24,10 +24,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use hookflow_store::{Attempt, Delivery, DeliveryStatus, Store, StoreError, Subscription, clock};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::Notify;
 
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use super::sender::{self, Sender};
+use crate::group_commit::{GroupCommit, Names};
 use crate::http_client::{BuildError, NetworkPolicy};
 use crate::metrics::{DELIVERIES, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, DELIVERY_QUEUE_DEPTH};
 use crate::store_errors;
@@ -54,11 +55,16 @@ pub struct DeliveryConfig {
     pub batch: usize,
 }
 
+/// Sends in flight at most, in all, unless configured.
+pub const DEFAULT_WORKERS: u16 = 64;
+/// Sends in flight at most for one subscription, unless configured.
+pub const DEFAULT_PER_SUBSCRIPTION: u16 = 16;
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
-            workers: 64,
-            per_subscription: 16,
+            workers: DEFAULT_WORKERS.into(),
+            per_subscription: DEFAULT_PER_SUBSCRIPTION.into(),
             timeout: sender::DEFAULT_TIMEOUT,
             schedule: retry::DEFAULT_SCHEDULE.to_vec(),
             jitter: retry::DEFAULT_JITTER,
@@ -91,33 +97,12 @@ pub struct Deliverer {
     batch: usize,
     on_disabled: OnDisabled,
     slots: Arc<Slots>,
-    /// The outcomes waiting for the writer's next commit.
-    writes: mpsc::UnboundedSender<(Delivery, Written)>,
+    /// Stores the attempts' outcomes, those that finish together in one commit.
+    writes: GroupCommit<Delivery>,
 }
-
-/// Where the writer answers whether a delivery's outcome was stored.
-type Written = oneshot::Sender<Result<(), String>>;
 
 /// Outcomes one commit takes, at most.
 const WRITE_BATCH: usize = 256;
-
-/// The writer: stores the outcomes waiting at a moment in one `put_deliveries`, and answers
-/// each, until every [`Deliverer`] handle is gone.
-async fn write(store: Arc<dyn Store>, mut writes: mpsc::UnboundedReceiver<(Delivery, Written)>) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while writes.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let (deliveries, answers): (Vec<Delivery>, Vec<Written>) = batch.drain(..).unzip();
-        let store = store.clone();
-        let result =
-            match tokio::task::spawn_blocking(move || store.put_deliveries(&deliveries)).await {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-        for answer in answers {
-            let _ = answer.send(result.clone());
-        }
-    }
-}
 
 /// The deliveries being sent, and the notifications around them.
 #[derive(Default)]
@@ -149,6 +134,16 @@ struct Claim {
     id: String,
     /// The subscription whose place it takes, when the loop started it.
     place: Option<String>,
+}
+
+/// What [`Deliverer::dispatch`] did.
+struct Dispatched {
+    /// Places are left.
+    capacity_left: bool,
+    /// The deliveries it did not start that are not in flight either.
+    rest: Vec<Delivery>,
+    /// How many sends it started.
+    started: usize,
 }
 
 /// What the loop does after a pass.
@@ -186,8 +181,14 @@ impl Deliverer {
         config: DeliveryConfig,
         on_disabled: OnDisabled,
     ) -> Result<Arc<Deliverer>, BuildError> {
-        let (writes, queued) = mpsc::unbounded_channel();
-        tokio::spawn(write(store.clone(), queued));
+        let names = Names {
+            store: "delivery worker",
+            operation: "write_delivery",
+            stopped: "the delivery writer has stopped",
+        };
+        let writes = GroupCommit::start(store.clone(), WRITE_BATCH, names, |store, deliveries| {
+            store.put_deliveries(deliveries)
+        });
         let deliverer = Arc::new(Deliverer {
             store,
             sender: Sender::new(config.network, config.timeout)?,
@@ -240,10 +241,9 @@ impl Deliverer {
     async fn pass(self: &Arc<Self>, pass: &mut Pass) -> Wait {
         self.report_depth(&mut pass.depth_reported).await;
         let news = self.slots.news.swap(false, Ordering::AcqRel);
-        let queued = std::mem::take(&mut pass.queue);
-        let (capacity_left, rest) = self.dispatch(queued);
-        pass.queue = rest;
-        if !capacity_left {
+        let queued = self.dispatch(std::mem::take(&mut pass.queue));
+        pass.queue = queued.rest;
+        if !queued.capacity_left {
             pass.more = true;
             return Wait::UntilWoken;
         }
@@ -267,11 +267,11 @@ impl Deliverer {
             }
         };
         let (seen, full) = (due.len(), due.len() >= limit);
-        let ((capacity_left, mut rest), started) = self.dispatch_counted(due);
-        // Those beyond one batch are read again when the queue has run dry. A read that found
-        // anything is followed by another once the queue has run dry: a short read does not
-        // prove that nothing more is due (the store leaves out deliveries that changed while it
-        // read, and those may stand before others).
+        let Dispatched { capacity_left, mut rest, started } = self.dispatch(due);
+        // The queue keeps one batch; a read that found anything is followed by another once the
+        // queue has run dry, for what it left out and because a short read does not prove that
+        // nothing more is due (the store leaves out deliveries that changed while it read, and
+        // those may stand before others).
         rest.truncate(self.batch);
         pass.queue = rest;
         pass.more = seen > 0 || !capacity_left;
@@ -294,14 +294,8 @@ impl Deliverer {
         }
     }
 
-    /// Starts a send for each of `due` that is not in flight, within the caps. Answers whether
-    /// places are left, and the deliveries not started that are not in flight either.
-    fn dispatch(self: &Arc<Self>, due: Vec<Delivery>) -> (bool, Vec<Delivery>) {
-        self.dispatch_counted(due).0
-    }
-
-    /// [`Deliverer::dispatch`], and how many sends it started.
-    fn dispatch_counted(self: &Arc<Self>, due: Vec<Delivery>) -> ((bool, Vec<Delivery>), usize) {
+    /// Starts a send for each of `due` that is not in flight, within the caps.
+    fn dispatch(self: &Arc<Self>, due: Vec<Delivery>) -> Dispatched {
         let mut in_flight = self.slots.lock();
         let mut rest = Vec::new();
         let mut started = 0;
@@ -318,7 +312,7 @@ impl Deliverer {
             tokio::spawn(self.clone().deliver(claim, delivery));
             started += 1;
         }
-        ((in_flight.started < self.workers, rest), started)
+        Dispatched { capacity_left: in_flight.started < self.workers, rest, started }
     }
 
     /// How long to sleep after a pass that saw `seen` due deliveries at `now` and started what
@@ -357,7 +351,9 @@ impl Deliverer {
         });
         let now = clock::now_ms();
         let (operation, result) = match read.await {
-            Ok(Some((delivery, _))) if !is_due(&delivery, now) => ("read_delivery", Ok(())),
+            Ok(Some((delivery, _))) if delivery.due_at().is_none_or(|at| at > now) => {
+                ("read_delivery", Ok(()))
+            }
             Ok(Some((delivery, Some(subscription)))) if subscription.active => {
                 let sent = self.attempt(&subscription, delivery, &mut claim).await;
                 ("write_delivery", sent.map(drop))
@@ -442,18 +438,7 @@ impl Deliverer {
     async fn put(&self, delivery: Delivery) -> Result<(), StoreError> {
         // A delivery due again (a retry) is news for the loop's next read.
         let rescheduled = delivery.next_attempt_at_ms.is_some();
-        let (done, written) = oneshot::channel();
-        let gone = || StoreError::Backend {
-            store: "delivery worker".into(),
-            operation: "write_delivery".into(),
-            cause: "the delivery writer has stopped".into(),
-        };
-        self.writes.send((delivery, done)).map_err(|_| gone())?;
-        written.await.map_err(|_| gone())?.map_err(|cause| StoreError::Backend {
-            store: "delivery worker".into(),
-            operation: "write_delivery".into(),
-            cause,
-        })?;
+        self.writes.write(delivery).await?;
         if rescheduled {
             self.slots.news.store(true, Ordering::Release);
         }
@@ -600,12 +585,6 @@ fn apply(delivery: &mut Delivery, decision: Decision) {
     };
     delivery.status = status;
     delivery.next_attempt_at_ms = next;
-}
-
-/// Whether `delivery` is waiting for an attempt that is due at `now`.
-fn is_due(delivery: &Delivery, now: i64) -> bool {
-    delivery.status == DeliveryStatus::Pending
-        && delivery.next_attempt_at_ms.is_some_and(|at| at <= now)
 }
 
 /// A delivery whose subscription is paused: pending with no next attempt until it resumes.

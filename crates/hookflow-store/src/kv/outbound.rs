@@ -379,7 +379,7 @@ pub(super) fn due_deliveries(
     for ((at, id), value) in due.into_iter().zip(values) {
         let Some(bytes) = value else { continue };
         let delivery: Delivery = decode(engine, &id, &bytes)?;
-        if Summary::of(&delivery).due_at() == Some(at) {
+        if delivery.due_at() == Some(at) {
             deliveries.push(delivery);
         }
     }

@@ -150,33 +150,10 @@ pub(super) async fn send_with(
         .and_then(|d| d.get("detail"))
         .and_then(Value::as_str)
         .map_or_else(|| text.chars().take(500).collect(), str::to_owned);
-    let mut message = format!("{status}: {detail}");
-    if let Some(doc) = &doc {
-        message.push_str(&fields(doc, &option));
-    }
-    Err(Failure::Refused(message))
-}
-
-/// The fields a problem document names (`pointer`, or `errors: [{pointer, reason}]`), with
-/// their options: one ` (see --url)` for a single field, a line each for a list.
-fn fields(problem: &Value, option: &impl Fn(&str) -> Option<String>) -> String {
-    let mut out = String::new();
-    if let Some(list) = problem.get("errors").and_then(Value::as_array) {
-        for error in list {
-            let Some(pointer) = error.get("pointer").and_then(Value::as_str) else { continue };
-            let reason = error
-                .get("reason")
-                .or_else(|| error.get("detail"))
-                .or_else(|| error.get("message"))
-                .map(text)
-                .unwrap_or_default();
-            let at = option(pointer).map(|o| format!(" ({o})")).unwrap_or_default();
-            out.push_str(&format!("\n  {pointer}{at}: {reason}"));
-        }
-    } else if let Some(o) = problem.get("pointer").and_then(Value::as_str).and_then(option) {
-        out.push_str(&format!(" (see {o})"));
-    }
-    out
+    // A refused body field (`pointer`) is named by its option too.
+    let at = doc.as_ref().and_then(|d| d.get("pointer")).and_then(Value::as_str).and_then(option);
+    let see = at.map(|o| format!(" (see {o})")).unwrap_or_default();
+    Err(Failure::Refused(format!("{status}: {detail}{see}")))
 }
 
 /// A JSON value as plain text: strings without quotes, `null` as `-`.

@@ -13,7 +13,8 @@ use hookflow_core::diagnostic::render_all;
 use hookflow_core::routes::public_url;
 use hookflow_runtime::credentials;
 use hookflow_runtime::history::HistoryConfig;
-use hookflow_runtime::outbound::worker::DeliveryConfig;
+use hookflow_runtime::outbound::worker::{self, DeliveryConfig};
+use hookflow_runtime::outbound::{retry, sender};
 use hookflow_runtime::reload::Trigger;
 use hookflow_runtime::retention::{self, Retention};
 use hookflow_runtime::watch::{FlowsWatcher, watch};
@@ -81,20 +82,20 @@ pub struct Args {
     retention_per_flow: usize,
     /// Finished outbound deliveries kept per subscription (the newest); older than
     /// `--retention-days` they go too.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = Retention::default().per_subscription)]
     retention_per_subscription: usize,
     /// Outbound deliveries sent at once, in all.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = worker::DEFAULT_WORKERS, value_parser = clap::value_parser!(u16).range(1..))]
     delivery_workers: u16,
     /// Outbound deliveries sent at once to one subscription.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = worker::DEFAULT_PER_SUBSCRIPTION, value_parser = clap::value_parser!(u16).range(1..))]
     delivery_per_subscription: u16,
     /// How long one delivery attempt may take (e.g. `10s`, `500ms`).
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    delivery_timeout: Duration,
+    #[arg(long, default_value_t = sender::DEFAULT_TIMEOUT.into(), value_parser = duration)]
+    delivery_timeout: humantime::Duration,
     /// The waits before each retry of a failed delivery, comma-separated (e.g.
     /// `30s,2m,15m,1h,4h`); after the last one fails the delivery is `failed`.
-    #[arg(long, default_value = "30s,2m,15m,1h,4h", value_parser = schedule)]
+    #[arg(long, default_value_t = Schedule(retry::DEFAULT_SCHEDULE.to_vec()), value_parser = schedule)]
     delivery_schedule: Schedule,
 }
 
@@ -102,14 +103,22 @@ pub struct Args {
 #[derive(Debug, Clone)]
 struct Schedule(Vec<Duration>);
 
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let steps: Vec<String> =
+            self.0.iter().map(|step| humantime::format_duration(*step).to_string()).collect();
+        f.write_str(&steps.join(","))
+    }
+}
+
 /// A positive duration in humantime's form (`10s`, `1h 30m`, `250ms`).
-fn duration(text: &str) -> Result<Duration, String> {
+fn duration(text: &str) -> Result<humantime::Duration, String> {
     let parsed = humantime::parse_duration(text.trim())
         .map_err(|e| format!("`{text}` is not a duration such as `10s` or `500ms`: {e}"))?;
     if parsed.is_zero() {
         return Err(format!("`{text}` is zero; give a positive duration"));
     }
-    Ok(parsed)
+    Ok(parsed.into())
 }
 
 /// Comma-separated positive durations, at least one.
@@ -117,7 +126,7 @@ fn schedule(text: &str) -> Result<Schedule, String> {
     let steps = text
         .split(',')
         .enumerate()
-        .map(|(i, step)| duration(step).map_err(|e| format!("step {}: {e}", i + 1)))
+        .map(|(i, step)| duration(step).map(Into::into).map_err(|e| format!("step {}: {e}", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Schedule(steps))
 }
@@ -195,7 +204,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         outbound: DeliveryConfig {
             workers: args.delivery_workers.into(),
             per_subscription: args.delivery_per_subscription.into(),
-            timeout: args.delivery_timeout,
+            timeout: args.delivery_timeout.into(),
             schedule: args.delivery_schedule.0.clone(),
             network: super::network(args.allow_private_outbound),
             ..DeliveryConfig::default()

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use hookflow_core::pointer;
+use hookflow_store::DeliveryStatus;
 use serde_json::{Map, Value, json};
 
 use super::admin_client::{AdminOptions, Failure, answer_with_code, segment, send_with, text};
@@ -108,8 +110,8 @@ enum Command {
     /// List a subscription's deliveries, newest first.
     Deliveries {
         id: String,
-        /// Only deliveries with this status.
-        #[arg(long, value_enum)]
+        /// Only deliveries with this status: pending, succeeded or failed.
+        #[arg(long)]
         status: Option<DeliveryStatus>,
         /// At most this many.
         #[arg(long)]
@@ -156,24 +158,6 @@ impl PayloadArgs {
         serde_json::from_str(&text).map(Some).map_err(|e| {
             Failure::CouldNotRun(format!("--payload-file: {} is not JSON: {e}", path.display()))
         })
-    }
-}
-
-/// A delivery's status, for `deliveries --status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum DeliveryStatus {
-    Pending,
-    Succeeded,
-    Failed,
-}
-
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Succeeded => "succeeded",
-            DeliveryStatus::Failed => "failed",
-        }
     }
 }
 
@@ -232,7 +216,7 @@ fn option_of(pointer: &str) -> Option<String> {
         "headers" => match rest {
             Some(name) if !name.is_empty() => {
                 let name = name.split('/').next().unwrap_or(name);
-                format!("--header {}", name.replace("~1", "/").replace("~0", "~"))
+                format!("--header {}", pointer::unescape(name))
             }
             _ => "--header".into(),
         },
@@ -610,17 +594,8 @@ fn delivery(doc: &Value) -> String {
     }
     for (i, attempt) in attempts.iter().enumerate() {
         let _ = writeln!(out, "  {}. {}: {}", i + 1, text(&attempt["at"]), attempt_line(attempt));
-        let headers = &attempt["response_headers"];
-        let pairs: Vec<(String, String)> = match headers {
-            Value::Object(map) => map.iter().map(|(n, v)| (n.clone(), text(v))).collect(),
-            Value::Array(list) => list
-                .iter()
-                .filter_map(|pair| Some((text(pair.get(0)?), text(pair.get(1)?))))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (name, value) in pairs {
-            let _ = writeln!(out, "     {name}: {value}");
+        for (name, value) in attempt["response_headers"].as_object().into_iter().flatten() {
+            let _ = writeln!(out, "     {name}: {}", text(value));
         }
         if let Some(body) = attempt["response_body"].as_str().filter(|b| !b.is_empty()) {
             let cut = if attempt["response_body_truncated"] == true {
