@@ -1,12 +1,17 @@
 //! Group commit: writes handed over by concurrent callers are stored together — all of those
-//! waiting at a moment in one store call, so one durable commit — and each caller hears the
-//! outcome. The history's durable writes (`accepted` calls) and the delivery worker's attempt
-//! outcomes go through one each.
+//! waiting at a moment in one store call, so one commit — and each caller hears the outcome.
+//! The history's durable writes (`accepted` calls) go through one whose every write is durable;
+//! the deliveries (new ones and the attempts' outcomes) through a paced one (see [`Pace`]): its
+//! writes are visible when they return and durable within a tick.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use hookflow_store::{Store, StoreError};
+use hookflow_store::{Durability, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::pace::{self, Pace};
 
 /// How the writer's errors name it.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +28,25 @@ impl Names {
     }
 }
 
+/// A paced writer writes at most once per step (a full batch excepted), so that the writes of a
+/// step share one transaction.
+const STEP: Duration = Duration::from_millis(2);
+
+/// When a writer's writes are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncPolicy {
+    /// When the write returns.
+    EveryWrite,
+    /// Within a tick: the writes in between are deferred and one sync makes them durable; and
+    /// at most one write per step.
+    Paced,
+}
+
 /// A write, and where its caller waits for the outcome.
 type Waiting<T> = (T, oneshot::Sender<Result<(), String>>);
+
+/// How a writer stores a batch.
+type WriteFn<T> = fn(&dyn Store, Vec<T>, Durability) -> Result<(), StoreError>;
 
 /// The handle of a group-commit writer task; the task ends when the handle is dropped.
 pub(crate) struct GroupCommit<T> {
@@ -34,20 +56,22 @@ pub(crate) struct GroupCommit<T> {
 
 impl<T: Send + 'static> GroupCommit<T> {
     /// Starts the writer on the current runtime: it stores up to `batch` waiting writes at a
-    /// time with `write`, on the blocking pool.
+    /// time with `write`, on the blocking pool, synced as `sync` says.
     pub fn start(
         store: Arc<dyn Store>,
         batch: usize,
         names: Names,
-        write: fn(&dyn Store, &[T]) -> Result<(), StoreError>,
+        sync: SyncPolicy,
+        write: WriteFn<T>,
     ) -> GroupCommit<T> {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, store, batch.max(1), names, write));
+        let writer = Writer { store, batch: batch.max(1), names, sync, write };
+        tokio::spawn(writer.run(rx));
         GroupCommit { tx, names }
     }
 
-    /// Stores `item` with the other writes waiting at that moment; durable when this returns
-    /// `Ok` (as durable as `write` makes it).
+    /// Stores `item` with the other writes waiting at that moment; visible when this returns
+    /// `Ok`, and durable then or within a tick (as the writer's [`SyncPolicy`] says).
     pub async fn write(&self, item: T) -> Result<(), StoreError> {
         let (done, outcome) = oneshot::channel();
         let stopped = || self.names.error(self.names.stopped.to_owned());
@@ -56,23 +80,67 @@ impl<T: Send + 'static> GroupCommit<T> {
     }
 }
 
-async fn run<T: Send + 'static>(
-    mut rx: mpsc::UnboundedReceiver<Waiting<T>>,
+struct Writer<T> {
     store: Arc<dyn Store>,
     batch: usize,
     names: Names,
-    write: fn(&dyn Store, &[T]) -> Result<(), StoreError>,
-) {
-    let mut waiting = Vec::with_capacity(batch);
-    while rx.recv_many(&mut waiting, batch).await > 0 {
+    sync: SyncPolicy,
+    write: WriteFn<T>,
+}
+
+impl<T: Send + 'static> Writer<T> {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Waiting<T>>) {
+        let mut waiting = Vec::with_capacity(self.batch);
+        let mut pace = Pace::default();
+        loop {
+            let received = match pace.sync_due() {
+                Some(due) => tokio::select! {
+                    received = rx.recv_many(&mut waiting, self.batch) => received,
+                    () = tokio::time::sleep_until(due) => {
+                        self.flush(&mut pace).await;
+                        continue;
+                    }
+                },
+                None => rx.recv_many(&mut waiting, self.batch).await,
+            };
+            if received == 0 {
+                break;
+            }
+            let started = Instant::now();
+            self.store(&mut waiting, &mut pace, started).await;
+            if self.sync == SyncPolicy::Paced && received < self.batch {
+                tokio::time::sleep_until(started + STEP).await;
+            }
+        }
+        if pace.sync_due().is_some() {
+            self.flush(&mut pace).await;
+        }
+    }
+
+    /// Stores the waiting writes in one call and tells each caller the outcome.
+    async fn store(&self, waiting: &mut Vec<Waiting<T>>, pace: &mut Pace, started: Instant) {
         let (items, waiters): (Vec<T>, Vec<_>) = waiting.drain(..).unzip();
-        let store = store.clone();
-        let outcome = match tokio::task::spawn_blocking(move || write(&*store, &items)).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(e) => Err(names.error(e.to_string()).to_string()),
+        let (store, write) = (self.store.clone(), self.write);
+        let durability = match self.sync {
+            SyncPolicy::EveryWrite => Durability::Now,
+            SyncPolicy::Paced => pace.durability(started, false),
         };
+        let outcome =
+            match tokio::task::spawn_blocking(move || write(&*store, items, durability)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(e) => Err(self.names.error(e.to_string()).to_string()),
+            };
+        if outcome.is_ok() {
+            pace.written(durability, started);
+        }
         for waiter in waiters {
             let _ = waiter.send(outcome.clone());
         }
+    }
+
+    /// Makes the deferred writes durable; a failure is retried a tick later.
+    async fn flush(&self, pace: &mut Pace) {
+        let what = format!("{}: syncing failed; retrying in a tick", self.names.store);
+        pace::sync(self.store.clone(), pace, self.names.operation, &what).await;
     }
 }

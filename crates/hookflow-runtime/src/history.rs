@@ -1,7 +1,7 @@
 //! Execution history, written off the request path: a request that ran its flow encodes its
 //! record where its data is (see [`record::finished`]) and hands the bytes to a channel; one
 //! writer task stores what waits there every [`STEP`], and syncs it to disk at most once per
-//! [`TICK`]. Under load a tick's records share one sync: syncing every few records costs more
+//! [`TICK`](crate::pace::TICK). Under load a tick's records share one sync: syncing every few records costs more
 //! than the records themselves. The writes in between are [`Durability::Deferred`]: small, so
 //! that the writer never holds a core for long (a request whose thread waits behind it waits
 //! that long), and synced by the tick's write. When the writer has not synced for a tick (it was
@@ -27,12 +27,11 @@ use hookflow_store::{Durability, EncodedExecution, ExecutionRecord, Store, Store
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::group_commit::{GroupCommit, Names};
+use crate::group_commit::{GroupCommit, Names, SyncPolicy};
+use crate::pace::{self, Pace};
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors;
 
-/// The writer syncs to disk at most once per tick (a flush excepted).
-pub const TICK: Duration = Duration::from_millis(100);
 /// The writer writes what waits at most once per step.
 const STEP: Duration = Duration::from_millis(2);
 /// Records per write at most; a full batch is followed by the next without waiting.
@@ -115,9 +114,13 @@ impl History {
             operation: "persist",
             stopped: "the durable writer has stopped",
         };
-        let durable = GroupCommit::start(store.clone(), BATCH, names, |store, records| {
-            store.put_executions(records)
-        });
+        let durable = GroupCommit::start(
+            store.clone(),
+            BATCH,
+            names,
+            SyncPolicy::EveryWrite,
+            |store, records, _| store.put_executions(&records),
+        );
         Arc::new(History {
             tx,
             room,
@@ -282,19 +285,8 @@ impl Writer {
 
     /// Makes the deferred writes durable.
     async fn sync(&self, pace: &mut Pace) {
-        let (store, at) = (self.store.clone(), Instant::now());
-        match tokio::task::spawn_blocking(move || store.flush()).await {
-            Ok(Ok(())) => pace.synced(at),
-            outcome => {
-                let error = outcome.map_or_else(|e| e.to_string(), |e| e.unwrap_err().to_string());
-                store_errors::retrying(
-                    "write_history",
-                    &error,
-                    "syncing history failed; retrying in a tick",
-                );
-                pace.sync_failed(at);
-            }
-        }
+        let what = "syncing history failed; retrying in a tick";
+        pace::sync(self.store.clone(), pace, "write_history", what).await;
     }
 
     /// Stores the records among `messages` in one write, then answers their flushes.
@@ -355,50 +347,6 @@ fn build(message: Message, limits: Limits) -> Option<EncodedExecution> {
             tracing::error!(execution = %record.id, error = %e, "cannot encode a record; it is lost");
         })
         .ok()
-}
-
-/// When the writer's writes reach the disk: durably once per tick, deferred in between.
-#[derive(Debug, Default)]
-struct Pace {
-    /// When the last sync started (everything written before it is durable); `None` before the
-    /// first.
-    synced: Option<Instant>,
-    /// Whether a deferred write waits for a sync.
-    unsynced: bool,
-}
-
-impl Pace {
-    /// How a write starting at `now` is made: durably when a flush waits for it or a tick has
-    /// passed since the last sync; deferred otherwise.
-    fn durability(&self, now: Instant, flush: bool) -> Durability {
-        match self.synced {
-            Some(synced) if !flush && now < synced + TICK => Durability::Deferred,
-            _ => Durability::Now,
-        }
-    }
-
-    /// A write that started at `at` went through.
-    fn written(&mut self, durability: Durability, at: Instant) {
-        match durability {
-            Durability::Now => self.synced(at),
-            _ => self.unsynced = true,
-        }
-    }
-
-    /// Everything written before `at` is durable.
-    fn synced(&mut self, at: Instant) {
-        (self.synced, self.unsynced) = (Some(at), false);
-    }
-
-    /// A sync that started at `at` failed: the next is tried a tick later.
-    fn sync_failed(&mut self, at: Instant) {
-        self.synced = Some(at);
-    }
-
-    /// When the deferred writes must be synced, if any wait.
-    fn sync_due(&self) -> Option<Instant> {
-        self.unsynced.then(|| self.synced.map_or_else(Instant::now, |synced| synced + TICK))
-    }
 }
 
 /// Stores a batch, retrying a failing store a few times before giving the records up; whether
@@ -495,27 +443,6 @@ mod tests {
         assert_eq!(kib(1024, mib), 2);
         assert_eq!(kib(10 * mib, mib), 1024);
         assert_eq!(room_kib(0), 1);
-    }
-
-    #[test]
-    fn writes_are_synced_once_per_tick_unless_a_flush_waits() {
-        let start = Instant::now();
-        let later = |ms| start + Duration::from_millis(ms);
-        let mut pace = Pace::default();
-        assert_eq!(pace.durability(start, false), Durability::Now, "the first write");
-        pace.written(Durability::Now, start);
-        assert_eq!(pace.sync_due(), None, "nothing waits for a sync");
-        assert_eq!(pace.durability(later(2), false), Durability::Deferred, "within the tick");
-        pace.written(Durability::Deferred, later(2));
-        assert_eq!(pace.sync_due(), Some(start + TICK), "synced a tick after the last sync");
-        assert_eq!(pace.durability(later(4), true), Durability::Now, "a flush waits");
-        let tick = u64::try_from(TICK.as_millis()).unwrap();
-        assert_eq!(pace.durability(later(tick), false), Durability::Now, "a tick has passed");
-        pace.synced(later(tick));
-        assert_eq!(pace.sync_due(), None);
-        pace.written(Durability::Deferred, later(tick + 2));
-        pace.sync_failed(later(2 * tick));
-        assert_eq!(pace.sync_due(), Some(later(3 * tick)), "a failed sync is tried a tick later");
     }
 
     #[tokio::test]

@@ -28,6 +28,7 @@ pub mod http_client;
 mod idempotency;
 pub mod metrics;
 pub mod outbound;
+mod pace;
 pub mod provision;
 mod queue;
 pub mod rebuild;

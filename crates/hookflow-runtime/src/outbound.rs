@@ -5,8 +5,9 @@
 //! The request path pays only for what is wanted: [`Outbound::wants`] reads the subscription
 //! snapshot without a lock, and an event nobody wants is never built. A wanted one goes through a
 //! channel to the fan-out task, which renders each subscription's payload, writes the deliveries
-//! of a batch of events in one durable write and wakes the worker.
+//! of a batch of events in one write (durable within a tick) and wakes the worker.
 
+mod background;
 pub mod events;
 mod fanout;
 pub mod retry;
@@ -15,12 +16,13 @@ pub mod signing;
 pub mod subscriptions;
 pub mod worker;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
 use hookflow_core::expr::Standalone;
 use hookflow_store::{Store, StoreError, Subscription};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use self::events::{Event, SUBSCRIPTION_DISABLED};
 use self::worker::{Deliverer, DeliveryConfig};
@@ -33,6 +35,8 @@ pub enum StartError {
     Client(#[from] BuildError),
     #[error("cannot read the subscriptions: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot start the delivery threads: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// A subscription as the fan-out uses it: its record and its payload expression, compiled.
@@ -49,6 +53,11 @@ pub struct Outbound {
     /// held, and go out when it is switched on again.
     live: ArcSwap<Vec<Arc<Live>>>,
     events: mpsc::UnboundedSender<Event>,
+    /// How many events were published, and how many of those the fan-out has written (or given
+    /// up on), for [`Outbound::flush`].
+    published: AtomicU64,
+    handled: AtomicU64,
+    written: Notify,
     deliverer: Arc<Deliverer>,
     config: DeliveryConfig,
 }
@@ -82,6 +91,9 @@ impl Outbound {
             store,
             live: ArcSwap::from_pointee(Vec::new()),
             events,
+            published: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+            written: Notify::new(),
             deliverer,
             config,
         });
@@ -117,9 +129,29 @@ impl Outbound {
     /// Hands `event` to the subscriptions that want it; its deliveries are written before any
     /// is attempted. Never waits.
     pub fn publish(&self, event: Event) {
+        self.published.fetch_add(1, Ordering::AcqRel);
         if self.events.send(event).is_err() {
+            self.handled(1);
             tracing::error!("the outbound fan-out has stopped; an event is lost");
         }
+    }
+
+    /// Waits until every event published before the call is written (or given up on).
+    pub async fn flush(&self) {
+        let published = self.published.load(Ordering::Acquire);
+        loop {
+            let written = self.written.notified();
+            if self.handled.load(Ordering::Acquire) >= published {
+                return;
+            }
+            written.await;
+        }
+    }
+
+    /// The fan-out is done with `count` more events.
+    fn handled(&self, count: usize) {
+        self.handled.fetch_add(count as u64, Ordering::AcqRel);
+        self.written.notify_waiters();
     }
 
     /// Reads the subscriptions again (after a change). Blocks on the store on the blocking pool.

@@ -70,7 +70,7 @@ pub fn start(store: Arc<dyn Store>, policy: Retention, every: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use hookflow_store::{Delivery, DeliveryStatus, MemoryStore};
+    use hookflow_store::{Delivery, DeliveryStatus, Durability, MemoryStore};
 
     use super::*;
 
@@ -92,11 +92,14 @@ mod tests {
         let store = MemoryStore::new();
         let old = 1_000;
         store
-            .put_deliveries(&[
-                delivery("msg_01", DeliveryStatus::Succeeded, old),
-                delivery("msg_02", DeliveryStatus::Failed, old),
-                delivery("msg_03", DeliveryStatus::Pending, old),
-            ])
+            .put_deliveries(
+                &[
+                    delivery("msg_01", DeliveryStatus::Succeeded, old),
+                    delivery("msg_02", DeliveryStatus::Failed, old),
+                    delivery("msg_03", DeliveryStatus::Pending, old),
+                ],
+                Durability::Now,
+            )
             .unwrap();
         let now = hookflow_store::clock::time(old) + Duration::from_secs(31 * 24 * 3600);
         assert_eq!(enforce(&store, Retention::default(), now).unwrap(), 2);

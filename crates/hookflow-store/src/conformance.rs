@@ -109,6 +109,7 @@ pub fn run_durability(new_dir: &dyn Fn() -> PathBuf, open: &dyn Fn(&Path) -> Arc
     a_reopened_store_accepts_writes(&new_dir(), open);
     executions_survive_a_reopen(&new_dir(), open);
     outbound_survives_a_reopen(&new_dir(), open);
+    deferred_deliveries_are_seen_at_once_and_kept_after_a_flush(&new_dir(), open);
 }
 
 /// A credential with two secrets, one of them expiring; `basic` with a username.
@@ -1165,7 +1166,7 @@ pub fn an_empty_store_has_no_outbound_state(store: &dyn Store) {
     assert_eq!(store.subscription(&subscription_id(1)).unwrap(), None);
     assert_eq!(store.subscriptions().unwrap(), vec![]);
     assert!(!store.delete_subscription(&subscription_id(1)).unwrap());
-    store.put_deliveries(&[]).unwrap();
+    store.put_deliveries(&[], Durability::Now).unwrap();
     assert_eq!(store.delivery(&delivery_id(1)).unwrap(), None);
     assert_eq!(store.due_deliveries(i64::MAX, 100).unwrap(), vec![]);
     assert_eq!(store.next_due_ms().unwrap(), None);
@@ -1234,7 +1235,7 @@ pub fn delete_subscription_removes_its_deliveries(store: &dyn Store) {
             ..nth_delivery(n)
         })
         .collect();
-    store.put_deliveries(&deliveries).unwrap();
+    store.put_deliveries(&deliveries, Durability::Now).unwrap();
     assert_deliveries_match(store, &deliveries);
     assert!(store.delete_subscription(&a).unwrap());
     assert!(!store.delete_subscription(&a).unwrap());
@@ -1248,7 +1249,7 @@ pub fn delete_subscription_removes_its_deliveries(store: &dyn Store) {
     assert_deliveries_match(store, &left);
     // Deliveries without a subscription record go with its id all the same.
     let orphan = delivery(&delivery_id(99), &a, DeliveryStatus::Pending, 0, Some(0));
-    store.put_deliveries(std::slice::from_ref(&orphan)).unwrap();
+    store.put_deliveries(std::slice::from_ref(&orphan), Durability::Now).unwrap();
     assert_eq!(
         store.pending_deliveries().unwrap(),
         left.iter().filter(|d| d.status == DeliveryStatus::Pending).count() + 1
@@ -1294,7 +1295,7 @@ pub fn a_delivery_round_trips(store: &dyn Store) {
     };
     let done =
         delivery(&delivery_id(2), &subscription_id(1), DeliveryStatus::Succeeded, i64::MAX, None);
-    store.put_deliveries(&[full.clone(), done.clone()]).unwrap();
+    store.put_deliveries(&[full.clone(), done.clone()], Durability::Now).unwrap();
     assert_eq!(store.delivery(&full.id).unwrap(), Some(full.clone()));
     assert_eq!(store.delivery(&done.id).unwrap(), Some(done.clone()));
     assert_eq!(store.delivery(&subscription_id(1)).unwrap(), None);
@@ -1320,7 +1321,7 @@ pub fn due_deliveries_are_earliest_first(store: &dyn Store) {
     ];
     let mut shuffled = deliveries.clone();
     shuffled.reverse();
-    store.put_deliveries(&shuffled).unwrap();
+    store.put_deliveries(&shuffled, Durability::Now).unwrap();
     let due = |now, limit| delivery_ids(&store.due_deliveries(now, limit).unwrap());
     let ids = |ns: &[u64]| ns.iter().map(|&n| delivery_id(n)).collect::<Vec<_>>();
     assert_eq!(due(i64::MAX, 100), ids(&[5, 2, 3, 4, 10, 6, 1]));
@@ -1344,7 +1345,7 @@ pub fn a_rescheduled_delivery_leaves_its_old_place(store: &dyn Store) {
     let s = subscription_id(1);
     let first = delivery(&delivery_id(1), &s, DeliveryStatus::Pending, 0, Some(10));
     let other = delivery(&delivery_id(2), &s, DeliveryStatus::Pending, 0, Some(50));
-    store.put_deliveries(&[first.clone(), other.clone()]).unwrap();
+    store.put_deliveries(&[first.clone(), other.clone()], Durability::Now).unwrap();
     assert_eq!(store.due_deliveries(10, 10).unwrap(), vec![first.clone()]);
 
     let attempt = Attempt {
@@ -1361,19 +1362,19 @@ pub fn a_rescheduled_delivery_leaves_its_old_place(store: &dyn Store) {
         attempts: vec![attempt.clone()],
         ..first.clone()
     };
-    store.put_deliveries(std::slice::from_ref(&retried)).unwrap();
+    store.put_deliveries(std::slice::from_ref(&retried), Durability::Now).unwrap();
     assert_eq!(store.due_deliveries(60, 10).unwrap(), vec![other.clone()]);
     assert_eq!(store.next_due_ms().unwrap(), Some(50));
     assert_deliveries_match(store, &[retried.clone(), other.clone()]);
 
     let held = Delivery { next_attempt_at_ms: None, ..retried.clone() };
-    store.put_deliveries(std::slice::from_ref(&held)).unwrap();
+    store.put_deliveries(std::slice::from_ref(&held), Durability::Now).unwrap();
     assert_eq!(store.due_deliveries(i64::MAX, 10).unwrap(), vec![other.clone()]);
     assert_eq!(store.held_deliveries(&s).unwrap(), vec![held.clone()]);
     assert_deliveries_match(store, &[held.clone(), other.clone()]);
 
     let resumed = Delivery { next_attempt_at_ms: Some(5), ..held };
-    store.put_deliveries(std::slice::from_ref(&resumed)).unwrap();
+    store.put_deliveries(std::slice::from_ref(&resumed), Durability::Now).unwrap();
     assert_eq!(store.held_deliveries(&s).unwrap(), vec![]);
     assert_eq!(store.next_due_ms().unwrap(), Some(5));
     assert_deliveries_match(store, &[resumed.clone(), other.clone()]);
@@ -1381,9 +1382,9 @@ pub fn a_rescheduled_delivery_leaves_its_old_place(store: &dyn Store) {
     let succeeded =
         Delivery { status: DeliveryStatus::Succeeded, next_attempt_at_ms: None, ..resumed };
     let failed = Delivery { status: DeliveryStatus::Failed, next_attempt_at_ms: None, ..other };
-    store.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+    store.put_deliveries(std::slice::from_ref(&succeeded), Durability::Now).unwrap();
     assert_eq!(store.pending_deliveries().unwrap(), 1);
-    store.put_deliveries(std::slice::from_ref(&failed)).unwrap();
+    store.put_deliveries(std::slice::from_ref(&failed), Durability::Now).unwrap();
     assert_eq!(store.due_deliveries(i64::MAX, 10).unwrap(), vec![]);
     assert_eq!(store.next_due_ms().unwrap(), None);
     assert_eq!(store.pending_deliveries().unwrap(), 0);
@@ -1402,7 +1403,7 @@ pub fn held_deliveries_are_pending_but_not_due(store: &dyn Store) {
         delivery(&delivery_id(4), &a, DeliveryStatus::Pending, 0, Some(0)),
         delivery(&delivery_id(5), &a, DeliveryStatus::Failed, 0, None),
     ];
-    store.put_deliveries(&deliveries).unwrap();
+    store.put_deliveries(&deliveries, Durability::Now).unwrap();
     assert_eq!(delivery_ids(&store.held_deliveries(&a).unwrap()), [delivery_id(1), delivery_id(3)]);
     assert_eq!(delivery_ids(&store.held_deliveries(&b).unwrap()), [delivery_id(2)]);
     assert_eq!(delivery_ids(&store.due_deliveries(i64::MAX, 10).unwrap()), [delivery_id(4)]);
@@ -1415,8 +1416,8 @@ pub fn deliveries_are_listed_newest_first(store: &dyn Store) {
     let deliveries: Vec<Delivery> = (0..150).map(nth_delivery).collect();
     let mut shuffled = deliveries.clone();
     shuffled.reverse();
-    store.put_deliveries(&shuffled[..70]).unwrap();
-    store.put_deliveries(&shuffled[70..]).unwrap();
+    store.put_deliveries(&shuffled[..70], Durability::Now).unwrap();
+    store.put_deliveries(&shuffled[70..], Durability::Now).unwrap();
     assert_deliveries_match(store, &deliveries);
     let s = subscription_id(0);
     for query in [
@@ -1451,7 +1452,7 @@ pub fn delivery_pages_default_cap_and_continue(store: &dyn Store) {
             delivery(&delivery_id(n), &s, status, 0, None)
         })
         .collect();
-    store.put_deliveries(&deliveries).unwrap();
+    store.put_deliveries(&deliveries, Durability::Now).unwrap();
     for (limit, expected) in
         [(0, DeliveryQuery::DEFAULT_LIMIT), (1, 1), (500, 500), (501, 500), (usize::MAX, 500)]
     {
@@ -1501,7 +1502,7 @@ pub fn unusual_subscription_ids_are_kept_apart(store: &dyn Store) {
             ]
         })
         .collect();
-    store.put_deliveries(&deliveries).unwrap();
+    store.put_deliveries(&deliveries, Durability::Now).unwrap();
     assert_deliveries_match(store, &deliveries);
     assert!(!store.delete_subscription("s\0").unwrap());
     // The deliveries of `s\0` are gone; every other subscription has one succeeded delivery.
@@ -1516,7 +1517,7 @@ pub fn unusual_subscription_ids_are_kept_apart(store: &dyn Store) {
 /// The queue's depth counts the pending deliveries, scheduled or held, and nothing else.
 pub fn pending_deliveries_is_the_queue_depth(store: &dyn Store) {
     let deliveries: Vec<Delivery> = (0..200).map(nth_delivery).collect();
-    store.put_deliveries(&deliveries).unwrap();
+    store.put_deliveries(&deliveries, Durability::Now).unwrap();
     let pending = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
     assert!(pending > 50);
     assert_eq!(store.pending_deliveries().unwrap(), pending);
@@ -1524,7 +1525,7 @@ pub fn pending_deliveries_is_the_queue_depth(store: &dyn Store) {
         .iter()
         .map(|d| Delivery { status: DeliveryStatus::Failed, next_attempt_at_ms: None, ..d.clone() })
         .collect();
-    store.put_deliveries(&ended).unwrap();
+    store.put_deliveries(&ended, Durability::Now).unwrap();
     let left = deliveries[100..].iter().filter(|d| d.status == DeliveryStatus::Pending).count();
     assert_eq!(store.pending_deliveries().unwrap(), left);
 }
@@ -1544,7 +1545,7 @@ pub fn prune_deliveries_by_count_and_age(store: &dyn Store) {
         })
         .collect();
     deliveries.extend((100..104).map(|n| delivery(&delivery_id(n), &b, Succeeded, 1000, None)));
-    store.put_deliveries(&deliveries).unwrap();
+    store.put_deliveries(&deliveries, Durability::Now).unwrap();
 
     // `a` has 6 finished ones: 0, 2, 3, 5, 6, 7. Keep the newest 4 (3, 5, 6, 7); `b` keeps its 4.
     assert_eq!(store.prune_deliveries(4, i64::MIN).unwrap(), 2);
@@ -1581,7 +1582,7 @@ pub fn a_large_delivery_prune_spans_several_writes(store: &dyn Store) {
         })
         .collect();
     for batch in deliveries.chunks(500) {
-        store.put_deliveries(batch).unwrap();
+        store.put_deliveries(batch, Durability::Now).unwrap();
     }
     let finished: Vec<u64> = (0..2500).filter(|&n| status(n) != DeliveryStatus::Pending).collect();
     assert_eq!(store.prune_deliveries(30, i64::MIN).unwrap(), finished.len() - 30);
@@ -1603,12 +1604,14 @@ pub fn a_delivery_batch_repeating_an_id_keeps_the_last(store: &dyn Store) {
         Delivery { status: DeliveryStatus::Pending, next_attempt_at_ms: Some(20), ..first.clone() };
     let middle =
         Delivery { status: DeliveryStatus::Succeeded, next_attempt_at_ms: None, ..first.clone() };
-    store.put_deliveries(&[first.clone(), other.clone(), middle, last.clone()]).unwrap();
+    store
+        .put_deliveries(&[first.clone(), other.clone(), middle, last.clone()], Durability::Now)
+        .unwrap();
     assert_eq!(store.delivery(&first.id).unwrap(), Some(last.clone()));
     assert_deliveries_match(store, &[last.clone(), other.clone()]);
     let again =
         Delivery { status: DeliveryStatus::Failed, next_attempt_at_ms: None, ..last.clone() };
-    store.put_deliveries(&[again.clone(), last.clone(), again.clone()]).unwrap();
+    store.put_deliveries(&[again.clone(), last.clone(), again.clone()], Durability::Now).unwrap();
     assert_deliveries_match(store, &[again, other]);
 }
 
@@ -1633,7 +1636,7 @@ pub fn concurrent_delivery_batches_keep_the_indexes_consistent(store: &dyn Store
                             delivery(&delivery_id(n), &subscription_id(n % 3), status, 0, next)
                         })
                         .collect();
-                    store.put_deliveries(&batch).unwrap();
+                    store.put_deliveries(&batch, Durability::Now).unwrap();
                 }
             });
         }
@@ -1644,6 +1647,33 @@ pub fn concurrent_delivery_batches_keep_the_indexes_consistent(store: &dyn Store
 }
 
 /// Subscriptions, deliveries, their indexes, deletes and prunes are all there after a reopen.
+/// A deferred delivery write is visible as soon as it returns (listed, due, read back), and a
+/// flush makes it durable: it is there after a reopen, indexes included.
+pub fn deferred_deliveries_are_seen_at_once_and_kept_after_a_flush(
+    dir: &Path,
+    open: &dyn Fn(&Path) -> Arc<dyn Store>,
+) {
+    let deliveries: Vec<Delivery> = (0..40).map(nth_delivery).collect();
+    with_store(dir, open, |store| {
+        store.put_deliveries(&deliveries, Durability::Deferred).unwrap();
+        assert_deliveries_match(store, &deliveries);
+        let ended = Delivery {
+            status: DeliveryStatus::Succeeded,
+            next_attempt_at_ms: None,
+            ..deliveries[0].clone()
+        };
+        store.put_deliveries(std::slice::from_ref(&ended), Durability::Deferred).unwrap();
+        assert_eq!(store.delivery(&ended.id).unwrap(), Some(ended));
+        store.flush().unwrap();
+    });
+    with_store(dir, open, |store| {
+        let mut kept = deliveries.clone();
+        kept[0].status = DeliveryStatus::Succeeded;
+        kept[0].next_attempt_at_ms = None;
+        assert_deliveries_match(store, &kept);
+    });
+}
+
 pub fn outbound_survives_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn Store>) {
     let deliveries: Vec<Delivery> = (0..120).map(nth_delivery).collect();
     let mut left = deliveries.clone();
@@ -1651,7 +1681,7 @@ pub fn outbound_survives_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn St
         for n in 0..4 {
             store.put_subscription(&subscription(&subscription_id(n))).unwrap();
         }
-        store.put_deliveries(&deliveries).unwrap();
+        store.put_deliveries(&deliveries, Durability::Now).unwrap();
         assert!(store.delete_subscription(&subscription_id(2)).unwrap());
         left.retain(|d| d.subscription_id != subscription_id(2));
         let removed = store.prune_deliveries(5, i64::MIN).unwrap();
@@ -1678,7 +1708,7 @@ pub fn outbound_survives_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn St
             .map(|d| Delivery { status: DeliveryStatus::Succeeded, next_attempt_at_ms: None, ..d })
             .collect();
         assert!(!ended.is_empty());
-        store.put_deliveries(&ended).unwrap();
+        store.put_deliveries(&ended, Durability::Now).unwrap();
         for delivery in &ended {
             let slot = left.iter_mut().find(|d| d.id == delivery.id).unwrap();
             *slot = delivery.clone();

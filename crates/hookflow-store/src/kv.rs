@@ -363,8 +363,12 @@ impl<E: Engine> Store for E {
         outbound::delete_subscription(self, id)
     }
 
-    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        outbound::put_deliveries(self, deliveries)
+    fn put_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        outbound::put_deliveries(self, deliveries, durability)
     }
 
     fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
@@ -552,7 +556,7 @@ pub(crate) mod tests {
         engine.remove_raw(Table::Deliveries, b"msg_wrong").unwrap();
 
         let fine = conformance::delivery("msg_fine", &s, DeliveryStatus::Succeeded, 0, None);
-        engine.put_deliveries(&[fine]).unwrap();
+        engine.put_deliveries(&[fine], Durability::Now).unwrap();
         let key = [s.as_bytes(), b"\0msg_odd"].concat();
         engine.put_raw(Table::DeliveriesBySubscription, &key, b"\x07").unwrap();
         let expected = format!("corrupt record `{s}\0msg_odd` in `deliveries_by_subscription`");
@@ -592,27 +596,27 @@ pub(crate) mod tests {
         };
 
         // The summary is garbage: the record tells where the delivery was.
-        engine.put_deliveries(std::slice::from_ref(&pending)).unwrap();
+        engine.put_deliveries(std::slice::from_ref(&pending), Durability::Now).unwrap();
         engine.put_raw(Table::DeliveriesBySubscription, &by_subscription, b"?").unwrap();
-        engine.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+        engine.put_deliveries(std::slice::from_ref(&succeeded), Durability::Now).unwrap();
         assert_only(&succeeded);
 
         // Both are garbage: every entry it may have goes.
-        engine.put_deliveries(std::slice::from_ref(&pending)).unwrap();
+        engine.put_deliveries(std::slice::from_ref(&pending), Durability::Now).unwrap();
         engine.put_raw(Table::DeliveriesHeld, &by_subscription, b"").unwrap();
         engine.put_raw(Table::DeliveriesBySubscription, &by_subscription, b"?").unwrap();
         engine.put_raw(Table::Deliveries, b"msg_a", b"not json").unwrap();
-        engine.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+        engine.put_deliveries(std::slice::from_ref(&succeeded), Durability::Now).unwrap();
         assert_only(&succeeded);
 
         // A record without a summary.
         engine.remove_raw(Table::DeliveriesBySubscription, &by_subscription).unwrap();
         engine.put_raw(Table::Deliveries, b"msg_a", b"not json").unwrap();
-        engine.put_deliveries(std::slice::from_ref(&succeeded)).unwrap();
+        engine.put_deliveries(std::slice::from_ref(&succeeded), Durability::Now).unwrap();
         assert_only(&succeeded);
 
         // Deleting the subscription of a delivery whose summary and record are garbage.
-        engine.put_deliveries(std::slice::from_ref(&pending)).unwrap();
+        engine.put_deliveries(std::slice::from_ref(&pending), Durability::Now).unwrap();
         engine.put_raw(Table::DeliveriesBySubscription, &by_subscription, b"?").unwrap();
         engine.put_raw(Table::Deliveries, b"msg_a", b"not json").unwrap();
         assert!(!engine.delete_subscription(&s).unwrap());

@@ -158,8 +158,13 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts every delivery of `deliveries`, replacing those with the same id, in one atomic
     /// write that keeps the indexes: a delivery that changed status or schedule leaves its old
     /// index entries. A delivery repeated in the batch is stored as its last occurrence.
-    /// Efficient for batches of hundreds.
-    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    /// Efficient for batches of hundreds. With [`Durability::Deferred`] the write is visible at
+    /// once and durable at the next durable write or [`Store::flush`], as for executions.
+    fn put_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        durability: Durability,
+    ) -> Result<(), StoreError>;
 
     /// The delivery with id `id`, if there is one.
     fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;

@@ -59,7 +59,7 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
         store
             .put_subscription(&conformance::subscription(&conformance::subscription_id(1)))
             .unwrap();
-        store.put_deliveries(&deliveries()).unwrap();
+        store.put_deliveries(&deliveries(), Durability::Now).unwrap();
         std::process::exit(EXIT_CODE);
     }
 

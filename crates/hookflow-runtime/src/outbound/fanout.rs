@@ -1,8 +1,8 @@
 //! The fan-out task: each published event becomes one delivery per subscription that wants its
 //! type, with the subscription's payload rendered now (every attempt sends the same bytes); a
 //! paused subscription's delivery is written held, and goes out when it is switched on again.
-//! The events waiting at a moment are written together, in one durable write, and the
-//! delivery worker is woken.
+//! The events waiting at a moment are written together (by the delivery worker's writer, in
+//! one commit with the attempts' outcomes of that moment), and the worker is woken.
 
 use std::sync::Weak;
 
@@ -12,15 +12,14 @@ use tokio::sync::mpsc;
 
 use super::events::Event;
 use super::{Live, Outbound};
-use crate::store_errors;
 
 /// Events taken from the channel for one write, at most.
-const BATCH: usize = 512;
+const BATCH: usize = 4096;
 
-/// Runs until every [`Outbound`] handle is gone.
+/// Runs until every [`Outbound`] handle is gone. While one batch is written the next gathers.
 pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedReceiver<Event>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while events.recv_many(&mut batch, BATCH).await > 0 {
+    while let received @ 1.. = events.recv_many(&mut batch, BATCH).await {
         let Some(outbound) = outbound.upgrade() else { return };
         let live = outbound.live.load();
         let deliveries: Vec<Delivery> = batch
@@ -31,21 +30,10 @@ pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedRec
                 wanted.into_iter().map(move |l| delivery(l, &event)).collect::<Vec<_>>()
             })
             .collect();
-        if deliveries.is_empty() {
-            continue;
+        if !deliveries.is_empty() {
+            outbound.deliverer().queue(deliveries).await;
         }
-        let store = outbound.store().clone();
-        let count = deliveries.len();
-        match tokio::task::spawn_blocking(move || store.put_deliveries(&deliveries)).await {
-            Ok(Ok(())) => outbound.deliverer().wake(),
-            Ok(Err(e)) => {
-                let what = format!("cannot queue {count} deliveries; their events are lost");
-                store_errors::failed("write_deliveries", &e, &what);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, count, "queueing deliveries failed; their events are lost")
-            }
-        }
+        outbound.handled(received);
     }
 }
 

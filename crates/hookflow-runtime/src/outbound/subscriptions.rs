@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use hookflow_core::expr::Standalone;
 use hookflow_store::clock::now_ms;
-use hookflow_store::{Delivery, DeliveryStatus, SigningSecret, Store, StoreError, Subscription};
+use hookflow_store::{
+    Delivery, DeliveryStatus, Durability, SigningSecret, Store, StoreError, Subscription,
+};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -249,7 +251,7 @@ impl Outbound {
                 .filter(|d| d.status == DeliveryStatus::Pending)
                 .map(|d| Delivery { next_attempt_at_ms: Some(now), ..d })
                 .collect();
-            store.put_deliveries(&held)
+            store.put_deliveries(&held, Durability::Now)
         })
         .await?;
         self.deliverer().wake();

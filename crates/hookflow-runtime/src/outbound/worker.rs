@@ -26,10 +26,12 @@ use std::time::{Duration, Instant};
 use hookflow_store::{Attempt, Delivery, DeliveryStatus, Store, StoreError, Subscription, clock};
 use tokio::sync::Notify;
 
+use super::StartError;
+use super::background::Background;
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use super::sender::{self, Sender};
-use crate::group_commit::{GroupCommit, Names};
-use crate::http_client::{BuildError, NetworkPolicy};
+use crate::group_commit::{GroupCommit, Names, SyncPolicy};
+use crate::http_client::NetworkPolicy;
 use crate::metrics::{DELIVERIES, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, DELIVERY_QUEUE_DEPTH};
 use crate::store_errors;
 
@@ -53,10 +55,15 @@ pub struct DeliveryConfig {
     pub network: NetworkPolicy,
     /// How many due deliveries one read of the store takes.
     pub batch: usize,
+    /// The nice value of the threads that send (0 to 19; see [`DEFAULT_NICE`]).
+    pub nice: i32,
 }
 
 /// Sends in flight at most, in all, unless configured.
 pub const DEFAULT_WORKERS: u16 = 64;
+/// The delivery threads' nice value, unless configured: when the CPU is busy, webhook calls are
+/// answered first and deliveries catch up as the load drops.
+pub const DEFAULT_NICE: u8 = 10;
 /// Sends in flight at most for one subscription, unless configured.
 pub const DEFAULT_PER_SUBSCRIPTION: u16 = 16;
 
@@ -70,6 +77,7 @@ impl Default for DeliveryConfig {
             jitter: retry::DEFAULT_JITTER,
             network: NetworkPolicy::PublicOnly,
             batch: 256,
+            nice: DEFAULT_NICE.into(),
         }
     }
 }
@@ -97,8 +105,11 @@ pub struct Deliverer {
     batch: usize,
     on_disabled: OnDisabled,
     slots: Arc<Slots>,
-    /// Stores the attempts' outcomes, those that finish together in one commit.
-    writes: GroupCommit<Delivery>,
+    /// Stores new deliveries and the attempts' outcomes, those handed over together in one
+    /// commit, durable within a tick.
+    writes: GroupCommit<Vec<Delivery>>,
+    /// Where the loop and the sends run, at a lower CPU priority.
+    background: Background,
 }
 
 /// Outcomes one commit takes, at most.
@@ -180,15 +191,24 @@ impl Deliverer {
         store: Arc<dyn Store>,
         config: DeliveryConfig,
         on_disabled: OnDisabled,
-    ) -> Result<Arc<Deliverer>, BuildError> {
+    ) -> Result<Arc<Deliverer>, StartError> {
         let names = Names {
             store: "delivery worker",
             operation: "write_delivery",
             stopped: "the delivery writer has stopped",
         };
-        let writes = GroupCommit::start(store.clone(), WRITE_BATCH, names, |store, deliveries| {
-            store.put_deliveries(deliveries)
-        });
+        // On the caller's runtime: a store write never waits on a low-priority thread.
+        let writes = GroupCommit::start(
+            store.clone(),
+            WRITE_BATCH,
+            names,
+            SyncPolicy::Paced,
+            |store, batches, durability| {
+                let deliveries: Vec<Delivery> = batches.into_iter().flatten().collect();
+                store.put_deliveries(&deliveries, durability)
+            },
+        );
+        let background = Background::start(config.nice).map_err(StartError::Runtime)?;
         let deliverer = Arc::new(Deliverer {
             store,
             sender: Sender::new(config.network, config.timeout)?,
@@ -199,6 +219,7 @@ impl Deliverer {
             on_disabled,
             slots: Arc::default(),
             writes,
+            background,
         });
         let pass = Pass {
             limit: deliverer.batch,
@@ -208,8 +229,22 @@ impl Deliverer {
             next_due: None,
             depth_reported: None,
         };
-        tokio::spawn(run(Arc::downgrade(&deliverer), deliverer.slots.clone(), pass));
+        let run = run(Arc::downgrade(&deliverer), deliverer.slots.clone(), pass);
+        deliverer.background.handle().spawn(run);
         Ok(deliverer)
+    }
+
+    /// Stores new deliveries (with the outcomes being stored at that moment) and wakes the
+    /// loop; a failure is logged, and the deliveries are lost.
+    pub(crate) async fn queue(&self, deliveries: Vec<Delivery>) {
+        let count = deliveries.len();
+        match self.writes.write(deliveries).await {
+            Ok(()) => self.wake(),
+            Err(e) => {
+                let what = format!("cannot queue {count} deliveries; their events are lost");
+                store_errors::failed("write_deliveries", &e, &what);
+            }
+        }
     }
 
     /// Tells the worker to look at the store again: deliveries were stored, or a subscription
@@ -438,7 +473,7 @@ impl Deliverer {
     async fn put(&self, delivery: Delivery) -> Result<(), StoreError> {
         // A delivery due again (a retry) is news for the loop's next read.
         let rescheduled = delivery.next_attempt_at_ms.is_some();
-        self.writes.write(delivery).await?;
+        self.writes.write(vec![delivery]).await?;
         if rescheduled {
             self.slots.news.store(true, Ordering::Release);
         }
@@ -650,7 +685,7 @@ fn count_ended(delivery: &Delivery, ended_ms: i64) {
 mod tests {
     use std::sync::Mutex;
 
-    use hookflow_store::MemoryStore;
+    use hookflow_store::{Durability, MemoryStore};
 
     use super::*;
     use crate::outbound::sender::tests::{
@@ -672,7 +707,7 @@ mod tests {
     fn store_with(subscription: &Subscription, deliveries: &[Delivery]) -> Arc<MemoryStore> {
         let store = Arc::new(MemoryStore::new());
         store.put_subscription(subscription).unwrap();
-        store.put_deliveries(deliveries).unwrap();
+        store.put_deliveries(deliveries, Durability::Now).unwrap();
         store
     }
 
@@ -824,7 +859,10 @@ mod tests {
         sub.active = true;
         store.put_subscription(&sub).unwrap();
         store
-            .put_deliveries(&[Delivery { next_attempt_at_ms: Some(clock::now_ms()), ..held }])
+            .put_deliveries(
+                &[Delivery { next_attempt_at_ms: Some(clock::now_ms()), ..held }],
+                Durability::Now,
+            )
             .unwrap();
         deliverer.wake();
         assert_eq!(ended(&store, "msg_1").await.status, DeliveryStatus::Succeeded);
@@ -834,7 +872,7 @@ mod tests {
     #[tokio::test]
     async fn a_delivery_whose_subscription_is_gone_fails_saying_so() {
         let store = Arc::new(MemoryStore::new());
-        store.put_deliveries(&[delivery("msg_1", "sub_gone")]).unwrap();
+        store.put_deliveries(&[delivery("msg_1", "sub_gone")], Durability::Now).unwrap();
         let _deliverer = start(&store, config());
 
         let done = ended(&store, "msg_1").await;
@@ -888,7 +926,7 @@ mod tests {
         .await;
 
         let started = Instant::now();
-        store.put_deliveries(&[delivery("msg_fast", "sub_fast")]).unwrap();
+        store.put_deliveries(&[delivery("msg_fast", "sub_fast")], Durability::Now).unwrap();
         deliverer.wake();
         assert_eq!(ended(&store, "msg_fast").await.status, DeliveryStatus::Succeeded);
         assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
@@ -923,7 +961,7 @@ mod tests {
         for chunk in 0..50 {
             let batch: Vec<Delivery> =
                 (0..100).map(|i| delivery(&format!("msg_{chunk:03}_{i:03}"), "sub_1")).collect();
-            store.put_deliveries(&batch).unwrap();
+            store.put_deliveries(&batch, Durability::Now).unwrap();
             deliverer.wake();
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

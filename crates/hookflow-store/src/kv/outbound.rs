@@ -287,6 +287,7 @@ pub(super) fn delete_subscription(engine: &impl Engine, id: &str) -> Result<bool
 pub(super) fn put_deliveries(
     engine: &impl Engine,
     deliveries: &[Delivery],
+    durability: Durability,
 ) -> Result<(), StoreError> {
     // The last occurrence of an id wins (the sort is stable; ids are made in time order, so a
     // batch is mostly in order already).
@@ -349,7 +350,7 @@ pub(super) fn put_deliveries(
     // No key occurs twice in a table here: deliveries are one per id, every key holds its id,
     // and an old entry is removed only when it is not one of the new ones.
     group_by_table(&mut writes);
-    engine.apply_raw(&writes, Durability::Now)
+    engine.apply_raw(&writes, durability)
 }
 
 pub(super) fn due_deliveries(

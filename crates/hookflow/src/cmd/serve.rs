@@ -97,6 +97,10 @@ pub struct Args {
     /// `30s,2m,15m,1h,4h`); after the last one fails the delivery is `failed`.
     #[arg(long, default_value_t = Schedule(retry::DEFAULT_SCHEDULE.to_vec()), value_parser = schedule)]
     delivery_schedule: Schedule,
+    /// The CPU priority of the threads that send deliveries, as a nice value from 0 (that of
+    /// the request path) to 19 (the lowest): when the CPU is busy, webhook calls come first.
+    #[arg(long, default_value_t = worker::DEFAULT_NICE, value_parser = clap::value_parser!(u8).range(0..=19))]
+    delivery_nice: u8,
 }
 
 /// The retry waits of `--delivery-schedule`.
@@ -207,6 +211,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             timeout: args.delivery_timeout.into(),
             schedule: args.delivery_schedule.0.clone(),
             network: super::network(args.allow_private_outbound),
+            nice: args.delivery_nice.into(),
             ..DeliveryConfig::default()
         },
     })
