@@ -7,19 +7,19 @@
 # 1. Deliveries per second: EVENTS calls (default 20000) while the subscription is paused, so
 #    every event is held; then the subscription is resumed and the clock runs until the receiver
 #    has every message.
-# 2. Event to first attempt: calls paced at RATE per second (default 500) for SECONDS (default
+# 2. Event to first attempt: calls paced at RATE per second (default 500) for DURATION (s, default
 #    10), each raising `execution.succeeded`: percentiles of the time from the event's timestamp
 #    to its arrival at the receiver, every event accounted for.
 #
 # The request path's cost of a `*` subscription is measured by `SUBSCRIBE=1 bench/load.sh`.
-# Env: EVENTS, CONCURRENCY (default 32), RATE, SECONDS, READY_TIMEOUT (s, default 30),
+# Env: EVENTS, CONCURRENCY (default 32), RATE, DURATION, READY_TIMEOUT (s, default 30),
 #      SERVE_ARGS (more `hookflow serve` options). Output goes to bench/results/.
 set -euo pipefail
 
 EVENTS="${EVENTS:-20000}"
 CONCURRENCY="${CONCURRENCY:-32}"
 RATE="${RATE:-500}"
-SECONDS_OF_LOAD="${SECONDS:-10}"
+SECONDS_OF_LOAD="${DURATION:-10}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
 SERVE_ARGS="${SERVE_ARGS:-}"
 
