@@ -30,6 +30,8 @@ pub const DELIVERY_ATTEMPTS: &str = "hookflow_delivery_attempts_total";
 pub const DELIVERY_QUEUE_DEPTH: &str = "hookflow_delivery_queue_depth";
 /// Seconds from queueing a delivery to the end of its successful attempt.
 pub const DELIVERY_LATENCY: &str = "hookflow_delivery_latency_seconds";
+/// Events dropped, by `event`, because too many waited for the store already.
+pub const EVENTS_DROPPED: &str = "hookflow_events_dropped_total";
 pub use crate::store_errors::STORE_ERRORS;
 
 /// The `HELP` text of every metric hookflow emits.
@@ -45,6 +47,10 @@ pub fn describe() {
     metrics::describe_counter!(STORE_ERRORS, "Failed store calls, by operation.");
     metrics::describe_counter!(DELIVERIES, "Outbound deliveries that ended, by event and outcome.");
     metrics::describe_counter!(DELIVERY_ATTEMPTS, "Attempts at sending a delivery, by outcome.");
+    metrics::describe_counter!(
+        EVENTS_DROPPED,
+        "Events dropped because too many waited for the store already, by event."
+    );
     metrics::describe_gauge!(
         DELIVERY_QUEUE_DEPTH,
         "Outbound deliveries waiting to be sent, held ones included."

@@ -22,11 +22,15 @@ use std::sync::{Arc, OnceLock, Weak};
 use arc_swap::ArcSwap;
 use hookflow_core::expr::Standalone;
 use hookflow_store::{Store, StoreError, Subscription};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use self::events::{Event, SUBSCRIPTION_DISABLED};
 use self::worker::{Deliverer, DeliveryConfig};
 use crate::http_client::BuildError;
+use crate::metrics::EVENTS_DROPPED;
+
+/// Events that may be on their way to the store at once (each a few KiB).
+pub const WAITING_EVENTS: usize = 16_384;
 
 /// Why outbound delivery could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,9 @@ pub struct Outbound {
     published: AtomicU64,
     handled: AtomicU64,
     written: Notify,
+    /// Places for events on their way to the store ([`WAITING_EVENTS`]): memory stays bounded
+    /// when the store falls behind.
+    room: Semaphore,
     deliverer: Arc<Deliverer>,
     config: DeliveryConfig,
 }
@@ -94,6 +101,7 @@ impl Outbound {
             published: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             written: Notify::new(),
+            room: Semaphore::new(WAITING_EVENTS),
             deliverer,
             config,
         });
@@ -127,8 +135,33 @@ impl Outbound {
     }
 
     /// Hands `event` to the subscriptions that want it; its deliveries are written before any
-    /// is attempted. Never waits.
+    /// is attempted. Never waits: when [`WAITING_EVENTS`] events are already on their way to
+    /// the store, the event is dropped, counted in `hookflow_events_dropped_total` and logged.
+    /// An execution's event goes through [`Outbound::publish_waiting`] instead.
     pub fn publish(&self, event: Event) {
+        match self.room.try_acquire() {
+            Ok(place) => {
+                place.forget();
+                self.send(event);
+            }
+            Err(_) => {
+                metrics::counter!(EVENTS_DROPPED, "event" => event.kind.clone()).increment(1);
+                tracing::warn!(event = %event.kind, "{WAITING_EVENTS} events wait for the store already; an event is dropped");
+            }
+        }
+    }
+
+    /// Hands `event` over like [`Outbound::publish`], waiting for a place when
+    /// [`WAITING_EVENTS`] are on their way to the store: the store sets the pace, and nothing
+    /// is dropped.
+    pub async fn publish_waiting(&self, event: Event) {
+        if let Ok(place) = self.room.acquire().await {
+            place.forget();
+        }
+        self.send(event);
+    }
+
+    fn send(&self, event: Event) {
         self.published.fetch_add(1, Ordering::AcqRel);
         if self.events.send(event).is_err() {
             self.handled(1);
@@ -148,8 +181,9 @@ impl Outbound {
         }
     }
 
-    /// The fan-out is done with `count` more events.
+    /// The fan-out is done with `count` more events: their places are free again.
     fn handled(&self, count: usize) {
+        self.room.add_permits(count);
         self.handled.fetch_add(count as u64, Ordering::AcqRel);
         self.written.notify_waiters();
     }

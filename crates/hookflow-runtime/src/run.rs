@@ -334,7 +334,7 @@ impl Engine {
         if self.outbound.wants(kind) {
             let (started, finished) = event.times;
             let outbound = Event::execution(plan, execution, event.sent.status, started, finished);
-            self.outbound.publish(outbound);
+            self.outbound.publish_waiting(outbound).await;
         }
         origin.record(self, event).await
     }

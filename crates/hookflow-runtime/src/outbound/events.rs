@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use hookflow_core::Plan;
 use hookflow_core::execute::{Execution, Status};
 use hookflow_store::clock::{millis, now_ms};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// An execution ended with its flow's answer.
@@ -222,14 +223,23 @@ impl Event {
         })
     }
 
-    /// The default payload: `{event, timestamp, webhook_id, data}`.
-    pub fn envelope(&self, subscription_id: &str) -> Value {
-        json!({
-            "event": self.kind,
-            "timestamp": rfc3339(self.timestamp_ms),
-            "webhook_id": subscription_id,
-            "data": self.data,
-        })
+    /// The default payload, `{event, timestamp, webhook_id, data}`, as JSON: written straight
+    /// from the event (no copy of its data).
+    pub fn envelope(&self, subscription_id: &str) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            event: &'a str,
+            timestamp: String,
+            webhook_id: &'a str,
+            data: &'a Value,
+        }
+        let envelope = Envelope {
+            event: &self.kind,
+            timestamp: rfc3339(self.timestamp_ms),
+            webhook_id: subscription_id,
+            data: &self.data,
+        };
+        serde_json::to_vec(&envelope)
     }
 }
 
@@ -264,9 +274,8 @@ mod tests {
             context: EventContext { flow_id: Some("f".into()), ..EventContext::default() },
         };
         assert_eq!(
-            event.envelope("sub_1"),
-            json!({ "event": "test", "timestamp": "2023-11-14T22:13:20.123Z", "webhook_id": "sub_1",
-                    "data": { "n": 1 } })
+            String::from_utf8(event.envelope("sub_1").unwrap()).unwrap(),
+            r#"{"event":"test","timestamp":"2023-11-14T22:13:20.123Z","webhook_id":"sub_1","data":{"n":1}}"#
         );
         let doc = event.document("sub_1", "msg_1");
         assert_eq!(doc["message_id"], "msg_1");

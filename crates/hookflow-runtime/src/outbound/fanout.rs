@@ -45,12 +45,18 @@ pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     let now = now_ms();
     let payload = match &live.payload {
-        None => Ok(event.envelope(&subscription.id)),
-        Some(expr) => expr.eval(event.document(&subscription.id, &id)).map_err(|e| {
-            let at =
-                if e.pointer.is_empty() { String::new() } else { format!(" at #{}", e.pointer) };
-            format!("the subscription's payload could not be rendered{at}: {}", e.message)
-        }),
+        None => event.envelope(&subscription.id).map_err(|e| e.to_string()),
+        Some(expr) => expr
+            .eval(event.document(&subscription.id, &id))
+            .map_err(|e| {
+                let at = if e.pointer.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at #{}", e.pointer)
+                };
+                format!("the subscription's payload could not be rendered{at}: {}", e.message)
+            })
+            .and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string())),
     };
     let mut delivery = Delivery {
         id,
@@ -62,7 +68,7 @@ pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
         next_attempt_at_ms: subscription.active.then_some(now),
         attempts: Vec::new(),
     };
-    match payload.and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string())) {
+    match payload {
         Ok(bytes) => delivery.payload = bytes,
         Err(error) => {
             tracing::warn!(subscription = %subscription.id, event = %event.kind, %error, "a delivery fails before any attempt");

@@ -492,6 +492,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn events_beyond_the_room_are_dropped_unless_their_publisher_waits() {
+        let o = outbound(NetworkPolicy::AllowPrivate).await;
+        let mut paused = new("http://127.0.0.1:9/never");
+        paused.active = false;
+        o.create(paused).await.unwrap();
+        let event = |n: usize| Event::new(events::TEST, json!({ "n": n }), EventContext::default());
+        // The test's runtime has one thread: the fan-out cannot run until this task waits.
+        for n in 0..super::super::WAITING_EVENTS + 3 {
+            o.publish(event(n));
+        }
+        o.publish_waiting(event(usize::MAX)).await;
+        o.flush().await;
+        let store = o.store().clone();
+        let pending =
+            tokio::task::spawn_blocking(move || store.pending_deliveries()).await.unwrap().unwrap();
+        assert_eq!(pending, super::super::WAITING_EVENTS + 1, "3 dropped, the waiting one kept");
+    }
+
+    #[tokio::test]
     async fn published_events_reach_the_subscriptions_that_want_them_and_pausing_holds_them() {
         let receiver = Receiver::start(vec![reply(200)]).await;
         let o = outbound(NetworkPolicy::AllowPrivate).await;
