@@ -159,6 +159,20 @@ pub struct ServeProcess {
     deadline: Instant,
 }
 
+/// Every line left on `lines` up to their end (panics if they do not end within 10 s).
+fn rest_of(lines: &mpsc::Receiver<String>, what: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut rest = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => rest.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+            Err(e) => panic!("hookflow serve's {what} did not end: {e}"),
+        }
+    }
+}
+
 /// Sends each line `from` yields to a channel, on a thread of its own.
 fn read_lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -214,16 +228,13 @@ impl ServeProcess {
     /// Every line of standard output not read yet, up to its end: call it once the process has
     /// exited (panics if the output does not end within 10 s).
     pub fn rest_of_stdout(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut rest = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => rest.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
-                Err(e) => panic!("hookflow serve's standard output did not end: {e}"),
-            }
-        }
+        rest_of(&self.stdout, "standard output")
+    }
+
+    /// Every log line not read yet, up to the end of the log: call it once the process has
+    /// exited (panics if the log does not end within 10 s).
+    pub fn rest_of_log(&mut self) -> Vec<String> {
+        rest_of(&self.lines, "log")
     }
 
     /// The first log line containing `needle` (panics after 30 s from the start).
@@ -341,10 +352,16 @@ impl Served {
     }
 
     /// Stops the process with SIGTERM and waits for it to exit.
-    pub fn stop(mut self) {
-        if let Some(mut process) = self.process.take() {
-            assert!(process.terminate(Duration::from_secs(10)).success());
-        }
+    pub fn stop(self) {
+        self.stop_within(Duration::from_secs(10));
+    }
+
+    /// Stops the process with SIGTERM, checks that it exits cleanly within `within`, and
+    /// answers the log lines not read yet.
+    pub fn stop_within(mut self, within: Duration) -> Vec<String> {
+        let mut process = self.process.take().expect("the process runs until stopped");
+        assert!(process.terminate(within).success(), "a clean exit");
+        process.rest_of_log()
     }
 
     /// The full URL of webhook `path` (after `/hooks`).

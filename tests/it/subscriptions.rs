@@ -389,6 +389,42 @@ async fn a_clean_stop_right_after_the_calls_keeps_every_event() {
 }
 
 #[tokio::test]
+async fn a_clean_stop_mid_delivery_ends_at_once_and_the_cut_off_sends_go_after_the_restart() {
+    const CALLS: usize = 5;
+    let (flows, data) = echo_dirs();
+    let args = ["--allow-private-outbound", "--delivery-workers", "1"];
+    // Each answer takes 2 s: a stop waits for none of them.
+    let receiver = Receiver::slow(Duration::from_secs(2)).await;
+    let s = Served::start(flows.path(), data.path(), &args);
+    let (id, _) = subscribe(
+        &s,
+        json!({ "name": "r", "url": receiver.url, "events": ["execution.succeeded"] }),
+    )
+    .await;
+    for _ in 0..CALLS {
+        let r = s.client.post(s.hook("/echo")).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    eventually("a send is under way", Duration::from_secs(10), || async {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let log = s.stop_within(Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+    let warnings: Vec<&String> =
+        log.iter().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+    assert!(warnings.is_empty(), "a clean stop logs no failure: {warnings:?}");
+
+    let s = Served::start(flows.path(), data.path(), &args);
+    eventually("every delivery succeeds after the restart", Duration::from_secs(30), || async {
+        let page = deliveries(&s, &id, "?status=succeeded&limit=50").await;
+        (page["items"].as_array().map_or(0, Vec::len) == CALLS).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_sigkill_mid_delivery_loses_no_queued_event() {
     const CALLS: usize = 150;
     let (flows, data) = echo_dirs();

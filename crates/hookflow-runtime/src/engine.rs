@@ -155,11 +155,12 @@ impl Engine {
         self.deployed.store(Arc::new(deployed));
     }
 
-    /// Waits until every record handed to history and every event published is stored, then
-    /// flushes the store: what a clean stop does once the listeners have drained.
+    /// Waits until every record handed to history and every event published is stored, stops
+    /// sending deliveries, then flushes the store: what a clean stop does once the listeners
+    /// have drained.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         self.history.flush().await;
-        self.outbound.flush().await;
+        self.outbound.stop().await;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.flush()).await.map_err(|e| {
             StoreError::Backend {

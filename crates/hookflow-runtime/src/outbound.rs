@@ -169,6 +169,13 @@ impl Outbound {
         }
     }
 
+    /// What a clean stop does: waits for the events on their way to the store, then stops
+    /// sending (a delivery cut off mid-send stays due, and is sent after the next start).
+    pub async fn stop(&self) {
+        self.flush().await;
+        self.deliverer.stop();
+    }
+
     /// Waits until every event published before the call is written (or given up on).
     pub async fn flush(&self) {
         let published = self.published.load(Ordering::Acquire);

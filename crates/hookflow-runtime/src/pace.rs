@@ -60,7 +60,8 @@ impl Pace {
 }
 
 /// Makes `store`'s deferred writes durable and tells `pace`; a failure is logged (as
-/// `operation`, saying `what`) and tried again a tick later.
+/// `operation`, saying `what`) and tried again a tick later. A sync cancelled because the
+/// runtime is shutting down is no failure: a clean stop flushes the store last.
 pub(crate) async fn sync(
     store: Arc<dyn Store>,
     pace: &mut Pace,
@@ -70,6 +71,8 @@ pub(crate) async fn sync(
     let at = Instant::now();
     match tokio::task::spawn_blocking(move || store.flush()).await {
         Ok(Ok(())) => pace.synced(at),
+        // The runtime is shutting down; a clean stop flushes the store itself.
+        Err(e) if e.is_cancelled() => {}
         outcome => {
             let error = outcome.map_or_else(|e| e.to_string(), |e| e.unwrap_err().to_string());
             store_errors::retrying(operation, &error, what);

@@ -6,12 +6,14 @@
 //! write lock while a request's writer waits for it.
 
 use std::io;
+use std::sync::{Mutex, PoisonError};
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
-/// A runtime that stops (without waiting for its tasks) when dropped.
+/// A runtime that stops (without waiting for its tasks) when told to or dropped.
 pub(crate) struct Background {
-    runtime: Option<Runtime>,
+    handle: Handle,
+    runtime: Mutex<Option<Runtime>>,
 }
 
 impl Background {
@@ -25,19 +27,26 @@ impl Background {
             .on_thread_start(move || lower_priority(nice))
             .enable_all()
             .build()?;
-        Ok(Background { runtime: Some(runtime) })
+        Ok(Background { handle: runtime.handle().clone(), runtime: Mutex::new(Some(runtime)) })
     }
 
+    /// Where to spawn; once stopped, what is spawned is dropped at once.
     pub fn handle(&self) -> &Handle {
-        self.runtime.as_ref().expect("the runtime lives until dropped").handle()
+        &self.handle
+    }
+
+    /// Stops the runtime: its tasks are dropped where they wait, and its threads end.
+    pub fn stop(&self) {
+        let runtime = self.runtime.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+        }
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.stop();
     }
 }
 

@@ -247,6 +247,13 @@ impl Deliverer {
         }
     }
 
+    /// Stops sending: the loop and the sends in flight are dropped where they are. A send cut
+    /// off has no outcome stored, so its delivery stays due and is sent after the next start
+    /// (at least once). What a clean stop does before the store's last flush.
+    pub fn stop(&self) {
+        self.background.stop();
+    }
+
     /// Tells the worker to look at the store again: deliveries were stored, or a subscription
     /// resumed (and its held deliveries were made due).
     pub fn wake(&self) {
