@@ -18,12 +18,14 @@ pub(crate) struct Background {
 
 impl Background {
     /// Starts a runtime of as many threads as the machine has cores, each at `nice` (Linux's
-    /// scale: 0 is the default, 19 the lowest priority; elsewhere the threads keep the default).
+    /// scale: 0 is the default, 19 the lowest priority; elsewhere the threads keep the default),
+    /// and at most [`blocking_threads`] for its store reads.
     pub fn start(nice: i32) -> io::Result<Background> {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let runtime = Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("hookflow-delivery")
+            .max_blocking_threads(blocking_threads(threads))
             .on_thread_start(move || lower_priority(nice))
             .enable_all()
             .build()?;
@@ -50,6 +52,13 @@ impl Drop for Background {
     }
 }
 
+/// The blocking threads of a runtime of `threads` workers: its blocking work is store reads,
+/// which gain nothing from more threads than cores, and every thread keeps its own allocator
+/// cache (tokio's default of 512 let a busy worker hold a few hundred MiB).
+fn blocking_threads(threads: usize) -> usize {
+    2 * threads
+}
+
 /// Sets the calling thread's nice value (on Linux a thread's own attribute).
 #[cfg(target_os = "linux")]
 fn lower_priority(nice: i32) {
@@ -71,6 +80,30 @@ mod tests {
 
     fn own_nice() -> i32 {
         rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
+    #[test]
+    fn its_blocking_work_runs_on_a_few_threads() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let background = Background::start(0).unwrap();
+        let limit = blocking_threads(std::thread::available_parallelism().map_or(1, usize::from));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks: Vec<_> = (0..4 * limit)
+            .map(|_| {
+                let (now, most) = (now.clone(), most.clone());
+                background.handle().spawn_blocking(move || {
+                    most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for task in tasks {
+            background.handle().block_on(task).unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), limit);
     }
 
     #[test]
