@@ -5,13 +5,12 @@
 //! writes are visible when they return and durable within a tick.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hookflow_store::{Durability, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::pace::{self, Pace};
+use crate::pace::{self, Pace, STEP};
 
 /// How the writer's errors name it.
 #[derive(Debug, Clone, Copy)]
@@ -27,10 +26,6 @@ impl Names {
         StoreError::Backend { store: self.store.into(), operation: self.operation.into(), cause }
     }
 }
-
-/// A paced writer writes at most once per step (a full batch excepted), so that the writes of a
-/// step share one transaction.
-const STEP: Duration = Duration::from_millis(2);
 
 /// When a writer's writes are durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

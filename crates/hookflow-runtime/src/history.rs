@@ -28,12 +28,10 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::group_commit::{GroupCommit, Names, SyncPolicy};
-use crate::pace::{self, Pace};
+use crate::pace::{self, Pace, STEP};
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors;
 
-/// The writer writes what waits at most once per step.
-const STEP: Duration = Duration::from_millis(2);
 /// Records per write at most; a full batch is followed by the next without waiting.
 const BATCH: usize = 8192;
 /// Attempts at writing one batch before its records are given up (and logged).

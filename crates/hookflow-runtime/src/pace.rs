@@ -14,6 +14,9 @@ use crate::store_errors;
 /// A paced writer syncs to disk at most once per tick (a flush excepted), and at most a tick
 /// after a deferred write.
 pub const TICK: Duration = Duration::from_millis(100);
+/// A paced writer writes at most once per step (a full batch excepted), so that the writes of a
+/// step share one transaction and a caller handing one over rarely has to wake the writer.
+pub(crate) const STEP: Duration = Duration::from_millis(2);
 
 /// When the writer's writes reach the disk: durably once per tick, deferred in between.
 #[derive(Debug, Default)]

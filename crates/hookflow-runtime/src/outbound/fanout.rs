@@ -6,6 +6,7 @@
 
 use std::sync::Weak;
 
+use hookflow_core::expr::Standalone;
 use hookflow_store::clock::now_ms;
 use hookflow_store::{Attempt, Delivery, DeliveryStatus};
 use tokio::sync::mpsc;
@@ -46,17 +47,7 @@ pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
     let now = now_ms();
     let payload = match &live.payload {
         None => event.envelope(&subscription.id).map_err(|e| e.to_string()),
-        Some(expr) => expr
-            .eval(event.document(&subscription.id, &id))
-            .map_err(|e| {
-                let at = if e.pointer.is_empty() {
-                    String::new()
-                } else {
-                    format!(" at #{}", e.pointer)
-                };
-                format!("the subscription's payload could not be rendered{at}: {}", e.message)
-            })
-            .and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string())),
+        Some(expr) => rendered(expr, event, &subscription.id, &id),
     };
     let mut delivery = Delivery {
         id,
@@ -86,4 +77,19 @@ pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
         }
     }
     delivery
+}
+
+/// `expr` evaluated over `event`'s document for this subscription and message, as JSON; a
+/// failure says where.
+fn rendered(
+    expr: &Standalone,
+    event: &Event,
+    subscription_id: &str,
+    message_id: &str,
+) -> Result<Vec<u8>, String> {
+    let value = expr.eval(event.document(subscription_id, message_id)).map_err(|e| {
+        let at = if e.pointer.is_empty() { String::new() } else { format!(" at #{}", e.pointer) };
+        format!("the subscription's payload could not be rendered{at}: {}", e.message)
+    })?;
+    serde_json::to_vec(&value).map_err(|e| e.to_string())
 }

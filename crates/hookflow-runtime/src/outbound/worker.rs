@@ -475,8 +475,8 @@ impl Deliverer {
         }
     }
 
-    /// Stores `delivery`, durably, together with the other sends' outcomes written at the same
-    /// moment (one commit for all of them).
+    /// Stores `delivery` together with the other writes of deliveries handed over at the same
+    /// moment (one commit for all of them); visible when this returns, durable within a tick.
     async fn put(&self, delivery: Delivery) -> Result<(), StoreError> {
         // A delivery due again (a retry) is news for the loop's next read.
         let rescheduled = delivery.next_attempt_at_ms.is_some();
