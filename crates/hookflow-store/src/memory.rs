@@ -8,10 +8,15 @@ use std::{
 
 use crate::{
     Durability, StoreError,
-    kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range, walk},
+    kv::{Engine, Entry, Shared, Table, Visit, Write, is_empty_range},
 };
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// How many entries a range copies out of the maps before visiting them: first a few (a page
+/// is usually small), then twice as many each time, up to [`MAX_CHUNK`].
+const FIRST_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 1024;
 
 /// A [`Store`](crate::Store) in memory: nothing survives the value, so nothing is ever lost
 /// before it is dropped. Records go through the same JSON encoding as on disk.
@@ -58,18 +63,42 @@ impl Engine for MemoryStore {
         reverse: bool,
         visit: Visit<'_>,
     ) -> Result<(), StoreError> {
-        if is_empty_range(lower, upper) {
-            return Ok(());
+        // Copied out a chunk at a time: `visit` may read this store (and the lock is not
+        // reentrant), and a scan that stops early (a page) copies little more than it visits.
+        let (mut lower, mut upper) = (lower.map(<[u8]>::to_vec), upper.map(<[u8]>::to_vec));
+        let mut chunk = FIRST_CHUNK;
+        loop {
+            if is_empty_range(lower.as_ref().map(Vec::as_slice), upper.as_ref().map(Vec::as_slice))
+            {
+                return Ok(());
+            }
+            let entries: Vec<Entry> = match self.tables().get(&table) {
+                Some(entries) => {
+                    let range = entries.range::<[u8], _>((
+                        lower.as_ref().map(Vec::as_slice),
+                        upper.as_ref().map(Vec::as_slice),
+                    ));
+                    let copy = |(key, value): (&Vec<u8>, &Vec<u8>)| (key.clone(), value.clone());
+                    match reverse {
+                        false => range.take(chunk).map(copy).collect(),
+                        true => range.rev().take(chunk).map(copy).collect(),
+                    }
+                }
+                None => return Ok(()),
+            };
+            for (key, value) in &entries {
+                if visit(key, value)?.is_break() {
+                    return Ok(());
+                }
+            }
+            // A short chunk is the end of the range.
+            let Some((last, _)) = entries.into_iter().nth(chunk - 1) else { return Ok(()) };
+            match reverse {
+                false => lower = Bound::Excluded(last),
+                true => upper = Bound::Excluded(last),
+            }
+            chunk = (chunk * 2).min(MAX_CHUNK);
         }
-        // Copied out first: `visit` may read this store (and the lock is not reentrant).
-        let entries: Vec<Entry> = match self.tables().get(&table) {
-            Some(entries) => entries
-                .range::<[u8], _>((lower, upper))
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
-            None => return Ok(()),
-        };
-        walk(entries.iter(), reverse, |(key, value)| visit(key, value))
     }
 
     fn apply_raw(&self, writes: &[Write<'_>], _: Durability) -> Result<(), StoreError> {
