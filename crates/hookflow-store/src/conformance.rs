@@ -11,10 +11,11 @@ use std::{
 };
 
 use crate::{
-    Attempt, Credential, CredentialKind, Delivery, DeliveryPage, DeliveryQuery, DeliveryStatus,
-    Durability, EncodedExecution, ExecutionQuery, ExecutionRecord, ExecutionStatus,
-    IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse, SigningSecret, Store,
-    StoredSecret, Subscription,
+    Attempt, Cause, CollectionInfo, Credential, CredentialKind, Delivery, DeliveryPage,
+    DeliveryQuery, DeliveryStatus, Durability, EncodedExecution, ExecutionQuery, ExecutionRecord,
+    ExecutionStatus, IdempotencyRecord, PendingEvent, RecordOrder, RecordQuery, RecordWrite,
+    RecordWritten, RecordedError, RecordedRequest, RecordedResponse, SigningSecret, Store,
+    StoreError, StoredRecord, StoredSecret, Subscription, WriteMode,
 };
 
 /// A case that runs against one fresh, empty store.
@@ -88,6 +89,21 @@ pub const CASES: &[(&str, Case)] = &[
         "concurrent_delivery_batches_keep_the_indexes_consistent",
         concurrent_delivery_batches_keep_the_indexes_consistent,
     ),
+    ("an_execution_with_a_cause_round_trips", an_execution_with_a_cause_round_trips),
+    ("executions_are_listed_by_parent", executions_are_listed_by_parent),
+    ("an_empty_store_has_no_records", an_empty_store_has_no_records),
+    ("insert_and_upsert_keep_versions", insert_and_upsert_keep_versions),
+    ("a_record_batch_sees_its_earlier_writes", a_record_batch_sees_its_earlier_writes),
+    ("record_names_are_checked_before_writing", record_names_are_checked_before_writing),
+    ("records_are_listed_by_key_and_by_creation", records_are_listed_by_key_and_by_creation),
+    ("record_pages_default_cap_and_continue", record_pages_default_cap_and_continue),
+    ("collections_are_counted_and_sorted", collections_are_counted_and_sorted),
+    ("delete_record_removes_only_that_record", delete_record_removes_only_that_record),
+    ("concurrent_record_writes_keep_counts_exact", concurrent_record_writes_keep_counts_exact),
+    (
+        "events_are_pending_oldest_first_until_deleted",
+        events_are_pending_oldest_first_until_deleted,
+    ),
 ];
 
 /// Runs every case in [`CASES`], each on a store from `make`, which must be fresh and empty.
@@ -109,6 +125,7 @@ pub fn run_durability(new_dir: &dyn Fn() -> PathBuf, open: &dyn Fn(&Path) -> Arc
     a_reopened_store_accepts_writes(&new_dir(), open);
     executions_survive_a_reopen(&new_dir(), open);
     outbound_survives_a_reopen(&new_dir(), open);
+    records_and_events_survive_a_reopen(&new_dir(), open);
     deferred_deliveries_are_seen_at_once_and_kept_after_a_flush(&new_dir(), open);
 }
 
@@ -321,6 +338,7 @@ pub fn execution(
         response: None,
         error: None,
         trace: serde_json::Value::Null,
+        cause: None,
     }
 }
 
@@ -366,7 +384,9 @@ fn expected(records: &[ExecutionRecord], query: &ExecutionQuery) -> Vec<String> 
     let mut matching: Vec<String> = records
         .iter()
         .filter(|record| {
+            let parent = record.cause.as_ref().map(|cause| &cause.parent_execution_id);
             query.flow.as_ref().is_none_or(|flow| record.flow_id.as_ref() == Some(flow))
+                && query.parent.as_ref().is_none_or(|wanted| parent == Some(wanted))
                 && query.matches(record.status, record.received_at_ms)
         })
         .map(|record| record.id.clone())
@@ -400,6 +420,19 @@ fn assert_indexes_match(store: &dyn Store, records: &[ExecutionRecord]) {
     for status in ExecutionStatus::ALL {
         let query = by_status(status);
         assert_eq!(list_all(store, &query), expected(records, &query), "{status}");
+    }
+    let mut parents: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.cause.as_ref().map(|c| c.parent_execution_id.as_str()))
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    for parent in parents.into_iter().chain(["missing"]) {
+        let statuses = std::iter::once(None).chain(ExecutionStatus::ALL.map(Some));
+        for status in statuses {
+            let query = ExecutionQuery { parent: Some(parent.to_owned()), status, ..everything() };
+            assert_eq!(list_all(store, &query), expected(records, &query), "{query:?}");
+        }
     }
     let mut unfinished: Vec<String> = records
         .iter()
@@ -572,6 +605,7 @@ pub fn listing_filters_by_flow_status_and_time(store: &dyn Store) {
                     until_ms,
                     limit: 500,
                     cursor: None,
+                    parent: None,
                 };
                 let page = store.list_executions(&query).unwrap();
                 assert_eq!(ids(&page.items), expected(&records, &query), "{query:?}");
@@ -1717,5 +1751,540 @@ pub fn outbound_survives_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn St
     with_store(dir, open, |store| {
         assert_eq!(store.next_due_ms().unwrap(), None);
         assert_deliveries_match(store, &left);
+    });
+}
+
+// Causes.
+
+/// A cause naming `parent` as the execution that raised the event.
+pub fn cause(parent: &str) -> Cause {
+    Cause {
+        event_id: format!("evt_{:032x}", parent.len()),
+        event_type: "order.paid".to_owned(),
+        parent_execution_id: parent.to_owned(),
+        depth: 2,
+        event: serde_json::json!({"type": "order.paid", "data": {"id": 7, "ü": [1, null]}}),
+    }
+}
+
+/// Every field of a cause comes back as written, whichever way the record was put; a record
+/// stored without a `cause` field (as every record was before causes were kept) reads as `None`.
+pub fn an_execution_with_a_cause_round_trips(store: &dyn Store) {
+    let mut child = execution(&execution_id(1), Some("a"), ExecutionStatus::Succeeded, 5);
+    child.cause = Some(Cause { depth: u32::MAX, ..cause(&execution_id(0)) });
+    store.put_executions(std::slice::from_ref(&child)).unwrap();
+    assert_eq!(store.execution(&child.id).unwrap(), Some(child.clone()));
+    let mut encoded = execution(&execution_id(2), None, ExecutionStatus::Rejected, 6);
+    encoded.cause = Some(cause("\0ü"));
+    let of = EncodedExecution::of(&encoded, true).unwrap();
+    assert_eq!(of.parent.as_deref(), Some("\0ü"));
+    store.put_encoded_executions(&[of], Durability::Now).unwrap();
+    assert_eq!(store.execution(&encoded.id).unwrap(), Some(encoded.clone()));
+
+    let old = execution(&execution_id(3), Some("a"), ExecutionStatus::Failed, 7);
+    let json = serde_json::to_vec(&old).unwrap();
+    assert!(!String::from_utf8_lossy(&json).contains("cause"), "no cause, no field");
+    let of = EncodedExecution { json, ..EncodedExecution::of(&old, true).unwrap() };
+    store.put_encoded_executions(&[of], Durability::Now).unwrap();
+    assert_eq!(store.execution(&old.id).unwrap(), Some(old.clone()));
+    assert_indexes_match(store, &[child, encoded, old]);
+}
+
+/// The `n`th execution of a generated history with causes: [`nth`], caused by one of three
+/// parents, or (one in four) by nothing.
+fn nth_child(n: u64) -> ExecutionRecord {
+    let mut record = nth(n);
+    let parent = [Some(0), Some(1), Some(2), None][usize::try_from(n % 4).unwrap()];
+    record.cause = parent.map(|p| cause(&execution_id(100_000 + p)));
+    record
+}
+
+/// A parent's children are listed newest first, alone or with the flow, status and time
+/// filters, page by page; a child that changes parent moves; prunes take their entries along.
+pub fn executions_are_listed_by_parent(store: &dyn Store) {
+    let mut records: Vec<ExecutionRecord> = (0..180).map(nth_child).collect();
+    for chunk in records.chunks(50) {
+        store.put_executions(chunk).unwrap();
+    }
+    assert_indexes_match(store, &records);
+    let parent = execution_id(100_001);
+    let t = |n: i64| 1_700_000_000_000 + n * 1000;
+    for flow in [None, Some("a"), Some("b"), Some("missing")] {
+        for status in [None, Some(ExecutionStatus::Failed), Some(ExecutionStatus::Succeeded)] {
+            for (since_ms, until_ms) in [(None, None), (Some(t(40)), Some(t(150)))] {
+                let query = ExecutionQuery {
+                    parent: Some(parent.clone()),
+                    flow: flow.map(str::to_owned),
+                    status,
+                    since_ms,
+                    until_ms,
+                    ..everything()
+                };
+                let all = expected(&records, &query);
+                for limit in [1, 3, all.len().max(1)] {
+                    let query = ExecutionQuery { limit, ..query.clone() };
+                    assert_eq!(list_all(store, &query), all, "{query:?}");
+                }
+            }
+        }
+    }
+    let query = ExecutionQuery { parent: Some(parent.clone()), ..everything() };
+    let all = expected(&records, &query);
+    assert!(all.len() > 20);
+    let page = store.list_executions(&ExecutionQuery { cursor: Some(all[9].clone()), ..query });
+    assert_eq!(ids(&page.unwrap().items), all[10..]);
+
+    // Moved to another parent, then to none.
+    records[1].cause = Some(cause(&execution_id(100_002)));
+    records[5].cause = None;
+    store.put_executions(&[records[1].clone(), records[5].clone()]).unwrap();
+    assert_indexes_match(store, &records);
+
+    assert!(store.prune_executions("a", 5, i64::MIN).unwrap() > 0);
+    assert!(store.prune_rejected(3).unwrap() > 0);
+    let left: Vec<ExecutionRecord> =
+        records.iter().filter(|r| store.execution(&r.id).unwrap().is_some()).cloned().collect();
+    assert!(left.len() < records.len());
+    assert_indexes_match(store, &left);
+}
+
+// Records.
+
+/// A write of `value` under `key` of `collection`, by execution `exec-{n}` at `n` ms.
+pub fn record_write(
+    collection: &str,
+    key: &str,
+    mode: WriteMode,
+    value: serde_json::Value,
+    n: i64,
+) -> RecordWrite {
+    RecordWrite {
+        collection: collection.to_owned(),
+        key: key.to_owned(),
+        value,
+        mode,
+        execution_id: format!("exec-{n}"),
+        now_ms: n,
+    }
+}
+
+fn upsert(collection: &str, key: &str, n: i64) -> RecordWrite {
+    record_write(collection, key, WriteMode::Upsert, serde_json::json!({ "n": n }), n)
+}
+
+fn insert(collection: &str, key: &str, n: i64) -> RecordWrite {
+    record_write(collection, key, WriteMode::Insert, serde_json::json!({ "n": n }), n)
+}
+
+fn record_query(collection: &str, order: RecordOrder, limit: usize) -> RecordQuery {
+    RecordQuery { collection: collection.to_owned(), order, cursor: String::new(), limit }
+}
+
+/// Every page of `query` (its `cursor` ignored), concatenated; checks each page's size and
+/// cursor.
+fn list_all_records(store: &dyn Store, query: &RecordQuery) -> Vec<StoredRecord> {
+    let mut query = RecordQuery { cursor: String::new(), ..query.clone() };
+    let mut listed: Vec<StoredRecord> = Vec::new();
+    loop {
+        let page = store.list_records(&query).unwrap();
+        assert!(page.items.len() <= query.effective_limit(), "{query:?}");
+        listed.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => {
+                let last = listed.last().unwrap();
+                let expected = match query.order {
+                    RecordOrder::Key => &last.key,
+                    RecordOrder::Created => &last.created_id,
+                };
+                assert_eq!(&cursor, expected, "the cursor is the last item");
+                assert!(listed.len() < 100_000, "the pages do not end");
+                query.cursor = cursor;
+            }
+            None => return listed,
+        }
+    }
+}
+
+fn record_keys(records: &[StoredRecord]) -> Vec<String> {
+    records.iter().map(|record| record.key.clone()).collect()
+}
+
+/// Checks that `collection` holds exactly the records `keys` in creation order: read one by
+/// one, listed by key and by creation (with a few page sizes), and counted.
+fn assert_collection(store: &dyn Store, collection: &str, keys: &[&str]) {
+    let created: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
+    let mut sorted = created.clone();
+    sorted.sort();
+    for limit in [1, 2, 7, 1000] {
+        let by_key = list_all_records(store, &record_query(collection, RecordOrder::Key, limit));
+        assert_eq!(record_keys(&by_key), sorted, "{collection:?} by key, limit {limit}");
+        let by_created =
+            list_all_records(store, &record_query(collection, RecordOrder::Created, limit));
+        assert_eq!(record_keys(&by_created), created, "{collection:?} by creation");
+        let mut ids: Vec<&String> = by_created.iter().map(|r| &r.created_id).collect();
+        ids.dedup();
+        assert!(ids.is_sorted() && ids.len() == keys.len(), "created ids ascend");
+        for record in &by_key {
+            assert_eq!(store.record(collection, &record.key).unwrap().as_ref(), Some(record));
+        }
+    }
+    let count = store
+        .collections()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == collection)
+        .map_or(0, |c| c.count);
+    assert_eq!(count, keys.len() as u64, "{collection:?}");
+}
+
+/// A new store has no records and no collections; reads and deletes find nothing.
+pub fn an_empty_store_has_no_records(store: &dyn Store) {
+    assert_eq!(store.put_records(&[]).unwrap(), vec![]);
+    assert_eq!(store.record("c", "k").unwrap(), None);
+    assert!(!store.delete_record("c", "k").unwrap());
+    assert_eq!(store.collections().unwrap(), vec![]);
+    for order in RecordOrder::ALL {
+        let page = store.list_records(&record_query("c", order, 0)).unwrap();
+        assert_eq!((page.items, page.next_cursor), (vec![], None));
+        let page = store.list_records(&record_query("", order, 0)).unwrap();
+        assert_eq!(page.items, vec![]);
+    }
+}
+
+/// An insert stores a new record (version 1) and leaves a taken key alone; an upsert replaces
+/// the value and bumps the version, keeping when and in which order the record was created.
+pub fn insert_and_upsert_keep_versions(store: &dyn Store) {
+    let value = serde_json::json!({"order": 42, "lines": [{"sku": "ü", "qty": 2.5}], "x": null});
+    let first = record_write("orders", "o-42", WriteMode::Insert, value.clone(), 10);
+    assert_eq!(
+        store.put_records(std::slice::from_ref(&first)).unwrap(),
+        [RecordWritten::Stored { created: true, version: 1 }]
+    );
+    let stored = store.record("orders", "o-42").unwrap().unwrap();
+    assert!(stored.created_id.starts_with("rec_") && stored.created_id.len() == 36);
+    assert!(stored.created_id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+    let expected = StoredRecord {
+        collection: "orders".to_owned(),
+        key: "o-42".to_owned(),
+        value,
+        version: 1,
+        created_id: stored.created_id.clone(),
+        created_at_ms: 10,
+        updated_at_ms: 10,
+        execution_id: "exec-10".to_owned(),
+    };
+    assert_eq!(stored, expected);
+
+    let again = insert("orders", "o-42", 11);
+    assert_eq!(store.put_records(&[again]).unwrap(), [RecordWritten::Exists { version: 1 }]);
+    assert_eq!(store.record("orders", "o-42").unwrap(), Some(expected.clone()));
+
+    for (n, version) in [(12, 2), (13, 3)] {
+        assert_eq!(
+            store.put_records(&[upsert("orders", "o-42", n)]).unwrap(),
+            [RecordWritten::Stored { created: false, version }]
+        );
+    }
+    let replaced = StoredRecord {
+        value: serde_json::json!({"n": 13}),
+        version: 3,
+        updated_at_ms: 13,
+        execution_id: "exec-13".to_owned(),
+        ..expected
+    };
+    assert_eq!(store.record("orders", "o-42").unwrap(), Some(replaced));
+    assert_eq!(
+        store.put_records(&[insert("orders", "o-42", 14)]).unwrap(),
+        [RecordWritten::Exists { version: 3 }]
+    );
+    assert_collection(store, "orders", &["o-42"]);
+}
+
+/// A write in a batch sees the writes before it; the results come in the order of the writes.
+pub fn a_record_batch_sees_its_earlier_writes(store: &dyn Store) {
+    store.put_records(&[upsert("c", "old", 1)]).unwrap();
+    let batch = [
+        insert("c", "new", 2),
+        insert("c", "new", 3),
+        upsert("c", "old", 4),
+        insert("c", "old", 5),
+        upsert("c", "new", 6),
+        insert("d", "new", 7),
+        upsert("c", "other", 8),
+        upsert("c", "old", 9),
+    ];
+    let results = store.put_records(&batch).unwrap();
+    assert_eq!(
+        results,
+        [
+            RecordWritten::Stored { created: true, version: 1 },
+            RecordWritten::Exists { version: 1 },
+            RecordWritten::Stored { created: false, version: 2 },
+            RecordWritten::Exists { version: 2 },
+            RecordWritten::Stored { created: false, version: 2 },
+            RecordWritten::Stored { created: true, version: 1 },
+            RecordWritten::Stored { created: true, version: 1 },
+            RecordWritten::Stored { created: false, version: 3 },
+        ]
+    );
+    let new = store.record("c", "new").unwrap().unwrap();
+    assert_eq!(
+        (new.value, new.created_at_ms, new.updated_at_ms),
+        (serde_json::json!({"n": 6}), 2, 6)
+    );
+    assert_eq!(store.record("c", "old").unwrap().unwrap().value, serde_json::json!({"n": 9}));
+    assert_collection(store, "c", &["old", "new", "other"]);
+    assert_collection(store, "d", &["new"]);
+}
+
+/// An empty or too long collection or key fails the whole batch, and nothing of it is written;
+/// names of up to 512 bytes, of any characters, are fine.
+pub fn record_names_are_checked_before_writing(store: &dyn Store) {
+    let longest = "é".repeat(256);
+    let too_long = format!("{longest}x");
+    let fine = upsert("c", "fine", 1);
+    for (bad, field, len) in [
+        (upsert("c", "", 1), "key", 0),
+        (upsert("", "k", 1), "collection", 0),
+        (upsert("c", &too_long, 1), "key", 513),
+        (upsert(&too_long, "k", 1), "collection", 513),
+    ] {
+        let err = store.put_records(&[fine.clone(), bad]).unwrap_err();
+        match &err {
+            StoreError::InvalidRecordName { field: f, len: l, shown } => {
+                assert_eq!((*f, *l), (field, len));
+                assert!(shown.chars().count() <= 64, "{shown}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("expected 1 to 512"), "{err}");
+        assert_eq!(store.record("c", "fine").unwrap(), None);
+        assert_eq!(store.collections().unwrap(), vec![]);
+    }
+    let odd = ["\0", "a\0b", " ", "\u{10FFFF}", longest.as_str()];
+    let writes: Vec<RecordWrite> = odd.iter().map(|key| upsert(&longest, key, 1)).collect();
+    store.put_records(&writes).unwrap();
+    assert_collection(store, &longest, &odd);
+}
+
+/// Both orders list every record once, page by page, whatever the order of the writes; a
+/// replaced record keeps its place in creation order; collections whose names share a prefix
+/// or hold separators stay apart.
+pub fn records_are_listed_by_key_and_by_creation(store: &dyn Store) {
+    let keys: Vec<String> = (0..120u64).map(|n| format!("k{:03}", (n * 37) % 120)).collect();
+    for chunk in keys.chunks(25) {
+        let writes: Vec<RecordWrite> = chunk.iter().map(|k| insert("c", k, 1)).collect();
+        store.put_records(&writes).unwrap();
+    }
+    for (collection, n) in [("c\0", 1), ("c\0k000", 2), ("cc", 3), ("b", 4), ("c ", 5)] {
+        store.put_records(&[upsert(collection, "k000", n), upsert(collection, "k001", n)]).unwrap();
+    }
+    let created: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert_collection(store, "c", &created);
+    // Replacing records leaves the creation order alone.
+    store.put_records(&[upsert("c", &keys[0], 9), upsert("c", &keys[60], 9)]).unwrap();
+    assert_collection(store, "c", &created);
+    for collection in ["c\0", "c\0k000", "cc", "b", "c "] {
+        assert_collection(store, collection, &["k000", "k001"]);
+    }
+    assert_collection(store, "c\0\0", &[]);
+}
+
+/// `limit` 0 is the default page size, anything above the cap is capped; a cursor continues
+/// strictly after its key (or created id), whether or not one exists.
+pub fn record_pages_default_cap_and_continue(store: &dyn Store) {
+    let writes: Vec<RecordWrite> = (0..1010).map(|n| upsert("c", &format!("k{n:04}"), n)).collect();
+    store.put_records(&writes).unwrap();
+    for order in RecordOrder::ALL {
+        for (limit, expected) in [
+            (0, RecordQuery::DEFAULT_LIMIT),
+            (1, 1),
+            (1000, 1000),
+            (1001, 1000),
+            (usize::MAX, 1000),
+        ] {
+            let page = store.list_records(&record_query("c", order, limit)).unwrap();
+            assert_eq!(page.items.len(), expected, "{order} {limit}");
+            assert!(page.next_cursor.is_some(), "{order} {limit}");
+        }
+        let tenth = store.list_records(&record_query("c", order, 10)).unwrap().next_cursor;
+        let query = RecordQuery { cursor: tenth.unwrap(), ..record_query("c", order, 1000) };
+        let page = store.list_records(&query).unwrap();
+        assert_eq!(page.items.len(), 1000);
+        assert_eq!(page.next_cursor, None, "a page that ends at the last record says so");
+    }
+    let list = |cursor: &str| {
+        let query =
+            RecordQuery { cursor: cursor.to_owned(), ..record_query("c", RecordOrder::Key, 2) };
+        record_keys(&store.list_records(&query).unwrap().items)
+    };
+    assert_eq!(list("k0005"), ["k0006", "k0007"], "an existing key");
+    assert_eq!(list("k0005a"), ["k0006", "k0007"], "an unknown key");
+    assert_eq!(list("a"), ["k0000", "k0001"], "before everything");
+    assert_eq!(list("k1009"), Vec::<String>::new(), "the last key");
+    assert_eq!(list("~"), Vec::<String>::new(), "after everything");
+    let all = list_all_records(store, &record_query("c", RecordOrder::Created, 1000));
+    let list = |cursor: &str| {
+        let query =
+            RecordQuery { cursor: cursor.to_owned(), ..record_query("c", RecordOrder::Created, 2) };
+        record_keys(&store.list_records(&query).unwrap().items)
+    };
+    assert_eq!(list(&all[5].created_id), ["k0006", "k0007"], "an existing id");
+    assert_eq!(list(&format!("{}0", all[5].created_id)), ["k0006", "k0007"], "an unknown id");
+    assert_eq!(list("rec_"), ["k0000", "k0001"], "before everything");
+    assert_eq!(list(&all[1009].created_id), Vec::<String>::new(), "the last id");
+}
+
+/// Collections are listed by name with exact counts, through inserts, upserts, refused inserts
+/// and deletes; a collection left empty is not listed.
+pub fn collections_are_counted_and_sorted(store: &dyn Store) {
+    let info = |name: &str, count| CollectionInfo { name: name.to_owned(), count };
+    let writes: Vec<RecordWrite> = ["b", "a", "é", "a-b", "a", "b", "a"]
+        .iter()
+        .enumerate()
+        .map(|(n, c)| insert(c, &format!("k{n}"), 1))
+        .collect();
+    store.put_records(&writes).unwrap();
+    let expected = vec![info("a", 3), info("a-b", 1), info("b", 2), info("é", 1)];
+    assert_eq!(store.collections().unwrap(), expected);
+    store.put_records(&[upsert("a", "k1", 2), insert("a", "k4", 2), upsert("a", "k6", 3)]).unwrap();
+    assert_eq!(store.collections().unwrap(), expected, "nothing new");
+    assert!(store.delete_record("a-b", "k3").unwrap());
+    assert!(!store.delete_record("a-b", "k3").unwrap());
+    assert!(store.delete_record("a", "k1").unwrap());
+    assert_eq!(store.collections().unwrap(), vec![info("a", 2), info("b", 2), info("é", 1)]);
+    store.put_records(&[upsert("a-b", "k3", 4)]).unwrap();
+    assert_eq!(store.collections().unwrap()[1], info("a-b", 1));
+}
+
+/// A delete removes the record from every read; stored again, it is a new record: version 1,
+/// last in creation order.
+pub fn delete_record_removes_only_that_record(store: &dyn Store) {
+    let writes: Vec<RecordWrite> = ["x", "y", "z"].iter().map(|k| upsert("c", k, 1)).collect();
+    store.put_records(&writes).unwrap();
+    store.put_records(&[upsert("d", "y", 1)]).unwrap();
+    let before = store.record("c", "y").unwrap().unwrap();
+    assert!(store.delete_record("c", "y").unwrap());
+    assert!(!store.delete_record("c", "y").unwrap());
+    assert!(!store.delete_record("c", "Y").unwrap());
+    assert_eq!(store.record("c", "y").unwrap(), None);
+    assert_collection(store, "c", &["x", "z"]);
+    assert_collection(store, "d", &["y"]);
+    assert_eq!(
+        store.put_records(&[insert("c", "y", 2)]).unwrap(),
+        [RecordWritten::Stored { created: true, version: 1 }]
+    );
+    let after = store.record("c", "y").unwrap().unwrap();
+    assert!(after.created_id > before.created_id);
+    assert_collection(store, "c", &["x", "z", "y"]);
+}
+
+/// Batches from several threads over the same keys leave each record once, counted once.
+pub fn concurrent_record_writes_keep_counts_exact(store: &dyn Store) {
+    const THREADS: i64 = 4;
+    thread::scope(|scope| {
+        for thread in 0..THREADS {
+            scope.spawn(move || {
+                for round in 0..5 {
+                    let writes: Vec<RecordWrite> = (0..30)
+                        .map(|n| {
+                            let key = format!("k{:02}", (n + thread * 7 + round) % 40);
+                            if (n + round) % 2 == 0 {
+                                insert("c", &key, round)
+                            } else {
+                                upsert("c", &key, round)
+                            }
+                        })
+                        .collect();
+                    store.put_records(&writes).unwrap();
+                    if round == 2 {
+                        store.delete_record("c", &format!("k{:02}", thread)).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let listed = list_all_records(store, &record_query("c", RecordOrder::Created, 7));
+    let by_created: Vec<&str> = listed.iter().map(|r| r.key.as_str()).collect();
+    assert_collection(store, "c", &by_created);
+}
+
+// Events.
+
+/// An id shaped like an event's (`evt_` and 32 hex digits) whose order is the order of `n`.
+pub fn event_id(n: u64) -> String {
+    format!("evt_{n:032x}")
+}
+
+/// An event of type `order.paid`, raised at `n` ms, whose envelope names `n`.
+pub fn pending_event(n: u64) -> PendingEvent {
+    PendingEvent {
+        id: event_id(n),
+        event_type: "order.paid".to_owned(),
+        created_at_ms: i64::try_from(n).unwrap(),
+        json: format!(r#"{{"id":"{}","type":"order.paid","data":{{"n":{n}}}}}"#, event_id(n))
+            .into_bytes(),
+    }
+}
+
+/// Events come out oldest first, at most `limit`, as written, until they are deleted; a put
+/// replaces an event with the same id; unknown ids are ignored by a delete.
+pub fn events_are_pending_oldest_first_until_deleted(store: &dyn Store) {
+    store.put_events(&[]).unwrap();
+    store.delete_events(&[]).unwrap();
+    assert_eq!(store.pending_events(10).unwrap(), vec![]);
+    let events: Vec<PendingEvent> = (0..50).map(pending_event).collect();
+    let mut shuffled = events.clone();
+    shuffled.reverse();
+    store.put_events(&shuffled[..20]).unwrap();
+    store.put_events(&shuffled[20..]).unwrap();
+    assert_eq!(store.pending_events(0).unwrap(), vec![]);
+    assert_eq!(store.pending_events(7).unwrap(), events[..7]);
+    assert_eq!(store.pending_events(usize::MAX).unwrap(), events);
+
+    let odd = PendingEvent {
+        event_type: "ünï\0".to_owned(),
+        created_at_ms: i64::MIN,
+        json: vec![0, 0xff, b'{'],
+        ..events[3].clone()
+    };
+    store.put_events(&[events[3].clone(), odd.clone()]).unwrap();
+    let mut ids: Vec<String> = (0..10).map(event_id).collect();
+    ids.extend([event_id(999), "evt_missing".to_owned(), event_id(0)]);
+    ids.retain(|id| *id != event_id(3));
+    store.delete_events(&ids).unwrap();
+    let mut left = vec![odd];
+    left.extend(events[10..].iter().cloned());
+    assert_eq!(store.pending_events(usize::MAX).unwrap(), left);
+    let all: Vec<String> = left.iter().map(|e| e.id.clone()).collect();
+    store.delete_events(&all).unwrap();
+    assert_eq!(store.pending_events(usize::MAX).unwrap(), vec![]);
+}
+
+/// Records, their counts and order, deletes, and events (deletes included) are all there after
+/// a reopen.
+pub fn records_and_events_survive_a_reopen(dir: &Path, open: &dyn Fn(&Path) -> Arc<dyn Store>) {
+    let keys: Vec<String> = (0..300).map(|n| format!("k{:03}", (n * 7) % 300)).collect();
+    let events: Vec<PendingEvent> = (0..40).map(pending_event).collect();
+    with_store(dir, open, |store| {
+        let writes: Vec<RecordWrite> = keys.iter().map(|k| insert("c", k, 1)).collect();
+        store.put_records(&writes).unwrap();
+        store.put_records(&[upsert("c", &keys[5], 2), upsert("other", "x", 2)]).unwrap();
+        assert!(store.delete_record("c", &keys[6]).unwrap());
+        store.put_events(&events).unwrap();
+        let done: Vec<String> = events[..10].iter().map(|e| e.id.clone()).collect();
+        store.delete_events(&done).unwrap();
+    });
+    with_store(dir, open, |store| {
+        let mut created: Vec<&str> = keys.iter().map(String::as_str).collect();
+        created.remove(6);
+        assert_collection(store, "c", &created);
+        assert_collection(store, "other", &["x"]);
+        assert_eq!(store.record("c", &keys[5]).unwrap().unwrap().version, 2);
+        assert_eq!(store.pending_events(usize::MAX).unwrap(), events[10..]);
+        // New records still go after the old ones in creation order.
+        store.put_records(&[insert("c", "new", 3)]).unwrap();
+        created.push("new");
+        assert_collection(store, "c", &created);
     });
 }

@@ -62,6 +62,21 @@ pub enum StoreError {
         cause: String,
     },
 
+    /// A record's collection name or key is empty or too long (see
+    /// [`MAX_NAME_BYTES`](crate::records::MAX_NAME_BYTES)): nothing of its batch was written.
+    #[error(
+        "invalid record {field} `{shown}`: {len} bytes, expected 1 to {max}",
+        max = crate::records::MAX_NAME_BYTES
+    )]
+    InvalidRecordName {
+        /// `collection` or `key`.
+        field: &'static str,
+        /// The name, cut after its first 64 characters.
+        shown: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+
     /// A record could not be serialized; a bug, reported rather than panicking.
     #[error("cannot encode record `{key}` for `{table}`: {cause}")]
     Encode {

@@ -1,5 +1,6 @@
 //! The executions domain: every call to a webhook, as a record that can be looked up, listed,
-//! polled and replayed; and the idempotency records that remember a route's first answer to a key.
+//! polled and replayed; what caused an execution that an event started ([`Cause`]); and the
+//! idempotency records that remember a route's first answer to a key.
 
 use std::{fmt, str::FromStr};
 
@@ -88,6 +89,25 @@ pub struct ExecutionRecord {
     pub error: Option<RecordedError>,
     /// The per-node trace (a JSON array), `null` when no node ran.
     pub trace: serde_json::Value,
+    /// The event that started it, when another execution raised one; `None` for a call from
+    /// outside (and in every record stored before causes were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+}
+
+/// What started an execution that an event raised by another execution ran: the event, and the
+/// execution that raised it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cause {
+    /// The event's id (`evt_` and a UUIDv7 in hex).
+    pub event_id: String,
+    pub event_type: String,
+    /// The execution that raised the event: [`ExecutionQuery::parent`] lists its children.
+    pub parent_execution_id: String,
+    /// How many events deep the chain is: 1 for the child of an execution started from outside.
+    pub depth: u32,
+    /// The envelope the child ran on.
+    pub event: serde_json::Value,
 }
 
 /// A request as recorded: secrets redacted, the body kept up to a size.
@@ -134,6 +154,8 @@ pub struct EncodedExecution {
     pub flow_id: Option<String>,
     pub status: ExecutionStatus,
     pub received_at_ms: i64,
+    /// The execution that caused it: its [`Cause::parent_execution_id`], if it has a cause.
+    pub parent: Option<String>,
     /// The record as JSON: it decodes to an [`ExecutionRecord`] with the fields above.
     pub json: Vec<u8>,
     /// No record with this id was stored before: the store need not look for one (and its index
@@ -149,6 +171,7 @@ impl EncodedExecution {
             flow_id: record.flow_id.clone(),
             status: record.status,
             received_at_ms: record.received_at_ms,
+            parent: record.cause.as_ref().map(|cause| cause.parent_execution_id.clone()),
             json: serde_json::to_vec(record)?,
             new,
         })
@@ -159,6 +182,8 @@ impl EncodedExecution {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutionQuery {
     pub flow: Option<String>,
+    /// Only the executions caused by this one (whose [`Cause::parent_execution_id`] it is).
+    pub parent: Option<String>,
     pub status: Option<ExecutionStatus>,
     /// Received at or after, in ms since the epoch.
     pub since_ms: Option<i64>,

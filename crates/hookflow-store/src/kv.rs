@@ -3,8 +3,10 @@
 //! A backend only moves bytes in and out of tables ([`Engine`]); this module turns domain records
 //! into JSON and back, so every domain method is written once for every backend.
 
+mod events;
 mod executions;
 mod outbound;
+mod records;
 
 use executions::packed::{Dictionaries, Packing};
 
@@ -17,8 +19,10 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Credential, Delivery, DeliveryPage, DeliveryQuery, Durability, EncodedExecution, ExecutionPage,
-    ExecutionQuery, ExecutionRecord, IdempotencyRecord, Store, StoreError, Subscription,
+    CollectionInfo, Credential, Delivery, DeliveryPage, DeliveryQuery, Durability,
+    EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, IdempotencyRecord,
+    PendingEvent, RecordPage, RecordQuery, RecordWrite, RecordWritten, Store, StoreError,
+    StoredRecord, Subscription,
 };
 
 /// One table (a redb table, a sled tree, a map in memory) per domain, and per index.
@@ -51,11 +55,21 @@ pub enum Table {
     DeliveriesDue,
     /// `subscription_id \0 id` → nothing, for the pending deliveries without a next attempt.
     DeliveriesHeld,
+    /// `parent_execution_id \0 id` → the execution's summary, for the executions with a cause.
+    ExecutionsByParent,
+    /// Records by `collection \0 key` (see `records`).
+    Records,
+    /// `collection \0 created_id` → the record's key: a collection in creation order.
+    RecordsByCreated,
+    /// `collection` → how many records it holds.
+    RecordCollections,
+    /// The events outbox, by id (see `events`).
+    Events,
 }
 
 impl Table {
     /// Every table; a backend creates them all when it opens.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 18] = [
         Table::Credentials,
         Table::Executions,
         Table::ExecutionsByFlow,
@@ -69,6 +83,11 @@ impl Table {
         Table::DeliveriesByStatus,
         Table::DeliveriesDue,
         Table::DeliveriesHeld,
+        Table::ExecutionsByParent,
+        Table::Records,
+        Table::RecordsByCreated,
+        Table::RecordCollections,
+        Table::Events,
     ];
 
     /// The name of the table on disk. Never change one: it would orphan existing data.
@@ -87,6 +106,11 @@ impl Table {
             Table::DeliveriesByStatus => "deliveries_by_status",
             Table::DeliveriesDue => "deliveries_due",
             Table::DeliveriesHeld => "deliveries_held",
+            Table::ExecutionsByParent => "executions_by_parent",
+            Table::Records => "records",
+            Table::RecordsByCreated => "records_by_created",
+            Table::RecordCollections => "record_collections",
+            Table::Events => "events",
         }
     }
 }
@@ -399,6 +423,38 @@ impl<E: Engine> Store for E {
         outbound::prune_deliveries(self, keep, older_than_ms)
     }
 
+    fn put_records(&self, writes: &[RecordWrite]) -> Result<Vec<RecordWritten>, StoreError> {
+        records::put_records(self, writes)
+    }
+
+    fn record(&self, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+        records::record(self, collection, key)
+    }
+
+    fn delete_record(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
+        records::delete_record(self, collection, key)
+    }
+
+    fn collections(&self) -> Result<Vec<CollectionInfo>, StoreError> {
+        records::collections(self)
+    }
+
+    fn list_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError> {
+        records::list_records(self, query)
+    }
+
+    fn put_events(&self, events: &[PendingEvent]) -> Result<(), StoreError> {
+        events::put_events(self, events)
+    }
+
+    fn pending_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        events::pending_events(self, limit)
+    }
+
+    fn delete_events(&self, ids: &[String]) -> Result<(), StoreError> {
+        events::delete_events(self, ids)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.flush_raw()
     }
@@ -634,6 +690,68 @@ pub(crate) mod tests {
         }
     }
 
+    /// Every execution with a cause has one entry under its parent, and nothing else has one,
+    /// through replacements (a new parent, no parent) and every prune.
+    pub(crate) fn parent_entries_follow_the_executions(engine: &impl Engine) {
+        use crate::{Cause, ExecutionStatus, conformance};
+        let cause = |parent: &str| Cause {
+            event_id: "evt_1".to_owned(),
+            event_type: "order.paid".to_owned(),
+            parent_execution_id: parent.to_owned(),
+            depth: 1,
+            event: serde_json::json!({"type": "order.paid"}),
+        };
+        let statuses = [ExecutionStatus::Succeeded, ExecutionStatus::Rejected];
+        let records: Vec<ExecutionRecord> = (0..60u64)
+            .map(|n| {
+                let status = statuses[usize::from(n % 5 == 0)];
+                let flow = (n % 7 != 0).then_some("f");
+                let mut record = conformance::execution(
+                    &conformance::execution_id(n),
+                    flow,
+                    status,
+                    i64::try_from(n).unwrap(),
+                );
+                record.cause = (n % 3 != 0).then(|| cause(["p", "q"][usize::from(n % 2 == 0)]));
+                record
+            })
+            .collect();
+        engine.put_executions(&records).unwrap();
+        let mut moved = records[1].clone();
+        moved.cause = Some(cause("r"));
+        let mut orphan = records[2].clone();
+        orphan.cause = None;
+        engine.put_executions(&[moved, orphan]).unwrap();
+        let check = || {
+            let mut expected: Vec<Vec<u8>> = Vec::new();
+            for (id, _) in engine.scan_raw(Table::Executions).unwrap() {
+                let id = String::from_utf8(id).unwrap();
+                let record = engine.execution(&id).unwrap().unwrap();
+                if let Some(cause) = record.cause {
+                    expected.push(executions::parent_index_key(
+                        &cause.parent_execution_id,
+                        id.as_bytes(),
+                    ));
+                }
+            }
+            expected.sort();
+            let stored: Vec<Vec<u8>> = engine
+                .scan_raw(Table::ExecutionsByParent)
+                .unwrap()
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect();
+            assert_eq!(stored, expected);
+        };
+        check();
+        assert!(engine.prune_executions("f", 10, 20).unwrap() > 0);
+        check();
+        assert!(engine.prune_rejected(2).unwrap() > 0);
+        check();
+        assert!(engine.prune_executions("f", 0, i64::MAX).unwrap() > 0);
+        check();
+    }
+
     /// Writes come out in (table, key) order, whether each table's keys came in order or not.
     #[test]
     fn a_batch_is_grouped_by_table_in_key_order() {
@@ -672,5 +790,8 @@ pub(crate) mod tests {
         a_corrupt_execution_can_be_replaced(&make());
         corrupt_outbound_records_are_errors_naming_the_key(&make());
         a_corrupt_delivery_can_be_replaced_or_deleted(&make());
+        parent_entries_follow_the_executions(&make());
+        records::tests::run_all(make);
+        events::tests::a_corrupt_event_is_an_error_naming_the_key(&make());
     }
 }

@@ -1,9 +1,16 @@
 //! hookflow's storage: the [`Store`] trait, its embedded backends and their conformance suite.
 //!
 //! The rest of hookflow talks to storage only through [`Store`], a domain trait: it speaks of
-//! credentials, executions (with their idempotency records) and the outbound domain
-//! ([`subscriptions`]: subscriptions and their deliveries), never of tables or bytes. Three
-//! backends implement it:
+//! its domains, never of tables or bytes:
+//!
+//! - [`credentials`]: the secrets that authenticate calls (as digests).
+//! - [`executions`]: every call and what became of it, what caused it when an event did
+//!   ([`Cause`]), and the idempotency records.
+//! - [`subscriptions`], the outbound domain: subscriptions and their deliveries.
+//! - [`records`]: named collections of JSON records, written by flows' `store` node.
+//! - [`events`]: the outbox of events raised by flows, stored before anything acts on them.
+//!
+//! Three backends implement it:
 //!
 //! - [`RedbStore`], the default: one `hookflow.redb` file in the data directory.
 //! - [`SledStore`]: a `sled/` directory in the data directory.
@@ -23,9 +30,11 @@
 pub mod clock;
 pub mod credentials;
 mod error;
+pub mod events;
 pub mod executions;
 mod kv;
 mod memory;
+pub mod records;
 mod redb_store;
 mod sled_store;
 pub mod subscriptions;
@@ -41,12 +50,17 @@ use std::{fmt, path::Path, str::FromStr, sync::Arc};
 pub use crate::{
     credentials::{Credential, CredentialKind, StoredSecret, UnknownCredentialKind},
     error::{StoreError, UnknownStoreKind},
+    events::PendingEvent,
     executions::{
-        EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
+        Cause, EncodedExecution, ExecutionPage, ExecutionQuery, ExecutionRecord, ExecutionStatus,
         IdempotencyRecord, RecordedError, RecordedRequest, RecordedResponse,
         UnknownExecutionStatus,
     },
     memory::MemoryStore,
+    records::{
+        CollectionInfo, RecordOrder, RecordPage, RecordQuery, RecordWrite, RecordWritten,
+        StoredRecord, UnknownRecordOrder, WriteMode,
+    },
     redb_store::RedbStore,
     sled_store::SledStore,
     subscriptions::{
@@ -101,8 +115,9 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// `limit` 0 means [`ExecutionQuery::DEFAULT_LIMIT`]; more than [`ExecutionQuery::MAX_LIMIT`]
     /// is capped. `cursor` continues strictly after (older than) that id; an empty cursor is the
-    /// first page. `next_cursor` is set when more matching executions remain. With `flow` or
-    /// `status` only that flow's (or status's) executions are read.
+    /// first page. `next_cursor` is set when more matching executions remain. With `parent`,
+    /// only that execution's children are read (filtered by the other fields); else with `flow`
+    /// or `status` only that flow's (or status's) executions are read.
     fn list_executions(&self, query: &ExecutionQuery) -> Result<ExecutionPage, StoreError>;
 
     /// Every execution that is `queued` or `running`, oldest first: what to resume at start-up.
@@ -197,6 +212,46 @@ pub trait Store: Send + Sync + 'static {
     /// those beyond the newest `keep` finished ones of each subscription. Pending deliveries are
     /// never removed. Returns how many were removed.
     fn prune_deliveries(&self, keep: usize, older_than_ms: i64) -> Result<usize, StoreError>;
+
+    /// Applies `writes` in order, in one atomic write: after a crash either all of them are
+    /// there or none. Each write sees those before it in the batch (an [`WriteMode::Insert`] of
+    /// a key that an earlier write created gives [`RecordWritten::Exists`]). Answers one
+    /// [`RecordWritten`] per write, in their order. A new record gets version 1 and a new
+    /// [`StoredRecord::created_id`]; a replaced one keeps its creation and gets the next
+    /// version. An empty or too long collection name or key
+    /// ([`StoreError::InvalidRecordName`]) fails the whole batch before anything is written; so
+    /// does a record stored under a written key whose bytes do not read. Efficient for batches
+    /// of thousands.
+    fn put_records(&self, writes: &[RecordWrite]) -> Result<Vec<RecordWritten>, StoreError>;
+
+    /// Record `key` of `collection`, if there is one.
+    fn record(&self, collection: &str, key: &str) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Deletes record `key` of `collection`; `false` when there was none.
+    fn delete_record(&self, collection: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Every collection that holds records, sorted by name, with how many it holds (kept as
+    /// records are written and deleted, not counted on each call).
+    fn collections(&self) -> Result<Vec<CollectionInfo>, StoreError>;
+
+    /// One page of the records of `query.collection`, ascending by key or by
+    /// [`StoredRecord::created_id`] ([`RecordQuery::order`]).
+    ///
+    /// `limit` 0 means [`RecordQuery::DEFAULT_LIMIT`]; more than [`RecordQuery::MAX_LIMIT`] is
+    /// capped. `cursor` continues strictly after that key (or created id); empty is the first
+    /// page. `next_cursor` is set when more records remain. A page reads its own records, not
+    /// the collection.
+    fn list_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError>;
+
+    /// Stores every event of `events`, replacing those with the same id, in one atomic write.
+    fn put_events(&self, events: &[PendingEvent]) -> Result<(), StoreError>;
+
+    /// The oldest (smallest id) stored events, at most `limit`.
+    fn pending_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError>;
+
+    /// Deletes the events with these ids in one atomic write; ids that are not stored are
+    /// ignored.
+    fn delete_events(&self, ids: &[String]) -> Result<(), StoreError>;
 
     /// Makes every write so far durable, deferred ones included.
     fn flush(&self) -> Result<(), StoreError>;

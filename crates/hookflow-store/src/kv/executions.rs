@@ -10,11 +10,13 @@
 //! - [`Table::ExecutionsByStatus`]: `status \0 id` → the record's [`Summary`], for every status
 //!   but `succeeded`; serves the unfinished executions (queued, running), the rejected ones, and
 //!   status listings (a listing of succeeded ones reads the records, newest first).
+//! - [`Table::ExecutionsByParent`]: `parent_execution_id \0 id` → the record's [`Summary`], for
+//!   the executions that have a [cause](crate::Cause): the children of an execution.
 //! - [`Table::Idempotency`]: `flow_id \0 key` → the record (JSON).
 //! - [`Table::IdempotencyByExpiry`]: `expires_at_ms` (8 bytes that sort like the number) followed
 //!   by the idempotency record's key → nothing.
 //!
-//! A flow id in a key has each 0 byte escaped as `0 0xFF` (flow ids have none, but nothing
+//! A flow id (or a parent's id) in a key has each 0 byte escaped as `0 0xFF` (flow ids have none, but nothing
 //! breaks if one does), then a 0 byte. What follows (an id or an idempotency key) is UTF-8, which
 //! never contains 0xFF, so every key under a prefix `p` lies in `[p, p 0xFF)` and no other key
 //! does. Ids and keys themselves may contain any character, 0 included.
@@ -59,43 +61,92 @@ impl Record for IdempotencyRecord {
 pub(super) const PRUNE_CHUNK: usize = 1024;
 
 /// What the index entries keep of an execution: enough to filter, prune and find its other index
-/// entries without reading the record.
+/// entries without reading the record. Read from a record's JSON too (`parent` from its cause).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub(super) struct Summary {
     status: ExecutionStatus,
     received_at_ms: i64,
     flow_id: Option<String>,
+    #[serde(default, rename = "cause", deserialize_with = "parent_of_cause")]
+    parent: Option<String>,
 }
+
+/// The parent's id in a record's `cause`, without the rest of it.
+fn parent_of_cause<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Parent {
+        parent_execution_id: String,
+    }
+    Ok(Option::<Parent>::deserialize(d)?.map(|cause| cause.parent_execution_id))
+}
+
+/// The flag byte of a summary: whether a flow id follows, and whether a parent's id does.
+const HAS_FLOW: u8 = 1;
+const HAS_PARENT: u8 = 2;
 
 impl Summary {
     /// The summary of `record`, encoded: `[status code] [received_at_ms, 8 bytes big-endian]
-    /// [0 | 1 flow id bytes]`.
+    /// [flags]`, then with [`HAS_PARENT`] `[parent length, 4 bytes big-endian] [parent]`, then
+    /// the flow id's bytes (to the end) with [`HAS_FLOW`]. A summary without a parent is what
+    /// summaries were before parents were kept (flags 0 or 1), so those still read.
     fn encode(record: &EncodedExecution) -> Vec<u8> {
         let flow = record.flow_id.as_deref().unwrap_or_default();
-        let mut bytes = Vec::with_capacity(10 + flow.len());
+        let parent = record.parent.as_deref().unwrap_or_default();
+        let mut bytes = Vec::with_capacity(14 + flow.len() + parent.len());
         bytes.push(status_code(record.status));
         bytes.extend_from_slice(&record.received_at_ms.to_be_bytes());
-        bytes.push(u8::from(record.flow_id.is_some()));
+        let flow_flag = if record.flow_id.is_some() { HAS_FLOW } else { 0 };
+        let parent_flag = if record.parent.is_some() { HAS_PARENT } else { 0 };
+        bytes.push(flow_flag | parent_flag);
+        if record.parent.is_some() {
+            // A parent's id longer than 4 GiB cannot be stored in any table anyway.
+            let len = u32::try_from(parent.len()).unwrap_or(u32::MAX);
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(parent.as_bytes());
+        }
         bytes.extend_from_slice(flow.as_bytes());
         bytes
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, String> {
         let bad = || format!("not an execution summary ({} bytes)", bytes.len());
+        let utf8 = |what: &str, bytes: &[u8]| {
+            String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what} is not UTF-8"))
+        };
         let (&code, rest) = bytes.split_first().ok_or_else(bad)?;
         let status = ExecutionStatus::ALL
             .into_iter()
             .find(|&status| status_code(status) == code)
             .ok_or_else(|| format!("unknown status code {code}"))?;
         let (received, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
-        let flow_id = match rest.split_first() {
-            Some((0, [])) => None,
-            Some((1, flow)) => Some(
-                String::from_utf8(flow.to_vec()).map_err(|_| "flow id is not UTF-8".to_owned())?,
-            ),
-            _ => return Err(bad()),
+        let (&flags, mut rest) = rest.split_first().ok_or_else(bad)?;
+        if flags & !(HAS_FLOW | HAS_PARENT) != 0 {
+            return Err(bad());
+        }
+        let mut parent = None;
+        if flags & HAS_PARENT != 0 {
+            let (len, after) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad())?;
+            if after.len() < len {
+                return Err(bad());
+            }
+            let (id, after) = after.split_at(len);
+            parent = Some(utf8("parent id", id)?);
+            rest = after;
+        }
+        let flow_id = match (flags & HAS_FLOW != 0, rest) {
+            (false, []) => None,
+            (true, flow) => Some(utf8("flow id", flow)?),
+            (false, _) => return Err(bad()),
         };
-        Ok(Self { status, received_at_ms: i64::from_be_bytes(*received), flow_id })
+        Ok(Self { status, received_at_ms: i64::from_be_bytes(*received), flow_id, parent })
+    }
+
+    /// Whether an execution with this summary passes every filter of `query` but the cursor.
+    fn admitted_by(&self, query: &ExecutionQuery) -> bool {
+        query.flow.as_ref().is_none_or(|flow| self.flow_id.as_ref() == Some(flow))
+            && query.parent.as_ref().is_none_or(|parent| self.parent.as_ref() == Some(parent))
+            && query.matches(self.status, self.received_at_ms)
     }
 }
 
@@ -166,6 +217,11 @@ fn status_prefix(status: ExecutionStatus) -> Vec<u8> {
 
 fn flow_index_key(flow_id: &str, id: &[u8]) -> Vec<u8> {
     flow_key(flow_id, id)
+}
+
+/// The key of a child execution `id` under its parent's id (escaped as a flow id is).
+pub(super) fn parent_index_key(parent_id: &str, id: &[u8]) -> Vec<u8> {
+    flow_key(parent_id, id)
 }
 
 fn status_index_key(status: ExecutionStatus, id: &[u8]) -> Vec<u8> {
@@ -308,6 +364,7 @@ pub(super) fn put_encoded_executions(
     for record in records {
         let id = record.id.as_bytes();
         let flow_key = record.flow_id.as_deref().map(|flow| flow_index_key(flow, id));
+        let parent_key = record.parent.as_deref().map(|parent| parent_index_key(parent, id));
         let old = if record.new { None } else { old.next().flatten() };
         let old = old.map(|value| {
             let json = packed::unpack(engine, id, &value).map_err(drop)?;
@@ -320,13 +377,18 @@ pub(super) fn put_encoded_executions(
                 if let Some(key) = old_flow_key.filter(|key| Some(key) != flow_key.as_ref()) {
                     writes.push(Write::Remove { table: Table::ExecutionsByFlow, key });
                 }
+                let old_parent_key = old.parent.as_deref().map(|p| parent_index_key(p, id));
+                if let Some(key) = old_parent_key.filter(|key| Some(key) != parent_key.as_ref()) {
+                    writes.push(Write::Remove { table: Table::ExecutionsByParent, key });
+                }
                 if old.status != record.status {
                     let key = status_index_key(old.status, id);
                     writes.push(Write::Remove { table: Table::ExecutionsByStatus, key });
                 }
             }
-            // The old record is unreadable: its status entry may be any; its flow entry cannot be
-            // found, and readers skip it because the record no longer matches it.
+            // The old record is unreadable: its status entry may be any; its flow and parent
+            // entries cannot be found, and readers skip them because the record no longer
+            // matches them.
             Some(Err(_)) => {
                 for status in ExecutionStatus::ALL.into_iter().filter(|&s| s != record.status) {
                     let key = status_index_key(status, id);
@@ -335,6 +397,13 @@ pub(super) fn put_encoded_executions(
             }
         }
         let summary = Summary::encode(record);
+        if let Some(key) = parent_key {
+            writes.push(Write::Put {
+                table: Table::ExecutionsByParent,
+                key,
+                value: Cow::Owned(summary.clone()),
+            });
+        }
         if let Some(key) = flow_key {
             writes.push(Write::Put {
                 table: Table::ExecutionsByFlow,
@@ -369,12 +438,14 @@ pub(super) fn list_executions(
 ) -> Result<ExecutionPage, StoreError> {
     let limit = query.effective_limit();
     let cursor = query.cursor.as_deref().filter(|cursor| !cursor.is_empty());
-    let (table, prefix) = match (&query.flow, query.status) {
-        (Some(flow), _) => (Table::ExecutionsByFlow, flow_prefix(flow)),
-        (None, Some(status)) if has_status_entry(status) => {
+    // The narrowest index that serves the query: a parent's children are few, a flow's many.
+    let (table, prefix) = match (&query.parent, &query.flow, query.status) {
+        (Some(parent), _, _) => (Table::ExecutionsByParent, flow_prefix(parent)),
+        (None, Some(flow), _) => (Table::ExecutionsByFlow, flow_prefix(flow)),
+        (None, None, Some(status)) if has_status_entry(status) => {
             (Table::ExecutionsByStatus, status_prefix(status))
         }
-        (None, _) => (Table::Executions, Vec::new()),
+        (None, None, _) => (Table::Executions, Vec::new()),
     };
     let upper_key = match cursor {
         Some(cursor) => [prefix.as_slice(), cursor.as_bytes()].concat(),
@@ -409,8 +480,7 @@ pub(super) fn list_executions(
 
     let mut ids = Vec::new();
     visit_range(engine, table, lower, upper, true, |key, value| {
-        let summary = summary(engine, table, key, value)?;
-        if !query.matches(summary.status, summary.received_at_ms) {
+        if !summary(engine, table, key, value)?.admitted_by(query) {
             return Ok(ControlFlow::Continue(()));
         }
         if ids.len() == limit {
@@ -427,7 +497,9 @@ pub(super) fn list_executions(
     let items = load(engine, &ids)?
         .into_iter()
         .filter(|record| {
+            let parent = record.cause.as_ref().map(|cause| &cause.parent_execution_id);
             query.flow.as_ref().is_none_or(|flow| record.flow_id.as_ref() == Some(flow))
+                && query.parent.as_ref().is_none_or(|wanted| parent == Some(wanted))
                 && query.matches(record.status, record.received_at_ms)
         })
         .collect();
@@ -463,6 +535,10 @@ fn remove_executions(
         if let Some(flow) = &summary.flow_id {
             let key = flow_index_key(flow, id);
             writes.push(Write::Remove { table: Table::ExecutionsByFlow, key });
+        }
+        if let Some(parent) = &summary.parent {
+            let key = parent_index_key(parent, id);
+            writes.push(Write::Remove { table: Table::ExecutionsByParent, key });
         }
         if has_status_entry(summary.status) {
             let key = status_index_key(summary.status, id);
@@ -657,20 +733,37 @@ mod tests {
     fn summaries_round_trip() {
         for status in ExecutionStatus::ALL {
             for flow_id in [None, Some(String::new()), Some("orders\0ü".to_owned())] {
-                for received_at_ms in [i64::MIN, -1, 0, 1_700_000_000_000, i64::MAX] {
-                    let record = EncodedExecution {
-                        id: "a".into(),
-                        flow_id: flow_id.clone(),
-                        status,
-                        received_at_ms,
-                        json: Vec::new(),
-                        new: true,
-                    };
-                    let summary = Summary { status, received_at_ms, flow_id: flow_id.clone() };
-                    assert_eq!(Summary::decode(&Summary::encode(&record)), Ok(summary));
+                for parent in [None, Some(String::new()), Some("0190-ü\0".to_owned())] {
+                    for received_at_ms in [i64::MIN, -1, 0, 1_700_000_000_000, i64::MAX] {
+                        let record = EncodedExecution {
+                            id: "a".into(),
+                            flow_id: flow_id.clone(),
+                            status,
+                            received_at_ms,
+                            parent: parent.clone(),
+                            json: Vec::new(),
+                            new: true,
+                        };
+                        let flow_id = flow_id.clone();
+                        let summary =
+                            Summary { status, received_at_ms, flow_id, parent: parent.clone() };
+                        assert_eq!(Summary::decode(&Summary::encode(&record)), Ok(summary));
+                    }
                 }
             }
         }
+        // Summaries written before parents were kept read as before.
+        let old = [&[3][..], &5i64.to_be_bytes(), &[1], b"orders"].concat();
+        let summary = Summary {
+            status: ExecutionStatus::Failed,
+            received_at_ms: 5,
+            flow_id: Some("orders".to_owned()),
+            parent: None,
+        };
+        assert_eq!(Summary::decode(&old), Ok(summary));
+        // A parent's length beyond the bytes, or an unknown flag, is not a summary.
+        assert!(Summary::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9, b'p']).is_err());
+        assert!(Summary::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 4]).is_err());
         assert!(Summary::decode(b"").is_err());
         assert!(Summary::decode(&[9, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(Summary::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());

@@ -383,6 +383,7 @@ mod tests {
             flow_id: Some("f".into()),
             status: ExecutionStatus::Succeeded,
             received_at_ms: 1,
+            parent: None,
             json: br#"{"id":"a"}"#.to_vec(),
             new: true,
         };
