@@ -12,7 +12,8 @@ use std::{
 
 use crate::{
     Credential, Delivery, DeliveryStatus, Durability, EncodedExecution, ExecutionQuery,
-    ExecutionRecord, ExecutionStatus, Store, conformance,
+    ExecutionRecord, ExecutionStatus, PendingEvent, RecordQuery, RecordWrite, Store, WriteMode,
+    conformance,
 };
 
 pub(crate) fn credential(name: &str) -> Credential {
@@ -60,6 +61,9 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
             .put_subscription(&conformance::subscription(&conformance::subscription_id(1)))
             .unwrap();
         store.put_deliveries(&deliveries(), Durability::Now).unwrap();
+        store.put_records(&records()).unwrap();
+        store.put_events(&events()).unwrap();
+        store.delete_events(&[conformance::event_id(0)]).unwrap();
         std::process::exit(EXIT_CODE);
     }
 
@@ -89,6 +93,28 @@ pub(crate) fn writes_survive_a_process_exit(test_path: &str, open: fn(&Path) -> 
     let subscription = conformance::subscription(&conformance::subscription_id(1));
     assert_eq!(store.subscriptions().unwrap(), vec![subscription]);
     assert_eq!(store.due_deliveries(i64::MAX, usize::MAX).unwrap(), deliveries());
+    let query = RecordQuery { collection: "exit".into(), limit: 1000, ..Default::default() };
+    let listed = store.list_records(&query).unwrap().items;
+    let keys: Vec<&str> = listed.iter().map(|r| r.key.as_str()).collect();
+    let written: Vec<RecordWrite> = records();
+    assert_eq!(keys, written.iter().map(|w| w.key.as_str()).collect::<Vec<_>>());
+    assert_eq!(store.collections().unwrap()[0].count, 100);
+    assert_eq!(store.pending_events(usize::MAX).unwrap(), events()[1..]);
+}
+
+/// The records that the process-exit check writes after the deliveries, in one batch: 100.
+fn records() -> Vec<RecordWrite> {
+    (0..100)
+        .map(|n| {
+            let value = serde_json::json!({ "n": n });
+            conformance::record_write("exit", &format!("k{n:03}"), WriteMode::Insert, value, n)
+        })
+        .collect()
+}
+
+/// The events that the process-exit check writes last (then deletes the first): 20.
+fn events() -> Vec<PendingEvent> {
+    (0..20).map(conformance::pending_event).collect()
 }
 
 /// The deliveries that the process-exit check writes last, in one batch: 100 due ones.
