@@ -211,7 +211,7 @@ impl ExecutionQuery {
     }
 
     /// Whether an execution with this status and receive time passes the status and time
-    /// filters (not the flow filter).
+    /// filters (not the flow or parent filter).
     pub fn matches(&self, status: ExecutionStatus, received_at_ms: i64) -> bool {
         self.status.is_none_or(|wanted| wanted == status)
             && self.since_ms.is_none_or(|since| received_at_ms >= since)
