@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hookflow_core::cases::{self, Actual, check};
-use hookflow_core::services::{NoNetwork, Services};
+use hookflow_core::services::{HttpClient, NoNetwork};
 use hookflow_core::{compile_all, read_sources};
 
 use crate::root;
@@ -24,7 +24,7 @@ fn example_flows_compile_cleanly() {
 async fn example_cases_pass() {
     let (sources, _) = read_sources(&[root().join("flows")]);
     let set = compile_all(&sources);
-    let services = Services { http: Arc::new(NoNetwork) };
+    let http: Arc<dyn HttpClient> = Arc::new(NoNetwork);
     let mut ran = 0;
     for plan in &set.plans {
         assert!(!plan.calls_out(), "{} calls out: the examples run without a network", plan.id);
@@ -35,7 +35,7 @@ async fn example_cases_pass() {
         assert!(!file.cases.is_empty());
         let base = path.parent().expect("a directory");
         for case in &file.cases {
-            let actual = match cases::run(plan, case, base, &services)
+            let actual = match cases::run(plan, case, base, &http)
                 .await
                 .unwrap_or_else(|e| panic!("{} / {}: {e}", plan.id, case.name))
             {

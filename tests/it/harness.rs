@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hookflow_core::services::Services;
 use hookflow_core::{compile_all, read_sources};
 use hookflow_runtime::credentials::{self, CredentialKind};
 use hookflow_runtime::history::{History, HistoryConfig};
@@ -97,7 +96,7 @@ impl Harness {
             flows: flows.path().to_path_buf(),
             data: data.path().to_path_buf(),
             store,
-            services: Services { http: Arc::new(http) },
+            http: Arc::new(http),
             history: HistoryConfig::default(),
             workers,
             queue_capacity: capacity,

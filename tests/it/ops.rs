@@ -417,12 +417,17 @@ async fn bad_credential_requests_say_what_is_wrong() {
     assert_eq!(rotations, 1, "nothing was rotated: {listed}");
 }
 
-/// A flow around `node`: the node itself when it is the trigger (with a `respond` after it),
-/// else a trigger and an edge to it.
+/// A flow around `node`: the node itself when it is the trigger (with a `respond` after it, or
+/// a `map` after an `event` trigger, which has no caller to answer), else a trigger and an edge
+/// to it.
 fn flow_around(node: &Value, role: &str) -> Value {
     let id = node["id"].clone();
     let (nodes, edges) = if role == "trigger" {
-        let answer = json!({ "id": "answer", "type": "respond" });
+        let answer = if node["type"] == "event" {
+            json!({ "id": "answer", "type": "map", "fields": { "seen": { "value": true } } })
+        } else {
+            json!({ "id": "answer", "type": "respond" })
+        };
         (json!([node, answer]), json!([{ "from": id, "to": "answer" }]))
     } else {
         let hook =

@@ -330,7 +330,8 @@ async fn every_example_flow_answers_its_first_case_over_http() {
             .expect("cases file");
         let file: CasesFile = serde_json::from_str(&text).expect("cases parse");
         let case = file.cases.into_iter().next().expect("a first case");
-        let trigger = plan.webhook().expect("every example flow starts from a webhook");
+        // Event-triggered examples run in `flow_events`, started by the calls that raise them.
+        let Some(trigger) = plan.webhook() else { continue };
         let method = case.request.method.unwrap_or_else(|| trigger.methods[0].as_str().to_owned());
         let path = case.request.path.unwrap_or_else(|| {
             hookflow_core::offline::sample_path(&trigger.suffix, &trigger.expected.params)

@@ -85,7 +85,7 @@ fn a_broken_expectation_fails_with_the_pointer_and_junit_has_the_shape() {
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "), "{xml}");
     assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
     let count = |needle: &str| xml.matches(needle).count();
-    assert_eq!(count("<testsuite "), 3, "{xml}");
+    assert_eq!(count("<testsuite "), 5, "{xml}");
     assert_eq!(count("<testsuite "), count("</testsuite>"), "{xml}");
     assert_eq!(count("<testcase "), passed + failed, "{xml}");
     assert_eq!(count("<failure message="), 1, "{xml}");

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hookflow_core::services::{BoxFuture, HttpCall, HttpClient, HttpError, HttpReply, Services};
+use hookflow_core::services::{Offline, Services};
 use hookflow_core::{ExecutionMeta, Prepared, Request, Source, compile, execute};
 use serde_json::{Map, Value, json};
 
@@ -36,15 +36,6 @@ fn request(body: &Value, query: &Map<String, Value>) -> Request {
     }
 }
 
-/// The order-intake flow makes no outbound call.
-struct NoNetwork;
-
-impl HttpClient for NoNetwork {
-    fn send(&self, _: HttpCall) -> BoxFuture<Result<HttpReply, HttpError>> {
-        Box::pin(async { Err(HttpError::Refused("no network in benchmarks".into())) })
-    }
-}
-
 /// Runs a future that never waits (a flow without I/O finishes on its first poll).
 fn now<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
@@ -54,7 +45,7 @@ fn now<F: Future>(f: F) -> F::Output {
 }
 
 fn benches(c: &mut Criterion) {
-    let services = Services { http: Arc::new(NoNetwork) };
+    let services = Services::offline(&Arc::new(Offline::default()));
     c.bench_function("compile order-intake", |b| {
         let source = source();
         b.iter(|| black_box(compile(black_box(&source))));

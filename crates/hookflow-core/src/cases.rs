@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use schemars::JsonSchema;
@@ -14,12 +15,12 @@ use serde_json::{Map, Value, json};
 use crate::execute::{Execution, StepStatus};
 use crate::intake::{parse_body, parse_query};
 use crate::json_diff::{self, Difference, Keys};
-use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleRequest};
+use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleEvent, SampleRequest};
 use crate::plan::Plan;
 use crate::pointer::escape;
 use crate::response::Body;
 use crate::routes::HOOKS_BASE;
-use crate::services::Services;
+use crate::services::{EmittedEvent, HttpClient, Offline, RecordWrite, Services};
 
 /// The execution id a case runs with when it does not inject one.
 pub const DEFAULT_EXECUTION_ID: &str = "test-execution";
@@ -48,10 +49,26 @@ pub struct Case {
     /// The execution id the flow sees as `execution.id` (default `test-execution`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
-    /// When the request arrived (RFC 3339), seen as `request.received_at` (default: now).
+    /// When the request arrived (RFC 3339), seen as `request.received_at` (default: now); for
+    /// an event, its `timestamp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<String>,
+    /// The event, for a flow an `event` trigger starts (instead of `request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<CaseEvent>,
     pub expect: Expect,
+}
+
+/// A case's event, for a flow an `event` trigger starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseEvent {
+    /// The event type (default: the trigger's first event type).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The event's data (default `null`).
+    #[serde(default)]
+    pub data: Value,
 }
 
 /// A case's request. Headers and query are added to the sample's.
@@ -129,6 +146,14 @@ pub struct Expect {
     /// The ids of the nodes that ran, in order (the trigger first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes_ran: Option<Vec<String>>,
+    /// The records the run saved, in order, each `{"collection", "key", "record"}` (keys left
+    /// out are not compared; records compare as `body_subset` does). The run saves into a store
+    /// of its own, empty when the case starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<Vec<Value>>,
+    /// The events the run raised, in order, each `{"event", "data"}` (compared as `stored`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emitted: Option<Vec<Value>>,
 }
 
 /// An expected header value.
@@ -287,6 +312,10 @@ pub fn case_from_execution(doc: &Value, name: String) -> Result<Case, String> {
         },
         execution_id: text(&doc["id"]),
         received_at: text(&doc["received_at"]),
+        event: doc["cause"]["event"].as_object().map(|event| CaseEvent {
+            kind: event.get("type").and_then(Value::as_str).map(str::to_owned),
+            data: event.get("data").cloned().unwrap_or_default(),
+        }),
         expect,
     })
 }
@@ -302,6 +331,10 @@ pub struct Actual {
     pub nodes_ran: Vec<String>,
     /// The failing node and its message, for a failed execution.
     pub failure: Option<String>,
+    /// The records saved, each `{"collection", "key", "record"}`.
+    pub stored: Vec<Value>,
+    /// The events raised, each `{"event", "data"}`.
+    pub emitted: Vec<Value>,
 }
 
 impl Actual {
@@ -326,7 +359,16 @@ impl Actual {
                 .failure
                 .as_ref()
                 .map(|f| format!("node `{}`: {}", f.node, f.message)),
+            stored: Vec::new(),
+            emitted: Vec::new(),
         }
+    }
+
+    /// What `offline` kept of the run: the records it saved and the events it raised.
+    fn with_effects(mut self, offline: &Offline) -> Actual {
+        self.stored = offline.stored().iter().map(RecordWrite::to_json).collect();
+        self.emitted = offline.emitted().iter().map(EmittedEvent::to_json).collect();
+        self
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -370,6 +412,10 @@ impl Case {
             body,
             received_at,
             credential,
+            event: self
+                .event
+                .as_ref()
+                .map(|e| SampleEvent { kind: e.kind.clone(), data: e.data.clone() }),
         })
     }
 }
@@ -380,19 +426,22 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
 }
 
-/// Runs `case` offline on `plan`; `base` is the directory of the cases file. A call the server
-/// would refuse before any node runs answers `Ok(Err(refusal))`, for the caller to turn into the
+/// Runs `case` offline on `plan`, calling out through `http`, with records and events kept in a
+/// store of the case's own; `base` is the directory of the cases file. A call the server would
+/// refuse before any node runs answers `Ok(Err(refusal))`, for the caller to turn into the
 /// server's answer.
 pub async fn run(
     plan: &Plan,
     case: &Case,
     base: &Path,
-    services: &Services,
+    http: &Arc<dyn HttpClient>,
 ) -> Result<Result<Actual, Refusal>, String> {
     let sample = case.sample(base)?;
     let id = case.execution_id.clone().unwrap_or_else(|| DEFAULT_EXECUTION_ID.into());
-    match offline::run(plan, sample, id, services).await {
-        Ok(execution) => Ok(Ok(Actual::from_execution(plan, &execution))),
+    let offline = Arc::new(Offline::default());
+    let services = Services { http: http.clone(), ..Services::offline(&offline) };
+    match offline::run(plan, sample, id, &services).await {
+        Ok(execution) => Ok(Ok(Actual::from_execution(plan, &execution).with_effects(&offline))),
         Err(offline::OfflineError::Refused(refusal)) => Ok(Err(refusal)),
         Err(e) => Err(e.to_string()),
     }
@@ -412,6 +461,8 @@ impl Actual {
             responded_by: None,
             nodes_ran: Vec::new(),
             failure: None,
+            stored: Vec::new(),
+            emitted: Vec::new(),
         }
     }
 }
@@ -423,6 +474,7 @@ pub fn sample_case(name: &str, actual: &Actual) -> Case {
         request: CaseRequest::default(),
         execution_id: Some(DEFAULT_EXECUTION_ID.into()),
         received_at: None,
+        event: None,
         expect: Expect::with_status(0),
     };
     bless(&mut case.expect, actual);
@@ -532,6 +584,15 @@ pub fn check(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
     {
         miss("nodes_ran".into(), Some(json!(nodes)), Some(json!(actual.nodes_ran)));
     }
+    for (what, expected, got) in
+        [("stored", &expect.stored, &actual.stored), ("emitted", &expect.emitted, &actual.emitted)]
+    {
+        let Some(expected) = expected else { continue };
+        let (expected, got) = (Value::Array(expected.clone()), Value::Array(got.clone()));
+        for d in diff(&expected, &got, true) {
+            miss(format!("{what} {}", shown(&d.pointer)), d.left.cloned(), d.right.cloned());
+        }
+    }
     out
 }
 
@@ -600,6 +661,12 @@ pub fn update(expect: &mut Expect, actual: &Actual) {
     if expect.nodes_ran.is_some() {
         expect.nodes_ran = Some(actual.nodes_ran.clone());
     }
+    if expect.stored.is_some() {
+        expect.stored = Some(actual.stored.clone());
+    }
+    if expect.emitted.is_some() {
+        expect.emitted = Some(actual.emitted.clone());
+    }
 }
 
 impl Expect {
@@ -613,6 +680,8 @@ impl Expect {
             body_paths: Vec::new(),
             responded_by: None,
             nodes_ran: None,
+            stored: None,
+            emitted: None,
         }
     }
 }
@@ -641,6 +710,8 @@ mod tests {
             responded_by: Some("ok".into()),
             nodes_ran: vec!["hook".into(), "ok".into()],
             failure: None,
+            stored: Vec::new(),
+            emitted: Vec::new(),
         }
     }
 

@@ -67,6 +67,7 @@ fn compile_into(source: &Source, cx: &mut FlowCx) -> (Option<Plan>, Option<Strin
     graph::cycles(&graph, &nodes, cx);
     if let Some(trigger) = trigger {
         graph::reachability(&graph, &nodes, trigger, cx);
+        graph::no_caller(&nodes, trigger, cx);
     }
     graph::branch_outputs(&graph, &nodes, cx);
     let flow_id = doc.id.clone();

@@ -77,6 +77,9 @@ pub struct ExecutionMeta {
     pub flow_version: String,
     /// The name of the credential that authenticated the call (never its secret).
     pub credential: Option<String>,
+    /// How many events led to this execution: 0 for a call, 1 for a flow started by an event
+    /// that a called flow emitted, and so on.
+    pub depth: u32,
 }
 
 impl ExecutionMeta {
@@ -87,6 +90,7 @@ impl ExecutionMeta {
             flow_id: plan.id.clone(),
             flow_version: plan.version.clone(),
             credential,
+            depth: 0,
         }
     }
 }
@@ -110,6 +114,24 @@ pub fn build(request: Request, meta: &ExecutionMeta, reads: Reads, nodes: usize)
     // Built by hand: `json!` would serialize (copy) every interpolated value, the body included.
     let mut doc = Map::with_capacity(3);
     doc.insert("request".into(), Value::Object(request_doc));
+    document(doc, meta, reads, nodes)
+}
+
+/// Builds the context document `{event, execution, nodes}` of a flow an event started; the event
+/// (`id`, `type`, `timestamp`, `data`, `source`) is moved, not copied.
+pub fn build_event(event: Value, meta: &ExecutionMeta, reads: Reads, nodes: usize) -> Context {
+    let mut doc = Map::with_capacity(3);
+    doc.insert("event".into(), event);
+    document(doc, meta, reads, nodes)
+}
+
+/// `doc` with the execution (when the flow may read it) and room for `nodes` node outputs.
+fn document(
+    mut doc: Map<String, Value>,
+    meta: &ExecutionMeta,
+    reads: Reads,
+    nodes: usize,
+) -> Context {
     if reads.execution {
         let mut execution = Map::with_capacity(4);
         execution.insert("id".into(), Value::String(meta.id.clone()));
@@ -161,6 +183,7 @@ mod tests {
             flow_id: "f".into(),
             flow_version: "v".into(),
             credential: Some("erp".into()),
+            depth: 0,
         };
         let all = Reads { headers: true, received_at: true, execution: true };
         let mut ctx = build(request.clone(), &meta, all, 0);

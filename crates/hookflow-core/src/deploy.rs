@@ -248,6 +248,10 @@ pub fn deploy(
         changes.push(entry.change);
     }
     diagnostics.extend(conflicts);
+    for mut warning in crate::chains::cycles(&plans) {
+        resolve(&mut warning);
+        diagnostics.push(warning);
+    }
     for plan in serving {
         if !changes.iter().any(|c| c.id.as_deref() == Some(plan.id.as_str())) {
             let mut removed = change(Some(plan.id.clone()), &plan.file, None, Vec::new());

@@ -39,8 +39,10 @@ pub enum Code {
     DuplicateFlowId,
     InvalidRegex,
     UnreadableFile,
+    RespondWithoutCaller,
     UnreachableNode,
     OutputGoesNowhere,
+    EventCycle,
 }
 
 impl Code {
@@ -68,8 +70,10 @@ impl Code {
         Code::DuplicateFlowId,
         Code::InvalidRegex,
         Code::UnreadableFile,
+        Code::RespondWithoutCaller,
         Code::UnreachableNode,
         Code::OutputGoesNowhere,
+        Code::EventCycle,
     ];
 
     /// The stable short id, e.g. `E012`.
@@ -110,8 +114,10 @@ impl Code {
             Code::DuplicateFlowId => ("E020", "duplicate-flow-id"),
             Code::InvalidRegex => ("E021", "invalid-regex"),
             Code::UnreadableFile => ("E022", "unreadable-file"),
+            Code::RespondWithoutCaller => ("E023", "respond-without-caller"),
             Code::UnreachableNode => ("W001", "unreachable-node"),
             Code::OutputGoesNowhere => ("W002", "output-goes-nowhere"),
+            Code::EventCycle => ("W003", "event-cycle"),
         }
     }
 }

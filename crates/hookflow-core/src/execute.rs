@@ -84,6 +84,12 @@ impl Prepared {
         Prepared { meta, ctx }
     }
 
+    /// Execution `meta` of `plan`, which an event starts: `event` is the context's `event`.
+    pub fn event(plan: &Plan, event: Value, meta: ExecutionMeta) -> Prepared {
+        let ctx = context::build_event(event, &meta, plan.reads(), plan.nodes.len());
+        Prepared { meta, ctx }
+    }
+
     /// The context as it is before any node runs, for expressions of `plan`.
     pub fn scope<'a>(&'a self, plan: &'a Plan) -> Scope<'a> {
         Scope { ctx: &self.ctx, templates: &plan.templates }

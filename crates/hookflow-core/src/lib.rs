@@ -2,6 +2,7 @@
 //! and the executor. No sockets and no storage here: the runtime and the server build on it.
 
 pub mod cases;
+pub mod chains;
 pub mod compile_cx;
 pub mod compiler;
 pub mod context;

@@ -1,6 +1,7 @@
 //! Runs a flow on a sample request without a server: what `hookflow run` and flow test cases
 //! use. The request goes through the same intake rules as over HTTP (route matching, body
-//! parsing by content type, lower-cased headers); auth is not checked.
+//! parsing by content type, lower-cased headers); auth is not checked. A flow an event starts
+//! runs on a sample event instead.
 
 use std::time::SystemTime;
 
@@ -27,6 +28,17 @@ pub struct SampleRequest {
     pub received_at: Option<SystemTime>,
     /// The credential name the flow sees as `execution.credential`.
     pub credential: SampleCredential,
+    /// The event, for a flow an `event` trigger starts (default: the trigger's first event
+    /// type, with `null` data).
+    pub event: Option<SampleEvent>,
+}
+
+/// A sample event for a flow an `event` trigger starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SampleEvent {
+    /// The event type (default: the trigger's first pattern that is a type).
+    pub kind: Option<String>,
+    pub data: Value,
 }
 
 /// Which credential an offline run pretends authenticated the call (auth itself is not checked).
@@ -56,6 +68,14 @@ pub enum SampleBody {
 pub enum OfflineError {
     #[error("flow `{flow}` is not started by a webhook, so it takes no sample request")]
     NotWebhook { flow: String },
+    #[error(
+        "flow `{flow}` is started by a webhook, not by events: it takes a request, not an event"
+    )]
+    NotEvent { flow: String },
+    #[error(
+        "flow `{flow}` is not started by events of type `{kind}`; name one its trigger matches"
+    )]
+    EventType { flow: String, kind: String },
     #[error("flow `{flow}` does not serve {method} (it serves {allowed})")]
     Method { flow: String, method: String, allowed: String },
     #[error("path `{path}` does not match the suffix `{suffix}`")]
@@ -85,6 +105,29 @@ pub async fn run(
     execution_id: String,
     services: &Services,
 ) -> Result<Execution, OfflineError> {
+    if let Some(trigger) = plan.trigger().event() {
+        let at = sample.received_at.unwrap_or_else(SystemTime::now);
+        let event = sample
+            .event
+            .unwrap_or_else(|| SampleEvent { kind: None, data: trigger.expected.clone() });
+        let first = trigger.events.iter().find(|p| !p.ends_with('*'));
+        let Some(kind) = event.kind.or_else(|| first.cloned()) else {
+            return Err(OfflineError::EventType { flow: plan.id.clone(), kind: String::new() });
+        };
+        if !trigger.matches(&kind) {
+            return Err(OfflineError::EventType { flow: plan.id.clone(), kind });
+        }
+        let at = humantime::format_rfc3339_millis(at).to_string();
+        let event = serde_json::json!({
+            "id": "evt_test", "type": kind, "timestamp": at, "data": event.data,
+            "source": { "flow_id": null, "execution_id": null },
+        });
+        let meta = ExecutionMeta::new(execution_id, plan, None);
+        return Ok(execute(plan, Prepared::event(plan, event, meta), services).await);
+    }
+    if sample.event.is_some() {
+        return Err(OfflineError::NotEvent { flow: plan.id.clone() });
+    }
     let Some(trigger) = plan.webhook() else {
         return Err(OfflineError::NotWebhook { flow: plan.id.clone() });
     };

@@ -40,6 +40,13 @@ pub struct PlanNode {
     pub(crate) node: Box<dyn Node>,
 }
 
+impl PlanNode {
+    /// The event type the node raises, for an `emit` node.
+    pub fn emits(&self) -> Option<&str> {
+        self.node.emits()
+    }
+}
+
 impl Plan {
     /// What the flow's paths and templates may read of the context (see [`Reads`]): when none
     /// may read `request.headers`, the caller need not put the headers in the context.
@@ -66,6 +73,11 @@ impl Plan {
 
     pub fn nodes(&self) -> &[PlanNode] {
         &self.nodes
+    }
+
+    /// The event types the flow's `emit` nodes raise, in node order (repeats kept).
+    pub fn emits(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().filter_map(PlanNode::emits)
     }
 
     /// Whether any node of the flow calls out over the network.

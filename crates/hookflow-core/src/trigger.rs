@@ -1,7 +1,8 @@
 //! What starts a flow: the trigger kinds. The plan, the engine and the server ask a flow's
-//! trigger through [`Trigger`], never through a node type; a new kind (an event trigger, say) is
-//! one more variant here and one node file.
+//! trigger through [`Trigger`], never through a node type; a new kind is one more variant here
+//! and one node file.
 
+use crate::nodes::event::EventTrigger;
 use crate::nodes::webhook::Webhook;
 use crate::response::ResponseSpec;
 
@@ -10,6 +11,8 @@ use crate::response::ResponseSpec;
 pub enum Trigger<'a> {
     /// A `webhook` node: an HTTP route under `/hooks`.
     Webhook(&'a Webhook),
+    /// An `event` node: events other flows emit.
+    Event(&'a EventTrigger),
 }
 
 impl<'a> Trigger<'a> {
@@ -17,6 +20,7 @@ impl<'a> Trigger<'a> {
     pub fn label(self) -> &'a str {
         match self {
             Trigger::Webhook(hook) => &hook.route,
+            Trigger::Event(event) => &event.label,
         }
     }
 
@@ -24,6 +28,15 @@ impl<'a> Trigger<'a> {
     pub fn webhook(self) -> Option<&'a Webhook> {
         match self {
             Trigger::Webhook(hook) => Some(hook),
+            Trigger::Event(_) => None,
+        }
+    }
+
+    /// The event trigger's settings, when the flow starts on events.
+    pub fn event(self) -> Option<&'a EventTrigger> {
+        match self {
+            Trigger::Event(event) => Some(event),
+            Trigger::Webhook(_) => None,
         }
     }
 
@@ -31,6 +44,7 @@ impl<'a> Trigger<'a> {
     pub fn default_response(self) -> Option<&'a ResponseSpec> {
         match self {
             Trigger::Webhook(hook) => hook.default_response.as_ref(),
+            Trigger::Event(_) => None,
         }
     }
 
@@ -38,6 +52,7 @@ impl<'a> Trigger<'a> {
     pub fn error_response(self) -> Option<&'a ResponseSpec> {
         match self {
             Trigger::Webhook(hook) => hook.error_response.as_ref(),
+            Trigger::Event(_) => None,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use hookflow_core::services::{NoNetwork, Services};
+use hookflow_core::services::{Offline, Services};
 use hookflow_core::{ExecutionMeta, Prepared, Source, compile, execute};
 use hookflow_runtime::rebuild::rebuild;
 use hookflow_runtime::record::{self, Call, Limits, Sent, Served};
@@ -53,7 +53,7 @@ fn benches(c: &mut Criterion) {
     let recorded = record::request(&call, auth, usize::MAX);
     let request = rebuild(&recorded, &plan, call.received_at).expect("the call rebuilds");
     let meta = ExecutionMeta::new(call.id.clone(), &plan, served.credential.clone());
-    let services = Services { http: Arc::new(NoNetwork) };
+    let services = Services::offline(&Arc::new(Offline::default()));
     let execution = now(execute(&plan, Prepared::new(&plan, request, meta), &services));
     let response = Sent::from(execution.response.clone());
     let times = (call.received_at, call.received_at + Duration::from_micros(20));

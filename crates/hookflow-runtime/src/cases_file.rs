@@ -43,6 +43,7 @@ mod tests {
             request: Default::default(),
             execution_id: None,
             received_at: None,
+            event: None,
             expect: Expect::with_status(200),
         }
     }

@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hookflow_core::Plan;
-use hookflow_core::services::Services;
+use hookflow_core::services::{HttpClient, Services};
 use hookflow_store::{Credential, Store, StoreError};
 
 use crate::activation::{Activation, ActivationError};
+use crate::collections::StoreRecords;
 use crate::deployed::Deployed;
+use crate::flow_events::{self, FlowEvents};
 use crate::history::{History, HistoryConfig};
 use crate::idempotency::InFlight;
 use crate::outbound::worker::DeliveryConfig;
@@ -30,8 +32,9 @@ pub struct EngineConfig {
     /// The data directory (the activation is kept there).
     pub data: PathBuf,
     pub store: Arc<dyn Store>,
-    /// What running flows call out to (outbound HTTP).
-    pub services: Services,
+    /// How running flows call out over HTTP (`http_request` nodes). Their records and events
+    /// go to `store`.
+    pub http: Arc<dyn HttpClient>,
     pub history: HistoryConfig,
     /// Workers running `accepted` calls at once.
     pub workers: usize,
@@ -94,7 +97,7 @@ impl Engine {
     /// reload, which also creates the credentials new routes name) and queues again the calls a
     /// previous process left unfinished. Answers the engine and the start-up reload's report.
     pub async fn start(config: EngineConfig) -> Result<(Arc<Engine>, Arc<Report>), StartError> {
-        let EngineConfig { flows, data, store, services, history, workers, queue_capacity, .. } =
+        let EngineConfig { flows, data, store, http, history, workers, queue_capacity, .. } =
             config;
         let (credentials, activation) = {
             let (store, data) = (store.clone(), data.clone());
@@ -106,6 +109,13 @@ impl Engine {
             .map_err(|e| StartError::Task(e.to_string()))??
         };
         let history = History::start(store.clone(), history);
+        let events = FlowEvents::start(store.clone());
+        let wake = events.waker();
+        let services = Services {
+            http,
+            records: Arc::new(StoreRecords::start(store.clone())),
+            events: Arc::new(events),
+        };
         let outbound = Outbound::start(store.clone(), config.outbound).await?;
         let reload = ReloadConfig { flows, data, activation, announce: config.announce };
         let engine = Arc::new_cyclic(|engine| Engine {
@@ -126,6 +136,8 @@ impl Engine {
         if recovered > 0 {
             tracing::info!(recovered, "queued again the calls a previous run left unfinished");
         }
+        // After the start-up deploy: the events a previous process left start today's flows.
+        tokio::spawn(flow_events::dispatch(Arc::downgrade(&engine), wake));
         Ok((engine, report))
     }
 
@@ -152,6 +164,7 @@ impl Engine {
 
     /// Serves `deployed` from now on; requests in flight finish on the flows they started with.
     pub(crate) fn deploy(&self, deployed: Deployed) {
+        self.outbound.set_flow_events(&deployed.plans);
         self.deployed.store(Arc::new(deployed));
     }
 

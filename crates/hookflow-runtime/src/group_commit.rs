@@ -1,7 +1,8 @@
 //! Group commit: writes handed over by concurrent callers are stored together — all of those
-//! waiting at a moment in one store call, so one commit — and each caller hears the outcome.
-//! The history's durable writes (`accepted` calls) go through one whose every write is durable;
-//! the deliveries (new ones and the attempts' outcomes) through a paced one (see [`Pace`]): its
+//! waiting at a moment in one store call, so one commit — and each caller hears the outcome
+//! (with its own result, for a store call that answers one per write). The history's durable
+//! writes (`accepted` calls), the records of `store` nodes and the events of `emit` nodes go
+//! through writers whose every write is durable; the deliveries (new ones and the attempts' outcomes) through a paced one (see [`Pace`]): its
 //! writes are visible when they return and durable within a tick.
 
 use std::sync::Arc;
@@ -38,18 +39,23 @@ pub(crate) enum SyncPolicy {
 }
 
 /// A write, and where its caller waits for the outcome.
-type Waiting<T> = (T, oneshot::Sender<Result<(), String>>);
+type Waiting<T, R> = (T, oneshot::Sender<Result<R, String>>);
 
-/// How a writer stores a batch.
-type WriteFn<T> = fn(&dyn Store, Vec<T>, Durability) -> Result<(), StoreError>;
+/// How a writer stores a batch: one result per write, in order.
+type WriteFn<T, R> = fn(&dyn Store, Vec<T>, Durability) -> Result<Vec<R>, StoreError>;
 
 /// The handle of a group-commit writer task; the task ends when the handle is dropped.
-pub(crate) struct GroupCommit<T> {
-    tx: mpsc::UnboundedSender<Waiting<T>>,
+pub(crate) struct GroupCommit<T, R = ()> {
+    tx: mpsc::UnboundedSender<Waiting<T, R>>,
     names: Names,
 }
 
-impl<T: Send + 'static> GroupCommit<T> {
+/// The results of a store call that answers nothing per write: one `()` for each.
+pub(crate) fn each<T>(items: &[T]) -> Vec<()> {
+    vec![(); items.len()]
+}
+
+impl<T: Send + 'static, R: Clone + Send + 'static> GroupCommit<T, R> {
     /// Starts the writer on the current runtime: it stores up to `batch` waiting writes at a
     /// time with `write`, on the blocking pool, synced as `sync` says.
     pub fn start(
@@ -57,8 +63,8 @@ impl<T: Send + 'static> GroupCommit<T> {
         batch: usize,
         names: Names,
         sync: SyncPolicy,
-        write: WriteFn<T>,
-    ) -> GroupCommit<T> {
+        write: WriteFn<T, R>,
+    ) -> GroupCommit<T, R> {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer { store, batch: batch.max(1), names, sync, write };
         tokio::spawn(writer.run(rx));
@@ -67,7 +73,7 @@ impl<T: Send + 'static> GroupCommit<T> {
 
     /// Stores `item` with the other writes waiting at that moment; visible when this returns
     /// `Ok`, and durable then or within a tick (as the writer's [`SyncPolicy`] says).
-    pub async fn write(&self, item: T) -> Result<(), StoreError> {
+    pub async fn write(&self, item: T) -> Result<R, StoreError> {
         let (done, outcome) = oneshot::channel();
         let stopped = || self.names.error(self.names.stopped.to_owned());
         self.tx.send((item, done)).map_err(|_| stopped())?;
@@ -75,16 +81,16 @@ impl<T: Send + 'static> GroupCommit<T> {
     }
 }
 
-struct Writer<T> {
+struct Writer<T, R> {
     store: Arc<dyn Store>,
     batch: usize,
     names: Names,
     sync: SyncPolicy,
-    write: WriteFn<T>,
+    write: WriteFn<T, R>,
 }
 
-impl<T: Send + 'static> Writer<T> {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Waiting<T>>) {
+impl<T: Send + 'static, R: Clone + Send + 'static> Writer<T, R> {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Waiting<T, R>>) {
         let mut waiting = Vec::with_capacity(self.batch);
         let mut pace = Pace::default();
         loop {
@@ -113,8 +119,9 @@ impl<T: Send + 'static> Writer<T> {
     }
 
     /// Stores the waiting writes in one call and tells each caller the outcome.
-    async fn store(&self, waiting: &mut Vec<Waiting<T>>, pace: &mut Pace, started: Instant) {
+    async fn store(&self, waiting: &mut Vec<Waiting<T, R>>, pace: &mut Pace, started: Instant) {
         let (items, waiters): (Vec<T>, Vec<_>) = waiting.drain(..).unzip();
+        let count = items.len();
         let (store, write) = (self.store.clone(), self.write);
         let durability = match self.sync {
             SyncPolicy::EveryWrite => Durability::Now,
@@ -122,14 +129,25 @@ impl<T: Send + 'static> Writer<T> {
         };
         let outcome =
             match tokio::task::spawn_blocking(move || write(&*store, items, durability)).await {
-                Ok(result) => result.map_err(|e| e.to_string()),
+                Ok(Ok(results)) if results.len() == count => Ok(results),
+                Ok(Ok(results)) => {
+                    Err(format!("{count} writes answered with {} results", results.len()))
+                }
+                Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(self.names.error(e.to_string()).to_string()),
             };
-        if outcome.is_ok() {
-            pace.written(durability, started);
-        }
-        for waiter in waiters {
-            let _ = waiter.send(outcome.clone());
+        match outcome {
+            Ok(results) => {
+                pace.written(durability, started);
+                for (waiter, result) in waiters.into_iter().zip(results) {
+                    let _ = waiter.send(Ok(result));
+                }
+            }
+            Err(cause) => {
+                for waiter in waiters {
+                    let _ = waiter.send(Err(cause.clone()));
+                }
+            }
         }
     }
 

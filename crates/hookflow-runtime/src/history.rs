@@ -27,7 +27,7 @@ use hookflow_store::{Durability, EncodedExecution, ExecutionRecord, Store, Store
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::group_commit::{GroupCommit, Names, SyncPolicy};
+use crate::group_commit::{GroupCommit, Names, SyncPolicy, each};
 use crate::pace::{self, Pace, STEP};
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors;
@@ -117,7 +117,7 @@ impl History {
             BATCH,
             names,
             SyncPolicy::EveryWrite,
-            |store, records, _| store.put_executions(&records),
+            |store, records, _| store.put_executions(&records).map(|()| each(&records)),
         );
         Arc::new(History {
             tx,
@@ -408,6 +408,7 @@ mod tests {
             response: None,
             error: None,
             trace: serde_json::Value::Null,
+            cause: None,
         }
     }
 

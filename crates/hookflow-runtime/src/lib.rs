@@ -14,14 +14,18 @@
 //! routes name and the store lacks; [`watch`] reports changes of the flow files, [`activation`]
 //! keeps the flows switched on or off through the admin API, and [`atomic_file`] writes files
 //! whole or not at all ([`cases_file`] writes flow test cases with it). [`store_errors`] counts and logs the store calls that fail.
+//! [`collections`] keeps the records of `store` nodes; [`flow_events`] writes the events of
+//! `emit` nodes to the outbox and dispatches them to subscriptions and event-triggered flows.
 
 pub mod activation;
 pub mod atomic_file;
 pub mod auth;
 pub mod cases_file;
+pub mod collections;
 pub mod credentials;
 pub mod deployed;
 pub mod engine;
+pub mod flow_events;
 mod group_commit;
 pub mod history;
 pub mod http_client;

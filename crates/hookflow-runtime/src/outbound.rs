@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
+use hookflow_core::Plan;
 use hookflow_core::expr::Standalone;
-use hookflow_store::{Store, StoreError, Subscription};
+use hookflow_store::{Delivery, Store, StoreError, Subscription};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use self::events::{Event, SUBSCRIPTION_DISABLED};
@@ -50,12 +51,22 @@ pub(crate) struct Live {
     pub payload: Option<Standalone>,
 }
 
+/// An event type that deployed flows emit (with `emit` nodes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowEventType {
+    pub name: String,
+    /// The flows that emit it, sorted.
+    pub flows: Vec<String>,
+}
+
 /// The outbound side of the engine.
 pub struct Outbound {
     store: Arc<dyn Store>,
     /// Every subscription, as last read from the store: a paused one's deliveries are written
     /// held, and go out when it is switched on again.
     live: ArcSwap<Vec<Arc<Live>>>,
+    /// The event types the deployed flows emit, as of the last deploy.
+    flow_events: ArcSwap<Vec<FlowEventType>>,
     events: mpsc::UnboundedSender<Event>,
     /// How many events were published, and how many of those the fan-out has written (or given
     /// up on), for [`Outbound::flush`].
@@ -97,6 +108,7 @@ impl Outbound {
         let outbound = Arc::new(Outbound {
             store,
             live: ArcSwap::from_pointee(Vec::new()),
+            flow_events: ArcSwap::from_pointee(Vec::new()),
             events,
             published: AtomicU64::new(0),
             handled: AtomicU64::new(0),
@@ -221,6 +233,52 @@ impl Outbound {
             .collect();
         self.live.store(Arc::new(live));
         Ok(())
+    }
+
+    /// The deliveries of flow event `event_id` to the subscriptions that want it, with ids
+    /// that are the same each time they are built (see [`crate::flow_events::delivery_id`]). Not
+    /// written: the caller writes them durably, then [`Outbound::wake`]s the worker.
+    pub(crate) fn deliveries(&self, event: &Event, event_id: &str) -> Vec<Delivery> {
+        let live = self.live.load();
+        live.iter()
+            .filter(|l| l.subscription.wants(&event.kind))
+            .map(|l| {
+                let id = crate::flow_events::delivery_id(event_id, &l.subscription.id);
+                fanout::delivery(l, event, id)
+            })
+            .collect()
+    }
+
+    /// The event types `plans` emit become known (subscriptions may name them, the catalogue
+    /// lists them): called with every deploy.
+    pub fn set_flow_events(&self, plans: &[Arc<Plan>]) {
+        let mut types: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for plan in plans {
+            for kind in plan.emits() {
+                let flows = types.entry(kind).or_default();
+                if !flows.contains(&plan.id) {
+                    flows.push(plan.id.clone());
+                }
+            }
+        }
+        let types = types
+            .into_iter()
+            .map(|(name, mut flows)| {
+                flows.sort();
+                FlowEventType { name: name.to_owned(), flows }
+            })
+            .collect();
+        self.flow_events.store(Arc::new(types));
+    }
+
+    /// The event types the deployed flows emit, by name.
+    pub fn flow_event_types(&self) -> Arc<Vec<FlowEventType>> {
+        self.flow_events.load_full()
+    }
+
+    /// Tells the delivery worker that deliveries were written.
+    pub(crate) fn wake(&self) {
+        self.deliverer.wake();
     }
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {

@@ -42,7 +42,7 @@ impl Queue {
     }
 
     /// Queues `job`, waiting for a place.
-    async fn send(&self, job: Job) {
+    pub(crate) async fn send(&self, job: Job) {
         if self.tx.send(job).await.is_err() {
             tracing::error!("the queue's workers have stopped");
         }

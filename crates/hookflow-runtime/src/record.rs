@@ -273,6 +273,7 @@ pub fn head(
         response: None,
         error: None,
         trace: serde_json::Value::Null,
+        cause: None,
     }
 }
 

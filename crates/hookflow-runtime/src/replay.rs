@@ -85,13 +85,22 @@ pub async fn replay(
     let mut request = original.request.clone();
     request.headers.retain(|(name, _)| name != REPLAY_OF_HEADER);
     let received_at = SystemTime::now();
-    let flow_request = rebuild(&request, &plan, received_at)
-        .map_err(|source| ReplayError::Request { id: id(), source })?;
     let replay_id = uuid::Uuid::now_v7().to_string();
-    let meta = ExecutionMeta::new(replay_id.clone(), &plan, original.credential.clone());
-    let prepared = Prepared::new(&plan, flow_request, meta);
+    let mut meta = ExecutionMeta::new(replay_id.clone(), &plan, original.credential.clone());
+    // An execution an event started runs on the same event again.
+    let prepared = match &original.cause {
+        Some(cause) => {
+            meta.depth = cause.depth;
+            Prepared::event(&plan, cause.event.clone(), meta)
+        }
+        None => {
+            let flow_request = rebuild(&request, &plan, received_at)
+                .map_err(|source| ReplayError::Request { id: id(), source })?;
+            Prepared::new(&plan, flow_request, meta)
+        }
+    };
     request.headers.push((REPLAY_OF_HEADER.to_owned(), original.id.clone()));
-    let head = record::head(
+    let mut head = record::head(
         replay_id,
         Some(&plan),
         original.credential.clone(),
@@ -99,6 +108,7 @@ pub async fn replay(
         received_at,
         request,
     );
+    head.cause = original.cause.clone();
     tracing::info!(flow = %plan.id, execution = %head.id, replay_of = %original.id, "replaying an execution");
     let (_, stored) = engine.run(plan, prepared, Replayed(head)).await;
     stored.map_err(|source| ReplayError::Store { id: id(), source })
@@ -267,6 +277,7 @@ mod tests {
             response,
             error: None,
             trace: Value::Null,
+            cause: None,
         }
     }
 

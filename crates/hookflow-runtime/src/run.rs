@@ -273,18 +273,24 @@ impl Engine {
         }
     }
 
-    /// Runs one stored call (marked `running` first) on `plan`, from its recorded request.
+    /// Runs one stored call (marked `running` first) on `plan`, from its recorded request, or
+    /// the event that started it.
     pub(crate) async fn run_queued(self: &Arc<Self>, job: Job) {
         let Job { mut record, plan } = job;
         record.status = ExecutionStatus::Running;
         record.started_at_ms = Some(record::millis(SystemTime::now()));
         self.history.record(record.clone()).await;
-        let request = match rebuild(&record.request, &plan, clock::time(record.received_at_ms)) {
-            Ok(request) => request,
-            Err(e) => return self.fail(record, e.to_string()).await,
+        let mut meta = ExecutionMeta::new(record.id.clone(), &plan, record.credential.clone());
+        let prepared = match &record.cause {
+            Some(cause) => {
+                meta.depth = cause.depth;
+                Prepared::event(&plan, cause.event.clone(), meta)
+            }
+            None => match rebuild(&record.request, &plan, clock::time(record.received_at_ms)) {
+                Ok(request) => Prepared::new(&plan, request, meta),
+                Err(e) => return self.fail(record, e.to_string()).await,
+            },
         };
-        let meta = ExecutionMeta::new(record.id.clone(), &plan, record.credential.clone());
-        let prepared = Prepared::new(&plan, request, meta);
         self.run(plan, prepared, Queued(record)).await;
     }
 

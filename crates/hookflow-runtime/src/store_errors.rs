@@ -1,8 +1,11 @@
 //! The count of failed store calls, by operation (`hookflow_store_errors_total`), kept through
 //! the `metrics` facade: wherever a store call fails, the admin listener's `/metrics` shows it,
-//! and the log says what failed.
+//! and the log says what failed. [`blocking`] is how async code calls the (blocking) store.
 
 use std::fmt::Display;
+use std::sync::Arc;
+
+use hookflow_store::{Store, StoreError};
 
 /// The metric's name.
 pub const STORE_ERRORS: &str = "hookflow_store_errors_total";
@@ -23,4 +26,19 @@ pub fn failed(operation: &'static str, error: &dyn Display, what: &str) {
 pub fn retrying(operation: &'static str, error: &dyn Display, what: &str) {
     store_error(operation);
     tracing::warn!(operation, error = %error, "{what}");
+}
+
+/// Runs `op` on `store` on the blocking pool: store calls block, async threads must not. A
+/// call that panicked is a backend error of `part`.
+pub(crate) async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    part: &'static str,
+    op: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || op(&*store)).await.map_err(|e| StoreError::Backend {
+        store: part.into(),
+        operation: "blocking".into(),
+        cause: e.to_string(),
+    })?
 }

@@ -11,7 +11,8 @@
 //!
 //! Flows (`flows.rs`): list, show, validate, put, delete, activate and deactivate them, and
 //! reload the flow files. Outbound webhooks (`subscriptions.rs`): subscriptions, their
-//! deliveries and the event catalogue.
+//! deliveries and the event catalogue. Records (`records.rs`): the collections `store` nodes
+//! write, listed, read and deleted.
 
 mod body;
 mod credentials;
@@ -21,6 +22,7 @@ mod health;
 mod node_types;
 mod openapi;
 mod query;
+mod records;
 mod subscriptions;
 
 use std::sync::Arc;
@@ -78,6 +80,7 @@ pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
         .route("/api/executions/{id}/case", post(capture))
         .merge(flows::routes())
         .merge(subscriptions::routes())
+        .merge(records::routes())
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -234,6 +237,7 @@ fn summary(r: &ExecutionRecord) -> Value {
         "duration_ms": r.finished_at_ms.map(|f| f - r.received_at_ms),
         "response_status": r.response.as_ref().map(|resp| resp.status),
         "replay_of": replay::replay_of(r),
+        "parent_id": r.cause.as_ref().map(|c| &c.parent_execution_id),
     })
 }
 
@@ -245,6 +249,10 @@ fn detail(r: &ExecutionRecord) -> Value {
     doc["response"] = r.response.as_ref().map_or(Value::Null, status::response);
     doc["error"] = json!(r.error);
     doc["trace"] = r.trace.clone();
+    doc["cause"] = r.cause.as_ref().map_or(Value::Null, |c| {
+        json!({ "event_id": c.event_id, "event_type": c.event_type,
+                "parent_id": c.parent_execution_id, "depth": c.depth, "event": c.event })
+    });
     doc
 }
 

@@ -188,6 +188,10 @@ pub enum AdminError {
     NoSuchSubscription(String),
     /// No outbound delivery has this id.
     NoSuchDelivery(String),
+    /// No collection of this name holds records.
+    NoSuchCollection(String),
+    /// The collection holds no record with this key.
+    NoSuchRecord { collection: String, key: String },
     /// The request body is not JSON; the reason names the line and column.
     MalformedBody(String),
     /// A field of the request body is missing, unknown or not valid; `pointer` is its JSON
@@ -231,6 +235,8 @@ impl AdminError {
             | AdminError::NoSuchNodeType(_)
             | AdminError::NoSuchSubscription(_)
             | AdminError::NoSuchDelivery(_)
+            | AdminError::NoSuchCollection(_)
+            | AdminError::NoSuchRecord { .. }
             | AdminError::NoSuchFlow(_)
             | AdminError::NotFound => StatusCode::NOT_FOUND,
             AdminError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -263,6 +269,14 @@ impl AdminError {
                 format!("There is no subscription `{id}`; `GET /api/subscriptions` lists them.")
             }
             AdminError::NoSuchDelivery(id) => format!("There is no delivery `{id}`."),
+            AdminError::NoSuchCollection(name) => {
+                format!(
+                    "No record is stored in collection `{name}`; `GET /api/collections` lists them."
+                )
+            }
+            AdminError::NoSuchRecord { collection, key } => {
+                format!("Collection `{collection}` has no record `{key}`.")
+            }
             AdminError::MalformedBody(reason) => {
                 format!("The request body is not valid JSON: {reason}.")
             }

@@ -45,6 +45,9 @@ enum Command {
     /// their deliveries, through a running server's admin API (exit 0 = ok, 1 = the server
     /// refused or a delivery attempt got no 2xx, 2 = could not run).
     Subscriptions(cmd::subscriptions::Args),
+    /// List, read, delete and export the records `store` nodes write, through a running server's
+    /// admin API (exit 0 = ok, 1 = the server refused, 2 = could not run).
+    Records(cmd::records::Args),
     /// Print the route table with full public URLs, from the flow files, without a server
     /// (exit 0 = ok, 1 = some flows have errors, 2 = could not run).
     Routes(cmd::routes::Args),
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Flows(args) => cmd::flows::main(args),
         Command::Routes(args) => cmd::routes::main(args),
         Command::Subscriptions(args) => cmd::subscriptions::main(args),
+        Command::Records(args) => cmd::records::main(args),
     };
     ExitCode::from(code)
 }

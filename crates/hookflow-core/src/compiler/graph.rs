@@ -14,6 +14,7 @@ use super::nodes::{ParsedNode, ParsedNodes};
 use super::{FlowCx, did_you_mean};
 use crate::diagnostic::{Code, Diagnostic, Related};
 use crate::nodes::Role;
+use crate::trigger::Trigger;
 
 /// The flow as a graph of its parsed nodes.
 pub(super) struct FlowGraph {
@@ -208,6 +209,32 @@ pub(super) fn one_trigger(
         }
     }
     first
+}
+
+/// The caller pass: a flow that an event starts has no caller, so no `respond` node.
+pub(super) fn no_caller(nodes: &ParsedNodes, trigger: usize, cx: &mut FlowCx) {
+    let start = &nodes.list[trigger];
+    let Some(Trigger::Event(_)) = start.node.as_ref().and_then(|n| n.trigger()) else { return };
+    for node in nodes.list.iter().filter(|n| n.role == Role::Respond) {
+        cx.report(
+            Diagnostic::new(
+                Code::RespondWithoutCaller,
+                cx.at(&node.pointer),
+                format!(
+                    "`{}` answers a caller, but the event trigger `{}` has none",
+                    node.id, start.id
+                ),
+            )
+            .with_node(Some(&node.id))
+            .with_related(Related {
+                message: "the event trigger".into(),
+                location: cx.at(&start.pointer),
+            })
+            .with_help(
+                "remove the node; to tell another system, use an `emit` or `http_request` node",
+            ),
+        );
+    }
 }
 
 /// The cycles pass: every strongly connected component with more than one node, or a self-loop.

@@ -313,7 +313,8 @@ mod tests {
                 attempts: 2,
             },
         });
-        let services = Services { http: recorder.clone() };
+        let offline = Arc::new(crate::services::Offline::default());
+        let services = Services { http: recorder.clone(), ..Services::offline(&offline) };
         let ctx = Context::from(
             json!({"request": {"body": {"id": "ORD-1", "total": 5, "tags": ["a", "b"]}}}),
         );
@@ -322,6 +323,7 @@ mod tests {
             flow_id: "f".into(),
             flow_version: "v".into(),
             credential: None,
+            depth: 0,
         };
         let cx = RunCx { execution: &execution, services: &services };
         let Ok(Outcome::Pending(io)) = node.run(Scope { ctx: &ctx, templates: &templates }, cx)

@@ -14,19 +14,25 @@ use crate::services::{BoxFuture, Services};
 use crate::trigger::Trigger;
 
 pub mod branch;
+pub mod emit;
+pub mod event;
 pub mod http_request;
 pub mod map;
 pub mod respond;
+pub mod store;
 pub mod template;
 pub mod webhook;
 
 /// Every node type, in the order the docs list them.
 pub static NODE_TYPES: &[&NodeType] = &[
     &webhook::TYPE,
+    &event::TYPE,
     &map::TYPE,
     &template::TYPE,
     &branch::TYPE,
     &http_request::TYPE,
+    &store::TYPE,
+    &emit::TYPE,
     &respond::TYPE,
 ];
 
@@ -87,6 +93,11 @@ pub trait Node: Send + Sync + fmt::Debug {
 
     /// What kind of trigger the node is, for the trigger node.
     fn trigger(&self) -> Option<Trigger<'_>> {
+        None
+    }
+
+    /// The event type the node raises, for an `emit` node.
+    fn emits(&self) -> Option<&str> {
         None
     }
 

@@ -244,7 +244,7 @@ impl Event {
 }
 
 /// `ms` as RFC 3339 with milliseconds, UTC.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(hookflow_store::clock::time(ms)).to_string()
 }
 

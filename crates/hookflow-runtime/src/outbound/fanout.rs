@@ -28,7 +28,7 @@ pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedRec
             .flat_map(|event| {
                 let wanted: Vec<_> =
                     live.iter().filter(|l| l.subscription.wants(&event.kind)).collect();
-                wanted.into_iter().map(move |l| delivery(l, &event)).collect::<Vec<_>>()
+                wanted.into_iter().map(move |l| delivery(l, &event, new_id())).collect::<Vec<_>>()
             })
             .collect();
         if !deliveries.is_empty() {
@@ -38,12 +38,16 @@ pub(crate) async fn run(outbound: Weak<Outbound>, mut events: mpsc::UnboundedRec
     }
 }
 
-/// The delivery of `event` to `live`'s subscription, due now (held while it is paused). A
+/// A new delivery id: `msg_` and a UUIDv7.
+pub(crate) fn new_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The delivery `id` of `event` to `live`'s subscription, due now (held while it is paused). A
 /// payload that cannot be rendered is a failed delivery whose one attempt says why (nothing is
 /// sent).
-pub(crate) fn delivery(live: &Live, event: &Event) -> Delivery {
+pub(crate) fn delivery(live: &Live, event: &Event, id: String) -> Delivery {
     let subscription = &live.subscription;
-    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     let now = now_ms();
     let payload = match &live.payload {
         None => event.envelope(&subscription.id).map_err(|e| e.to_string()),

@@ -6,13 +6,12 @@
 //! carries its secrets or its header values.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hookflow_core::expr::Standalone;
 use hookflow_store::clock::now_ms;
 use hookflow_store::{
-    Delivery, DeliveryStatus, Durability, SigningSecret, Store, StoreError, Subscription,
+    Delivery, DeliveryStatus, Durability, SigningSecret, StoreError, Subscription,
 };
 use reqwest::Url;
 use serde::Deserialize;
@@ -22,6 +21,7 @@ use super::events::{self, ALL, Event, EventContext, TEST};
 use super::fanout;
 use super::{Live, Outbound};
 use crate::http_client;
+use crate::store_errors::blocking;
 
 /// What a value of a header shows in place of the value.
 const REDACTED: &str = "[redacted]";
@@ -102,7 +102,7 @@ impl Outbound {
     /// Creates a subscription with a new signing secret (answered here, never again).
     pub async fn create(&self, new: NewSubscription) -> Result<WithSecret, SubscriptionError> {
         self.check_url(&new.url, "/url").await?;
-        check_events(&new.events, "/events")?;
+        self.check_events(&new.events, "/events")?;
         check_headers(&new.headers, "/headers")?;
         check_payload(new.payload.as_ref(), "/payload")?;
         check_name(&new.name, "/name")?;
@@ -143,7 +143,7 @@ impl Outbound {
             subscription.url = url;
         }
         if let Some(events) = patch.events {
-            check_events(&events, "/events")?;
+            self.check_events(&events, "/events")?;
             subscription.events = events;
         }
         if let Some(headers) = patch.headers {
@@ -178,7 +178,9 @@ impl Outbound {
     /// Deletes subscription `id` and its deliveries; `false` when there was none.
     pub async fn delete(&self, id: &str) -> Result<bool, SubscriptionError> {
         let key = id.to_owned();
-        let deleted = blocking(self.store(), move |store| store.delete_subscription(&key)).await?;
+        let deleted =
+            blocking(self.store(), "subscriptions", move |store| store.delete_subscription(&key))
+                .await?;
         self.refresh().await?;
         Ok(deleted)
     }
@@ -211,14 +213,14 @@ impl Outbound {
         let event = Event::new(TEST, sample, EventContext::default());
         let payload = compiled(subscription.payload.as_ref());
         let live = Live { subscription, payload };
-        let delivery = fanout::delivery(&live, &event);
+        let delivery = fanout::delivery(&live, &event, fanout::new_id());
         Ok(self.deliverer().send_now(&live.subscription, delivery).await?)
     }
 
     /// Sends delivery `id` again now, whatever its status, and answers it with the new attempt.
     pub async fn retry(&self, id: &str) -> Result<Delivery, SubscriptionError> {
         let key = id.to_owned();
-        let delivery = blocking(self.store(), move |store| store.delivery(&key))
+        let delivery = blocking(self.store(), "subscriptions", move |store| store.delivery(&key))
             .await?
             .ok_or_else(|| SubscriptionError::NoSuchDelivery(id.to_owned()))?;
         let subscription = self.get(&delivery.subscription_id).await?;
@@ -228,14 +230,15 @@ impl Outbound {
     /// Subscription `id`, as stored.
     pub async fn get(&self, id: &str) -> Result<Subscription, SubscriptionError> {
         let key = id.to_owned();
-        blocking(self.store(), move |store| store.subscription(&key))
+        blocking(self.store(), "subscriptions", move |store| store.subscription(&key))
             .await?
             .ok_or_else(|| SubscriptionError::NoSuchSubscription(id.to_owned()))
     }
 
     /// Stores `subscription` and reads the snapshot again.
     async fn write(&self, subscription: Subscription) -> Result<(), SubscriptionError> {
-        blocking(self.store(), move |store| store.put_subscription(&subscription)).await?;
+        blocking(self.store(), "subscriptions", move |store| store.put_subscription(&subscription))
+            .await?;
         self.refresh().await?;
         Ok(())
     }
@@ -243,7 +246,7 @@ impl Outbound {
     /// Schedules now every delivery held while subscription `id` was off.
     async fn release_held(&self, id: &str) -> Result<(), SubscriptionError> {
         let key = id.to_owned();
-        blocking(self.store(), move |store| {
+        blocking(self.store(), "subscriptions", move |store| {
             let now = now_ms();
             let held: Vec<Delivery> = store
                 .held_deliveries(&key)?
@@ -275,20 +278,30 @@ impl Outbound {
     }
 }
 
-/// Every event type is the catalogue's, or `*`; at least one.
-fn check_events(events: &[String], field: &str) -> Result<(), SubscriptionError> {
-    if events.is_empty() {
-        return Err(invalid(field, "no event type: name at least one, or \"*\" for all"));
-    }
-    for (i, name) in events.iter().enumerate() {
-        if name != ALL && events::lookup(name).is_none() {
-            let known: Vec<&str> = events::CATALOGUE.iter().map(|t| t.name).collect();
-            let message =
-                format!("unknown event type `{name}`; known: {}, or \"*\"", known.join(", "));
-            return Err(invalid(&format!("{field}/{i}"), message));
+impl Outbound {
+    /// Every event type is the catalogue's or one a deployed flow emits, or `*`; at least one.
+    fn check_events(&self, events: &[String], field: &str) -> Result<(), SubscriptionError> {
+        if events.is_empty() {
+            return Err(invalid(field, "no event type: name at least one, or \"*\" for all"));
         }
+        let flows = self.flow_event_types();
+        for (i, name) in events.iter().enumerate() {
+            if name != ALL
+                && events::lookup(name).is_none()
+                && !flows.iter().any(|t| t.name == *name)
+            {
+                let known: Vec<&str> = events::CATALOGUE
+                    .iter()
+                    .map(|t| t.name)
+                    .chain(flows.iter().map(|t| t.name.as_str()))
+                    .collect();
+                let message =
+                    format!("unknown event type `{name}`; known: {}, or \"*\"", known.join(", "));
+                return Err(invalid(&format!("{field}/{i}"), message));
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn check_name(name: &str, field: &str) -> Result<(), SubscriptionError> {
@@ -331,19 +344,6 @@ fn compiled(payload: Option<&Value>) -> Option<Standalone> {
     payload.and_then(|p| Standalone::compile(p).ok())
 }
 
-/// Runs `op` on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    store: &Arc<dyn Store>,
-    op: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || op(&*store)).await.map_err(|e| StoreError::Backend {
-        store: "outbound".into(),
-        operation: "blocking".into(),
-        cause: e.to_string(),
-    })?
-}
-
 /// A subscription as the admin API shows it: its header values and secrets left out.
 pub fn view(subscription: &Subscription) -> Value {
     let headers: serde_json::Map<String, Value> = subscription
@@ -374,6 +374,7 @@ pub fn view(subscription: &Subscription) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use hookflow_store::MemoryStore;

@@ -30,7 +30,7 @@ use super::StartError;
 use super::background::Background;
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use super::sender::{self, Sender};
-use crate::group_commit::{GroupCommit, Names, SyncPolicy};
+use crate::group_commit::{GroupCommit, Names, SyncPolicy, each};
 use crate::http_client::NetworkPolicy;
 use crate::metrics::{DELIVERIES, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, DELIVERY_QUEUE_DEPTH};
 use crate::store_errors;
@@ -204,8 +204,9 @@ impl Deliverer {
             names,
             SyncPolicy::Paced,
             |store, batches, durability| {
+                let results = each(&batches);
                 let deliveries: Vec<Delivery> = batches.into_iter().flatten().collect();
-                store.put_deliveries(&deliveries, durability)
+                store.put_deliveries(&deliveries, durability).map(|()| results)
             },
         );
         let background = Background::start(config.nice).map_err(StartError::Runtime)?;

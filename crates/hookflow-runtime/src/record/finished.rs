@@ -78,6 +78,7 @@ pub fn finished(
         received_at_ms,
         json,
         new,
+        parent: None,
     })
 }
 
@@ -110,7 +111,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use bytes::Bytes;
-    use hookflow_core::services::{NoNetwork, Services};
+    use hookflow_core::services::{Offline, Services};
     use hookflow_core::{ExecutionMeta, Prepared, Source, compile, execute};
     use hookflow_store::ExecutionRecord;
     use http::{HeaderMap, HeaderValue};
@@ -128,7 +129,7 @@ mod tests {
             text: include_str!("../../../../flows/order-intake.json").into(),
         };
         let plan = Arc::new(compile(&source).plan.expect("the example compiles"));
-        let services = Services { http: Arc::new(NoNetwork) };
+        let services = Services::offline(&Arc::new(Offline::default()));
         let bodies: [&[u8]; 2] = [
             br#"{"id":"ORD-1","customer":{"name":"Ada"},"total":120.5,"items":[{"sku":"A1","qty":2}]}"#,
             br#"{"id":"ORD-2","total":"not a number"}"#,

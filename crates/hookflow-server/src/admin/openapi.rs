@@ -20,7 +20,6 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode, header};
-    use hookflow_core::services::Services;
     use hookflow_runtime::credentials::digest;
     use hookflow_runtime::history::HistoryConfig;
     use hookflow_runtime::http_client::{NetworkPolicy, ReqwestClient};
@@ -55,7 +54,7 @@ mod tests {
             flows: dir.path().join("no-flows"),
             data: dir.path().to_path_buf(),
             store: Arc::new(MemoryStore::new()),
-            services: Services { http: Arc::new(http) },
+            http: Arc::new(http),
             history: HistoryConfig::default(),
             workers: 1,
             queue_capacity: 1,

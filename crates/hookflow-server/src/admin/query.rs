@@ -1,11 +1,14 @@
 //! The query strings of the admin listings read into store queries: `GET /api/executions` into
-//! an [`ExecutionQuery`], `GET /api/subscriptions/{id}/deliveries` into a [`DeliveryQuery`]. Every
+//! an [`ExecutionQuery`], `GET /api/subscriptions/{id}/deliveries` into a [`DeliveryQuery`],
+//! `GET /api/collections/{name}/records` into a [`RecordQuery`]. Every
 //! parameter is checked, and a bad one named in the error (unknown and repeated ones too, so that
 //! a typo is not silently ignored).
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use hookflow_store::{DeliveryQuery, DeliveryStatus, ExecutionQuery, ExecutionStatus};
+use hookflow_store::{
+    DeliveryQuery, DeliveryStatus, ExecutionQuery, ExecutionStatus, RecordOrder, RecordQuery,
+};
 
 use crate::error::AdminError;
 
@@ -50,10 +53,11 @@ fn cursor_error(value: &str) -> String {
 /// The query of `GET /api/executions`.
 pub fn parse(raw: Option<&str>) -> Result<ExecutionQuery, AdminError> {
     let mut query = ExecutionQuery::default();
-    let known = ["flow", "status", "since", "until", "limit", "cursor"];
-    each(raw, &known, "flow, status, since, until, limit or cursor", |name, value| {
+    let known = ["flow", "status", "since", "until", "limit", "cursor", "parent"];
+    each(raw, &known, "flow, status, since, until, limit, cursor or parent", |name, value| {
         match name {
             "flow" => query.flow = Some(value.to_owned()),
+            "parent" => query.parent = Some(value.to_owned()),
             "status" => {
                 query.status = Some(value.parse::<ExecutionStatus>().map_err(|e| e.to_string())?)
             }
@@ -150,6 +154,25 @@ pub fn time(text: &str) -> Result<i64, String> {
     Ok(ms - offset_s * 1000)
 }
 
+/// The query of `GET /api/collections/{collection}/records`.
+pub fn records(raw: Option<&str>, collection: &str) -> Result<RecordQuery, AdminError> {
+    let mut query = RecordQuery {
+        collection: collection.to_owned(),
+        order: RecordOrder::Key,
+        cursor: String::new(),
+        limit: 0,
+    };
+    each(raw, &["order", "limit", "cursor"], "order, limit or cursor", |name, value| {
+        match name {
+            "order" => query.order = value.parse::<RecordOrder>().map_err(|e| e.to_string())?,
+            "limit" => query.limit = limit(value, RecordQuery::MAX_LIMIT)?,
+            _ => query.cursor = value.to_owned(),
+        }
+        Ok(())
+    })?;
+    Ok(query)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +207,7 @@ mod tests {
     fn every_parameter_is_read() {
         let id = "0190e7a4-0000-7000-8000-000000000000";
         let q = parse(Some(&format!(
-            "flow=orders&status=failed&since=1000&until=1970-01-01T00:00:02Z&limit=7&cursor={id}"
+            "flow=orders&status=failed&since=1000&until=1970-01-01T00:00:02Z&limit=7&cursor={id}&parent=p1"
         )))
         .unwrap();
         assert_eq!(
@@ -196,6 +219,7 @@ mod tests {
                 until_ms: Some(2000),
                 limit: 7,
                 cursor: Some(id.into()),
+                parent: Some("p1".into()),
             }
         );
         assert_eq!(parse(Some("flow=&status=")).unwrap(), ExecutionQuery::default());

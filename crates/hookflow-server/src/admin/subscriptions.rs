@@ -159,13 +159,18 @@ async fn retry(
     Ok(Json(detail(&outbound(&admin).retry(&id).await?)))
 }
 
-/// `GET /api/event-types`: `{ items }`, each with a sample `data`.
-async fn event_types() -> Json<Value> {
-    let items: Vec<Value> = CATALOGUE
+/// `GET /api/event-types`: `{ items }`: hookflow's own, each with a sample `data`, then those
+/// the deployed flows emit, each with the flows that emit it.
+async fn event_types(State(admin): State<Arc<Admin>>) -> Json<Value> {
+    let own = CATALOGUE
         .iter()
-        .map(|t| json!({ "name": t.name, "description": t.description, "sample": (t.sample)() }))
-        .collect();
-    Json(json!({ "items": items }))
+        .map(|t| json!({ "name": t.name, "description": t.description, "sample": (t.sample)() }));
+    let flows = outbound(&admin).flow_event_types();
+    let emitted = flows.iter().map(|t| {
+        let description = format!("Emitted by the flow(s) {}.", t.flows.join(", "));
+        json!({ "name": t.name, "description": description, "sample": null, "flows": t.flows })
+    });
+    Json(json!({ "items": own.chain(emitted).collect::<Vec<_>>() }))
 }
 
 /// A subscription with the secret it was just given.

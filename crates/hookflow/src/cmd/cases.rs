@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hookflow_core::cases::{self, Case, CaseRequest, Expect};
-use hookflow_core::services::{NoNetwork, Services};
 use hookflow_core::{Plan, Source, compile, compile_all, read_sources};
 use hookflow_runtime::cases_file;
 
@@ -99,20 +98,18 @@ async fn init(flow: &Path, force: bool, allow_private_network: bool) -> Result<S
     if path.exists() && !force {
         return Err(could_not(format!("{} exists (--force overwrites it)", path.display())));
     }
-    let services = if plan.calls_out() {
-        super::services(allow_private_network).map_err(|e| could_not(e.to_string()))?
-    } else {
-        Services { http: Arc::new(NoNetwork) }
-    };
+    let http =
+        super::offline_http(&plan, allow_private_network).map_err(|e| could_not(e.to_string()))?;
     let mut case = Case {
         name: "the expected sample".into(),
         request: CaseRequest::default(),
         execution_id: Some(cases::DEFAULT_EXECUTION_ID.into()),
         received_at: Some(FIXED_TIME.into()),
+        event: None,
         expect: Expect::with_status(0),
     };
     let actual =
-        super::test::run_case(&plan, &case, Path::new("."), &services).await.map_err(could_not)?;
+        super::test::run_case(&plan, &case, Path::new("."), &http).await.map_err(could_not)?;
     cases::bless(&mut case.expect, &actual);
     let file = cases_file::new_file(&path, &plan.id, vec![case]);
     cases_file::write(&path, &file).map_err(could_not)?;

@@ -5,6 +5,7 @@ pub mod cases;
 pub mod credentials;
 pub mod executions;
 pub mod flows;
+pub mod records;
 pub mod routes;
 pub mod run;
 pub mod serve;
@@ -58,14 +59,32 @@ pub fn print(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// The services flows call out to: outbound HTTP that refuses private, loopback and link-local
+/// The outbound HTTP client flows call out with: it refuses private, loopback and link-local
 /// destinations unless `allow_private_network`.
-pub fn services(
+pub fn http_client(
     allow_private_network: bool,
-) -> Result<hookflow_core::services::Services, hookflow_runtime::http_client::BuildError> {
+) -> Result<
+    std::sync::Arc<dyn hookflow_core::services::HttpClient>,
+    hookflow_runtime::http_client::BuildError,
+> {
     use hookflow_runtime::http_client::ReqwestClient;
     let policy = network(allow_private_network);
-    Ok(hookflow_core::services::Services { http: std::sync::Arc::new(ReqwestClient::new(policy)?) })
+    Ok(std::sync::Arc::new(ReqwestClient::new(policy)?))
+}
+
+/// The HTTP client of an offline run of `plan`: the network only when the flow calls out.
+pub fn offline_http(
+    plan: &hookflow_core::plan::Plan,
+    allow_private_network: bool,
+) -> Result<
+    std::sync::Arc<dyn hookflow_core::services::HttpClient>,
+    hookflow_runtime::http_client::BuildError,
+> {
+    if plan.calls_out() {
+        http_client(allow_private_network)
+    } else {
+        Ok(std::sync::Arc::new(hookflow_core::services::NoNetwork))
+    }
 }
 
 /// The policy of every outbound call: private networks allowed, or refused.

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use hookflow_core::Plan;
 use hookflow_core::diagnostic::render_all;
@@ -10,7 +11,8 @@ use hookflow_core::execute::{Execution, Status};
 use hookflow_core::expr::Explained;
 use hookflow_core::intake::pairs;
 use hookflow_core::nodes::Role;
-use hookflow_core::offline::{self, SampleBody, SampleRequest};
+use hookflow_core::offline::{self, SampleBody, SampleEvent, SampleRequest};
+use hookflow_core::services::{EmittedEvent, Offline, RecordWrite, Services};
 use hookflow_core::trace::TraceDetail;
 use hookflow_core::{Body, Source, compile};
 use serde_json::{Map, Value, json};
@@ -24,8 +26,13 @@ pub struct Args {
     /// The flow file.
     flow: PathBuf,
     /// Request body from a file, or `-` for standard input (default: the flow's `expected.body`).
+    /// For a flow an `event` trigger starts: the event's `data`, as JSON (default: the trigger's
+    /// `expected.data`).
     #[arg(long)]
     body: Option<String>,
+    /// For a flow an `event` trigger starts: the event type (default: the trigger's first).
+    #[arg(long, value_name = "TYPE")]
+    event: Option<String>,
     /// A request header, `Name: value` (repeatable).
     #[arg(long = "header", value_name = "K:V")]
     headers: Vec<String>,
@@ -102,15 +109,38 @@ fn run(args: Args) -> Result<u8, String> {
             std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?,
         )),
     };
+    let event = match (plan.trigger().event(), &body) {
+        (Some(trigger), None) => {
+            Some(SampleEvent { kind: args.event.clone(), data: trigger.expected.clone() })
+        }
+        (Some(_), Some(SampleBody::Raw(bytes))) => Some(SampleEvent {
+            kind: args.event.clone(),
+            data: serde_json::from_slice(bytes)
+                .map_err(|e| format!("the event's data is not JSON: {e}"))?,
+        }),
+        (Some(_), Some(SampleBody::Json(data))) => {
+            Some(SampleEvent { kind: args.event.clone(), data: data.clone() })
+        }
+        (None, _) if args.event.is_some() => {
+            return Err(format!(
+                "--event is for flows an `event` trigger starts, not `{}`",
+                plan.id
+            ));
+        }
+        (None, _) => None,
+    };
     let sample = SampleRequest {
         method: args.method,
         path: args.path,
         query: pairs(query.into_iter()),
         headers,
         body,
+        event,
         ..SampleRequest::default()
     };
-    let services = super::services(args.allow_private_network).map_err(|e| e.to_string())?;
+    let http = super::offline_http(&plan, args.allow_private_network).map_err(|e| e.to_string())?;
+    let effects = Arc::new(Offline::default());
+    let services = Services { http, ..Services::offline(&effects) };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -140,6 +170,8 @@ fn run(args: Args) -> Result<u8, String> {
                 "failure": execution.failure,
                 "duration_us": execution.duration_us,
                 "trace": trace,
+                "stored": effects.stored().iter().map(RecordWrite::to_json).collect::<Vec<_>>(),
+                "emitted": effects.emitted().iter().map(EmittedEvent::to_json).collect::<Vec<_>>(),
             });
             let mut report = report;
             if let (Some(id), Some(output)) = (&args.node, &node_output) {
@@ -201,6 +233,17 @@ fn run(args: Args) -> Result<u8, String> {
             }
             if let Some(f) = &execution.failure {
                 let _ = writeln!(out, "\nfailed at node `{}`: {}", f.node, f.message);
+            }
+            // Offline, nothing is kept: what the run would have stored and raised.
+            for w in effects.stored() {
+                let _ = writeln!(
+                    out,
+                    "\nwould store in `{}` record `{}`: {}",
+                    w.collection, w.key, w.value
+                );
+            }
+            for e in effects.emitted() {
+                let _ = writeln!(out, "\nwould emit `{}`: {}", e.kind, e.data);
             }
             if let (Some(id), Some(output)) = (&args.node, &node_output) {
                 let text = match output {

@@ -168,7 +168,7 @@ pub fn init_tracing() {
 async fn run(args: Args) -> anyhow::Result<()> {
     // Before the first deploy, which resolves the routes' metric handles.
     hookflow_server::metrics::install()?;
-    let services = super::services(args.allow_private_outbound)?;
+    let http = super::http_client(args.allow_private_outbound)?;
 
     let admin_digest = {
         let (data, token) = (args.data.clone(), args.admin_token.clone());
@@ -199,7 +199,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         flows: args.flows.clone(),
         data: args.data.clone(),
         store: store.clone(),
-        services,
+        http,
         history: HistoryConfig { enabled: !args.no_history, ..HistoryConfig::default() },
         workers: args.workers,
         queue_capacity: args.queue_capacity,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use hookflow_core::cases::{self, Actual, Case, CasesFile, Mismatch};
 use hookflow_core::diagnostic::render_all;
-use hookflow_core::services::{NoNetwork, Services};
+use hookflow_core::services::{HttpClient, NoNetwork};
 use hookflow_core::{Plan, compile_all, read_sources};
 use hookflow_runtime::cases_file;
 use serde_json::json;
@@ -80,22 +80,22 @@ fn run(args: Args) -> Result<u8, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let offline = Services { http: Arc::new(NoNetwork) };
+    let offline: Arc<dyn HttpClient> = Arc::new(NoNetwork);
     let mut network = None;
     let mut out = String::new();
     let mut suites = Vec::new();
     for plan in &set.plans {
-        let services = if plan.calls_out() {
+        let http = if plan.calls_out() {
             match &network {
-                Some(services) => services,
+                Some(http) => http,
                 None => network.insert(
-                    super::services(args.allow_private_network).map_err(|e| e.to_string())?,
+                    super::http_client(args.allow_private_network).map_err(|e| e.to_string())?,
                 ),
             }
         } else {
             &offline
         };
-        let suite = runtime.block_on(run_flow(plan, &args, services, &mut out))?;
+        let suite = runtime.block_on(run_flow(plan, &args, http, &mut out))?;
         if !suite.outcomes.is_empty() {
             suites.push(suite);
         }
@@ -122,7 +122,7 @@ fn run(args: Args) -> Result<u8, String> {
 async fn run_flow(
     plan: &Plan,
     args: &Args,
-    services: &Services,
+    http: &Arc<dyn HttpClient>,
     out: &mut String,
 ) -> Result<Suite, String> {
     let selected = |name: &str| args.filter.as_deref().is_none_or(|f| name.contains(f));
@@ -136,7 +136,7 @@ async fn run_flow(
         let started = Instant::now();
         // Its expectations are not checked: see `sample_problems`.
         let sample: Case = cases::sample_case(SAMPLE_CASE, &placeholder());
-        let problems = match run_case(plan, &sample, Path::new("."), services).await {
+        let problems = match run_case(plan, &sample, Path::new("."), http).await {
             Ok(actual) => sample_problems(&actual),
             Err(e) => vec![e],
         };
@@ -166,7 +166,7 @@ async fn run_flow(
             header = true;
         }
         let started = Instant::now();
-        let problems = match run_case(plan, case, &base, services).await {
+        let problems = match run_case(plan, case, &base, http).await {
             Ok(actual) => {
                 let mismatches = cases::check(&case.expect, &actual);
                 if args.update && !mismatches.is_empty() {
@@ -197,9 +197,9 @@ pub async fn run_case(
     plan: &Plan,
     case: &Case,
     base: &Path,
-    services: &Services,
+    http: &Arc<dyn HttpClient>,
 ) -> Result<Actual, String> {
-    Ok(match cases::run(plan, case, base, services).await? {
+    Ok(match cases::run(plan, case, base, http).await? {
         Ok(actual) => actual,
         Err(refusal) => {
             let id = case.execution_id.as_deref().unwrap_or(cases::DEFAULT_EXECUTION_ID);
@@ -228,6 +228,8 @@ fn placeholder() -> Actual {
         responded_by: None,
         nodes_ran: Vec::new(),
         failure: None,
+        stored: Vec::new(),
+        emitted: Vec::new(),
     }
 }
 
