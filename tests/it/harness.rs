@@ -108,7 +108,12 @@ impl Harness {
         .expect("start the engine");
         assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
         let history = engine.history.clone();
-        tokio::spawn(axum::serve(listener, hookflow_server::app(engine.clone())).into_future());
+        tokio::spawn(hookflow_server::listener::serve(
+            listener,
+            hookflow_server::app(engine.clone()),
+            hookflow_server::listener::Limits::default(),
+            std::future::pending(),
+        ));
         Harness {
             base: format!("http://{addr}"),
             history,

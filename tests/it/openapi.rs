@@ -125,10 +125,12 @@ async fn the_admin_listener_serves_it_without_a_token() {
     process.addr();
     let admin = process.admin_addr();
     let r = reqwest::get(format!("http://{admin}/api/openapi.json")).await.unwrap();
+    let (status, content_type) = (r.status(), r.headers()["content-type"].clone());
+    let body = r.text().await.unwrap();
     process.kill();
-    assert_eq!(r.status(), reqwest::StatusCode::OK);
-    assert_eq!(r.headers()["content-type"], "application/json");
-    assert_eq!(r.text().await.unwrap(), text());
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    assert_eq!(body, text());
 }
 
 /// The document as JSON.

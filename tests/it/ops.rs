@@ -341,7 +341,7 @@ async fn bad_credential_requests_say_what_is_wrong() {
     let s = Served::with_flows(&flows(), &[]);
     for (body, pointer, says) in [
         (json!({ "name": "a b", "type": "api_key" }), "/name", "invalid credential name `a b`"),
-        (json!({ "name": "ci", "type": "hmac" }), "/type", "unknown credential kind `hmac`"),
+        (json!({ "name": "ci", "type": "oauth" }), "/type", "unknown credential kind `oauth`"),
         (
             json!({ "name": "ci", "type": "basic" }),
             "/username",

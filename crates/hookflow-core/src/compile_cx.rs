@@ -74,12 +74,18 @@ impl<'a> CompileCx<'a> {
     /// Deserializes a node's configuration, reporting the first field error with its exact
     /// pointer.
     pub fn config<T: DeserializeOwned>(&mut self, value: Value) -> Option<T> {
+        self.config_at("", value)
+    }
+
+    /// [`CompileCx::config`] for a part of a node's configuration, found at `base` (a pointer
+    /// relative to the node), so that its errors point into it.
+    pub fn config_at<T: DeserializeOwned>(&mut self, base: &str, value: Value) -> Option<T> {
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(config) => Some(config),
             Err(err) => {
                 let (code, rel, message) = classify(&err);
                 let help = suggestion(&message);
-                let diagnostic = self.report(code, &rel, message);
+                let diagnostic = self.report(code, &format!("{base}{rel}"), message);
                 if let Some(help) = help {
                     diagnostic.set_help(help);
                 }

@@ -50,11 +50,12 @@ impl Activation {
         }
     }
 
-    /// Writes the activation to the data directory `data`, atomically.
+    /// Writes the activation to the data directory `data`, atomically, readable by its owner
+    /// only.
     pub fn save(&self, data: &Path) -> Result<(), ActivationError> {
         let path = data.join(FILE);
         let text = serde_json::to_string_pretty(self).expect("an activation serializes") + "\n";
-        atomic_file::write(&path, text.as_bytes())
+        atomic_file::write_private(&path, text.as_bytes())
             .map_err(|e| ActivationError { path, reason: format!("cannot write: {e}") })
     }
 

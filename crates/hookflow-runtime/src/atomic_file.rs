@@ -10,8 +10,22 @@ use std::path::{Path, PathBuf};
 
 /// Replaces `path` with `bytes` atomically (creating it when missing).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with(path, bytes, &std::fs::OpenOptions::new())
+}
+
+/// [`write`] for a file of the data directory: readable by its owner only (`0600` on Unix).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, hookflow_store::private::FILE_MODE);
+    write_with(path, bytes, &options)
+}
+
+fn write_with(path: &Path, bytes: &[u8], options: &std::fs::OpenOptions) -> std::io::Result<()> {
     let temp = temp_path(path)?;
-    let written = std::fs::File::create(&temp).and_then(|mut file| {
+    let mut options = options.clone();
+    options.write(true).create(true).truncate(true);
+    let written = options.open(&temp).and_then(|mut file| {
         file.write_all(bytes)?;
         file.sync_all()
     });
@@ -48,6 +62,20 @@ fn sync_parent(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.json");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 
     #[test]
     fn replaces_the_content_and_leaves_no_temporary_file() {

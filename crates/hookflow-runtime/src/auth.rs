@@ -8,32 +8,36 @@
 mod api_key;
 mod basic;
 mod bearer;
+mod hmac;
 
 use std::collections::HashMap;
 
 use hookflow_core::nodes::webhook::Auth;
-use hookflow_store::clock::now_ms;
 use http::HeaderMap;
 
 use crate::credentials::{Credential, CredentialKind, verify};
 
 pub use api_key::DEFAULT_KEY_HEADER;
+pub use hmac::REPLAY_CAPACITY;
 
 /// The header of `Authorization: <scheme> <credentials>`, as received (lower case).
 const AUTHORIZATION: &str = "authorization";
 
 /// What a route's auth reads of a request.
 ///
-/// The kinds that sign the body (an HMAC over the raw bytes within a timestamp tolerance) add
-/// what they read here: `body: &'a [u8]`, and the clock `now` the timestamp is held against
-/// (which then replaces the clock that [`check`] reads for the secrets' expiry), so that
-/// [`check`] keeps its signature.
+/// `body` and `now_ms` are read by the kind that signs the body (an HMAC over the raw bytes
+/// within a timestamp tolerance); the others ignore the body. `now_ms` is also the clock the
+/// secrets' expiry is held against, for every kind.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthInput<'a> {
     /// The request's headers.
     pub headers: &'a HeaderMap,
     /// The request's query string, without the `?`.
     pub query: Option<&'a str>,
+    /// The raw body, as received (within the route's limit).
+    pub body: &'a [u8],
+    /// Now, in milliseconds since the Unix epoch.
+    pub now_ms: i64,
 }
 
 /// Why a call was refused: what the route answers with (its challenge) and what was wrong. The
@@ -59,6 +63,21 @@ pub enum Reason {
     /// The presented secret (or username) is not an active one of the credential.
     #[error("the presented credentials are not valid")]
     Mismatch,
+    /// A header that the route's signature check reads is missing.
+    #[error("a header of the signature is missing")]
+    SignatureMissing,
+    /// A signature header is there but cannot be read (its prefix, encoding or timestamp).
+    #[error("a header of the signature is malformed")]
+    SignatureMalformed,
+    /// The signed timestamp is further from the server's clock than the route's tolerance.
+    #[error("the signed timestamp is outside the tolerance")]
+    TimestampOutsideTolerance,
+    /// No signature presented is the body's HMAC under an active secret of the credential.
+    #[error("the signature does not match")]
+    SignatureMismatch,
+    /// The signature verified, but was seen before within the tolerance.
+    #[error("the signature was seen before")]
+    Replayed,
 }
 
 /// What a caller presented: a secret, and the username of a Basic call.
@@ -83,6 +102,12 @@ pub fn check(
     input: AuthInput<'_>,
     credentials: &HashMap<String, Credential>,
 ) -> Result<Option<String>, AuthError> {
+    if let Auth::Hmac(signed) = auth {
+        return match hmac::check(signed, input, credentials) {
+            Ok(()) => Ok(Some(signed.credential.clone())),
+            Err(reason) => Err(AuthError { challenge: None, reason }),
+        };
+    }
     let (Some(kind), Some(name)) = (kind_of(auth), auth.credential()) else { return Ok(None) };
     let refused = |reason| AuthError { challenge: challenge(auth), reason };
     let Some(presented) = presented(auth, input) else {
@@ -93,7 +118,7 @@ pub fn check(
         tracing::warn!(credential = %name, kind = %kind, "the route's credential does not exist (or has another kind)");
         return Err(refused(Reason::Unknown));
     };
-    if verify(credential, &presented.secret, presented.username.as_deref(), now_ms()) {
+    if verify(credential, &presented.secret, presented.username.as_deref(), input.now_ms) {
         Ok(Some(name.to_owned()))
     } else {
         tracing::debug!(credential = %name, "refused a call with a wrong credential");
@@ -101,12 +126,18 @@ pub fn check(
     }
 }
 
+/// Whether a route's auth reads the body (a signature of it): then it is checked once the body
+/// is read, within the route's limit.
+pub fn reads_body(auth: &Auth) -> bool {
+    matches!(auth, Auth::Hmac(_))
+}
+
 /// The `WWW-Authenticate` challenge of a route's auth, for its `401`.
 pub fn challenge(auth: &Auth) -> Option<&'static str> {
     match auth {
         Auth::Bearer { .. } => Some(bearer::CHALLENGE),
         Auth::Basic { .. } => Some(basic::CHALLENGE),
-        Auth::None | Auth::ApiKey { .. } => None,
+        Auth::None | Auth::ApiKey { .. } | Auth::Hmac(_) => None,
     }
 }
 
@@ -117,13 +148,15 @@ pub fn kind_of(auth: &Auth) -> Option<CredentialKind> {
         Auth::ApiKey { .. } => Some(CredentialKind::ApiKey),
         Auth::Bearer { .. } => Some(CredentialKind::Bearer),
         Auth::Basic { .. } => Some(CredentialKind::Basic),
+        Auth::Hmac(_) => Some(CredentialKind::Hmac),
     }
 }
 
 /// Where a route's caller puts its secret, for the execution record to redact.
 pub fn redacted(auth: &Auth) -> Redacted<'_> {
     match auth {
-        Auth::None => Redacted::default(),
+        // A signature is no secret: it is good for one body only.
+        Auth::None | Auth::Hmac(_) => Redacted::default(),
         Auth::ApiKey { location, name, .. } => api_key::redacted(*location, name.as_deref()),
         Auth::Bearer { .. } | Auth::Basic { .. } => {
             Redacted { header: Some(AUTHORIZATION), query: None }
@@ -135,7 +168,7 @@ pub fn redacted(auth: &Auth) -> Redacted<'_> {
 /// on a route without auth).
 fn presented(auth: &Auth, input: AuthInput<'_>) -> Option<Presented> {
     match auth {
-        Auth::None => None,
+        Auth::None | Auth::Hmac(_) => None,
         Auth::ApiKey { location, name, .. } => {
             api_key::presented(*location, name.as_deref(), input)
         }
@@ -169,7 +202,12 @@ mod tests {
         kind: CredentialKind,
         username: Option<&str>,
     ) -> HashMap<String, Credential> {
-        let secret = StoredSecret { digest: digest(SECRET), created_at_ms: 0, expires_at_ms: None };
+        let secret = StoredSecret {
+            digest: digest(SECRET),
+            created_at_ms: 0,
+            expires_at_ms: None,
+            secret: None,
+        };
         let credential = Credential {
             name: NAME.into(),
             kind,
@@ -195,7 +233,7 @@ mod tests {
         query: Option<&str>,
         credentials: &HashMap<String, Credential>,
     ) -> Result<Option<String>, AuthError> {
-        check(auth, AuthInput { headers, query }, credentials)
+        check(auth, AuthInput { headers, query, body: b"", now_ms: 1_700_000_000_000 }, credentials)
     }
 
     #[test]

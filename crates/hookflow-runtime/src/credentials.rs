@@ -4,6 +4,11 @@
 //! characters). It is returned once, in [`Issued`], and only its SHA-256 digest is stored.
 //! Verification hashes what the caller presented and compares digests in constant time.
 //!
+//! An `hmac` credential is the exception: it keys the signatures a provider sends, so its secret
+//! is stored as it is (and is still returned only once). It is either imported (the provider's
+//! secret) or generated as `whsec_` and the base64 of 32 random bytes, a form every HMAC preset
+//! reads (Standard Webhooks keys with the decoded bytes, the others with the text).
+//!
 //! Like the [`Store`] they use, these functions block: call them from `spawn_blocking`.
 
 use std::{
@@ -12,7 +17,10 @@ use std::{
     time::Duration,
 };
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{
+    Engine as _,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use hookflow_store::{Store, StoreError};
 use rand::{TryRngCore as _, rngs::OsRng};
 use serde::Serialize;
@@ -61,6 +69,14 @@ pub enum CredentialError {
         /// Why.
         reason: &'static str,
     },
+
+    /// A secret was given for a kind whose secrets hookflow generates.
+    #[error("a {0} credential's secret is generated; only hmac credentials take a given secret")]
+    SecretNotAllowed(CredentialKind),
+
+    /// The given secret is empty.
+    #[error("the given secret is empty")]
+    EmptySecret,
 
     /// The store failed.
     #[error(transparent)]
@@ -126,6 +142,23 @@ pub fn generate_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A new HMAC signing secret: `whsec_` and the standard base64 of 32 bytes from the operating
+/// system's CSPRNG.
+///
+/// # Panics
+///
+/// If the operating system cannot provide random bytes, which leaves nothing safe to do.
+pub fn generate_signing_secret() -> String {
+    let mut bytes = [0u8; 32];
+    if let Err(err) = OsRng.try_fill_bytes(&mut bytes) {
+        panic!("the operating system's random number generator failed: {err}");
+    }
+    format!("{SIGNING_SECRET_PREFIX}{}", STANDARD.encode(bytes))
+}
+
+/// The prefix of a Standard Webhooks secret (and of the signing secrets hookflow generates).
+pub const SIGNING_SECRET_PREFIX: &str = "whsec_";
+
 /// The SHA-256 digest under which a secret is stored.
 pub fn digest(secret: impl AsRef<[u8]>) -> [u8; 32] {
     Sha256::digest(secret.as_ref()).into()
@@ -184,15 +217,34 @@ fn validate_username(kind: CredentialKind, username: Option<&str>) -> Result<(),
     }
 }
 
-fn new_secret(now_ms: i64) -> (String, StoredSecret) {
-    let secret = generate_secret();
-    let stored =
-        StoredSecret { digest: digest(&secret), created_at_ms: now_ms, expires_at_ms: None };
-    (secret, stored)
+/// A new secret of `kind`: `given` (an hmac credential's imported secret) or a generated one,
+/// with what the store keeps of it.
+fn new_secret(
+    kind: CredentialKind,
+    given: Option<String>,
+    now_ms: i64,
+) -> Result<(String, StoredSecret), CredentialError> {
+    let secret = match (kind, given) {
+        (CredentialKind::Hmac, Some(given)) if given.is_empty() => {
+            return Err(CredentialError::EmptySecret);
+        }
+        (CredentialKind::Hmac, Some(given)) => given,
+        (CredentialKind::Hmac, None) => generate_signing_secret(),
+        (kind, Some(_)) => return Err(CredentialError::SecretNotAllowed(kind)),
+        (_, None) => generate_secret(),
+    };
+    let kept = (kind == CredentialKind::Hmac).then(|| secret.clone());
+    let stored = StoredSecret {
+        digest: digest(&secret),
+        created_at_ms: now_ms,
+        expires_at_ms: None,
+        secret: kept,
+    };
+    Ok((secret, stored))
 }
 
 /// Whether a secret is still accepted at `now_ms`: it expires at `expires_at_ms`, exclusive.
-fn is_active(secret: &StoredSecret, now_ms: i64) -> bool {
+pub(crate) fn is_active(secret: &StoredSecret, now_ms: i64) -> bool {
     secret.expires_at_ms.is_none_or(|expires| now_ms < expires)
 }
 
@@ -206,13 +258,26 @@ pub fn create(
     username: Option<String>,
     now_ms: i64,
 ) -> Result<Issued, CredentialError> {
+    create_with_secret(store, name, kind, username, None, now_ms)
+}
+
+/// [`create`], with the first secret `given` instead of generated: a provider's signing secret,
+/// for an hmac credential only (the other kinds refuse one).
+pub fn create_with_secret(
+    store: &dyn Store,
+    name: &str,
+    kind: CredentialKind,
+    username: Option<String>,
+    given: Option<String>,
+    now_ms: i64,
+) -> Result<Issued, CredentialError> {
     validate_name(name)?;
     validate_username(kind, username.as_deref())?;
+    let (secret, stored) = new_secret(kind, given, now_ms)?;
     let _writing = WRITES.lock().unwrap_or_else(PoisonError::into_inner);
     if store.credential(name)?.is_some() {
         return Err(CredentialError::AlreadyExists(name.to_owned()));
     }
-    let (secret, stored) = new_secret(now_ms);
     store.put_credential(&Credential {
         name: name.to_owned(),
         kind,
@@ -226,11 +291,23 @@ pub fn create(
 /// Issues a new current secret for `name`.
 ///
 /// With a `grace` window the previous secrets keep working until `now + grace` (or their own,
-/// earlier expiry); without one they stop working at once. Expired secrets are pruned.
+/// earlier expiry); without one they stop working at once. Expired secrets are pruned. An hmac
+/// credential's previous secrets keep verifying signatures the same way.
 pub fn rotate(
     store: &dyn Store,
     name: &str,
     grace: Option<Duration>,
+    now_ms: i64,
+) -> Result<Issued, CredentialError> {
+    rotate_with_secret(store, name, grace, None, now_ms)
+}
+
+/// [`rotate`], with the new secret `given` instead of generated (hmac credentials only).
+pub fn rotate_with_secret(
+    store: &dyn Store,
+    name: &str,
+    grace: Option<Duration>,
+    given: Option<String>,
     now_ms: i64,
 ) -> Result<Issued, CredentialError> {
     let _writing = WRITES.lock().unwrap_or_else(PoisonError::into_inner);
@@ -247,7 +324,7 @@ pub fn rotate(
         }
         None => credential.secrets.clear(),
     }
-    let (secret, stored) = new_secret(now_ms);
+    let (secret, stored) = new_secret(credential.kind, given, now_ms)?;
     credential.secrets.push(stored);
     store.put_credential(&credential)?;
     Ok(Issued {
@@ -305,6 +382,8 @@ pub fn verify(
             _ => Choice::from(0),
         },
         CredentialKind::ApiKey | CredentialKind::Bearer => Choice::from(1),
+        // A signing secret is never presented: signatures are checked in `auth::hmac`.
+        CredentialKind::Hmac => Choice::from(0),
     };
     (matched & username_ok).into()
 }
@@ -572,6 +651,69 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), secrets.len());
+    }
+
+    #[test]
+    fn an_hmac_credential_keeps_its_imported_or_generated_secret() {
+        let store = MemoryStore::new();
+        let given = "It's a Secret to Everybody".to_owned();
+        let issued = create_with_secret(
+            &store,
+            "github",
+            CredentialKind::Hmac,
+            None,
+            Some(given.clone()),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(issued.secret, given);
+        assert_eq!(stored(&store, "github").secrets[0].secret.as_deref(), Some(given.as_str()));
+        // Nothing presented verifies an hmac credential: its secret only keys signatures.
+        assert!(!verify(&stored(&store, "github"), given.as_bytes(), None, NOW));
+
+        let generated = create(&store, "sw", CredentialKind::Hmac, None, NOW).unwrap();
+        let encoded = generated.secret.strip_prefix(SIGNING_SECRET_PREFIX).unwrap();
+        assert_eq!(STANDARD.decode(encoded).unwrap().len(), 32);
+        assert_eq!(stored(&store, "sw").secrets[0].secret, Some(generated.secret.clone()));
+        assert_ne!(generate_signing_secret(), generated.secret);
+        let listed = serde_json::to_string(&list(&store, NOW).unwrap()).unwrap();
+        assert!(!listed.contains(&given) && !listed.contains(&generated.secret), "{listed}");
+    }
+
+    #[test]
+    fn only_hmac_credentials_take_a_given_secret() {
+        let store = MemoryStore::new();
+        let err =
+            create_with_secret(&store, "a", CredentialKind::Bearer, None, Some("x".into()), NOW)
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a bearer credential's secret is generated; only hmac credentials take a given secret"
+        );
+        let err =
+            create_with_secret(&store, "a", CredentialKind::Hmac, None, Some(String::new()), NOW)
+                .unwrap_err();
+        assert_eq!(err.to_string(), "the given secret is empty");
+        assert!(store.credentials().unwrap().is_empty());
+        created(&store, "key");
+        let err = rotate_with_secret(&store, "key", None, Some("x".into()), NOW).unwrap_err();
+        assert!(matches!(err, CredentialError::SecretNotAllowed(CredentialKind::ApiKey)), "{err}");
+    }
+
+    #[test]
+    fn a_rotated_hmac_credential_keeps_both_secrets_in_the_grace_window() {
+        let store = MemoryStore::new();
+        create_with_secret(&store, "s", CredentialKind::Hmac, None, Some("old".into()), NOW)
+            .unwrap();
+        let grace = Some(Duration::from_secs(60));
+        rotate_with_secret(&store, "s", grace, Some("new".into()), NOW).unwrap();
+        let credential = stored(&store, "s");
+        let kept: Vec<_> = credential.secrets.iter().map(|s| s.secret.as_deref()).collect();
+        assert_eq!(kept, [Some("old"), Some("new")]);
+        assert_eq!(credential.secrets[0].expires_at_ms, Some(NOW + 60_000));
+        let generated = rotate(&store, "s", None, NOW).unwrap();
+        assert!(generated.secret.starts_with(SIGNING_SECRET_PREFIX));
+        assert_eq!(stored(&store, "s").secrets.len(), 1);
     }
 
     #[test]

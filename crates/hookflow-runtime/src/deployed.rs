@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hookflow_core::{Plan, RouteTable};
 
 use crate::activation::Activation;
+use crate::limits::RouteLimits;
 use crate::metrics::DeployedMetrics;
 
 /// The flows being served: their plans and the route table built from them.
@@ -24,6 +25,8 @@ pub struct Deployed {
     pub documents: HashMap<String, Arc<str>>,
     /// The flows switched on or off through the admin API (it decided `routes`' activity).
     pub activation: Activation,
+    /// The counts of the routes that have `rate_limit` or `max_concurrency`, by flow id.
+    pub limits: HashMap<String, Arc<RouteLimits>>,
 }
 
 impl Deployed {
@@ -31,7 +34,26 @@ impl Deployed {
     /// activation entries).
     pub fn new(plans: Vec<Arc<Plan>>, routes: RouteTable) -> Self {
         let metrics = DeployedMetrics::resolve(&plans);
-        Deployed { plans, routes, metrics, ..Deployed::default() }
+        let limits = plans
+            .iter()
+            .filter_map(|plan| {
+                let hook = plan.webhook()?;
+                let limits = RouteLimits::new(hook.rate_limit.as_ref(), hook.max_concurrency)?;
+                Some((plan.id.clone(), Arc::new(limits)))
+            })
+            .collect();
+        Deployed { plans, routes, metrics, limits, ..Deployed::default() }
+    }
+
+    /// Takes over `before`'s counts for the flows whose version did not change: a deploy of
+    /// other flows does not hand their callers a new burst.
+    pub fn keep_counts(&mut self, before: &Deployed) {
+        for plan in &self.plans {
+            let unchanged = before.plan(&plan.id).is_some_and(|p| p.version == plan.version);
+            if unchanged && let Some(kept) = before.limits.get(&plan.id) {
+                self.limits.insert(plan.id.clone(), kept.clone());
+            }
+        }
     }
 
     /// The deployed plan of flow `id`.

@@ -163,7 +163,8 @@ impl Engine {
     }
 
     /// Serves `deployed` from now on; requests in flight finish on the flows they started with.
-    pub(crate) fn deploy(&self, deployed: Deployed) {
+    pub(crate) fn deploy(&self, mut deployed: Deployed) {
+        deployed.keep_counts(&self.deployed.load());
         self.outbound.set_flow_events(&deployed.plans);
         self.deployed.store(Arc::new(deployed));
     }

@@ -30,6 +30,7 @@ mod group_commit;
 pub mod history;
 pub mod http_client;
 mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod outbound;
 mod pace;

@@ -9,9 +9,9 @@ use hookflow_core::Diagnostic;
 use hookflow_core::intake::IntakeError;
 use hookflow_core::nodes::webhook::Auth;
 use hookflow_core::offline::Refusal;
-use hookflow_core::response::Response;
+use hookflow_core::response::{Body, Response};
 use hookflow_runtime::CallError;
-use hookflow_runtime::auth::{self, AuthError};
+use hookflow_runtime::auth::{self, AuthError, Reason};
 use serde_json::json;
 
 /// Seconds a caller refused by a full queue is asked to wait.
@@ -25,13 +25,17 @@ pub enum HookError {
     /// The path is served, but not with this method; `allow` lists the methods that are.
     MethodNotAllowed { allow: String },
     /// Credentials are missing or wrong; `challenge` is the `WWW-Authenticate` value, if any.
-    Unauthorized { challenge: Option<&'static str> },
+    /// A signature's `reason` is told (which check failed, never the expected value); the others'
+    /// are not.
+    Unauthorized { challenge: Option<&'static str>, reason: Reason },
     /// The body is longer than the route's limit.
     PayloadTooLarge { limit: u64 },
     /// The body could not be parsed (malformed JSON names its line and column).
     MalformedBody(IntakeError),
     /// The body could not be read from the connection.
     BodyRead,
+    /// The body did not all come within the listener's body timeout.
+    BodyTimeout,
     /// The flow did not answer within the route's deadline (it goes on running).
     Timeout,
     /// The `accepted` queue is full; the caller may retry later.
@@ -40,6 +44,15 @@ pub enum HookError {
     Unavailable,
     /// A call with the same idempotency key is still running past this call's deadline.
     IdempotencyPending,
+    /// The caller's address is not in the route's `allow_ips`.
+    Forbidden,
+    /// The caller is over the route's `rate_limit`; it may call again after `retry_after` s.
+    RateLimited { retry_after: u64 },
+    /// `max_concurrency` runs of the route are in flight.
+    Busy,
+    /// The body breaks the route's `expected.schema`: each problem's pointer and message, and
+    /// whether there were more than these.
+    Contract { errors: Vec<(String, String)>, more: bool },
     /// Something in hookflow failed; the details are in the log.
     Internal,
 }
@@ -53,9 +66,14 @@ impl HookError {
             HookError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             HookError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             HookError::MalformedBody(_) | HookError::BodyRead => StatusCode::BAD_REQUEST,
+            HookError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             HookError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             HookError::QueueFull | HookError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             HookError::IdempotencyPending => StatusCode::CONFLICT,
+            HookError::Forbidden => StatusCode::FORBIDDEN,
+            HookError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            HookError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            HookError::Contract { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             HookError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,16 +84,16 @@ impl HookError {
             HookError::MethodNotAllowed { allow } => {
                 ("Method Not Allowed", format!("This URL accepts {allow}."))
             }
-            HookError::Unauthorized { .. } => (
-                "Unauthorized",
-                "The credentials for this webhook are missing or not valid.".into(),
-            ),
+            HookError::Unauthorized { reason, .. } => ("Unauthorized", unauthorized(*reason).into()),
             HookError::PayloadTooLarge { limit } => (
                 "Payload Too Large",
                 format!("The request body is larger than this webhook's limit of {limit} bytes."),
             ),
             HookError::MalformedBody(e) => ("Bad Request", e.to_string()),
             HookError::BodyRead => ("Bad Request", "The request body could not be read.".into()),
+            HookError::BodyTimeout => {
+                ("Request Timeout", "The request body was not received in time.".into())
+            }
             HookError::Timeout => (
                 "Gateway Timeout",
                 "The flow did not answer in time; it goes on running. Look up the execution for its result."
@@ -95,6 +113,26 @@ impl HookError {
                 "A call with the same idempotency key is still running. Retry later to get its response."
                     .into(),
             ),
+            HookError::Forbidden => {
+                ("Forbidden", "This webhook does not take calls from your address.".into())
+            }
+            HookError::RateLimited { retry_after } => (
+                "Too Many Requests",
+                format!("You are calling this webhook faster than it allows. Retry after {retry_after} s."),
+            ),
+            HookError::Busy => (
+                "Service Unavailable",
+                "This webhook is running as many calls as it may at once. Retry after the number of seconds in Retry-After."
+                    .into(),
+            ),
+            HookError::Contract { errors, .. } => (
+                "Unprocessable Content",
+                format!(
+                    "The request body does not meet this webhook's contract ({} problem{}, in `errors`).",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                ),
+            ),
             HookError::Internal => (
                 "Internal Server Error",
                 "hookflow failed while handling this request. Look up the execution for details."
@@ -106,7 +144,10 @@ impl HookError {
     /// The error the server answers a call with that an offline run finds refused.
     pub fn of_refusal(refusal: Refusal, auth: &Auth) -> HookError {
         match refusal {
-            Refusal::Unauthorized => HookError::Unauthorized { challenge: auth::challenge(auth) },
+            Refusal::Unauthorized => HookError::Unauthorized {
+                challenge: auth::challenge(auth),
+                reason: Reason::Missing,
+            },
             Refusal::PayloadTooLarge { limit } => HookError::PayloadTooLarge { limit },
         }
     }
@@ -131,7 +172,16 @@ impl HookError {
     /// The problem+json response, naming `execution_id`.
     pub fn to_response(&self, execution_id: &str) -> Response {
         let (title, detail) = self.title_and_detail();
-        Response::problem(self.status().as_u16(), title, &detail, Some(execution_id))
+        let mut response =
+            Response::problem(self.status().as_u16(), title, &detail, Some(execution_id));
+        if let (HookError::Contract { errors, more }, Body::Json(doc)) = (self, &mut response.body)
+        {
+            let errors: Vec<_> =
+                errors.iter().map(|(p, m)| json!({ "pointer": p, "message": m })).collect();
+            doc["errors"] = json!(errors);
+            doc["more"] = json!(more);
+        }
+        response
     }
 
     /// Headers that go with the status: `Allow` for 405, `WWW-Authenticate` for 401.
@@ -140,12 +190,16 @@ impl HookError {
             HookError::MethodNotAllowed { allow } => {
                 HeaderValue::from_str(allow).map(|v| vec![(header::ALLOW, v)]).unwrap_or_default()
             }
-            HookError::Unauthorized { challenge: Some(c) } => {
+            HookError::Unauthorized { challenge: Some(c), .. } => {
                 vec![(header::WWW_AUTHENTICATE, HeaderValue::from_static(c))]
             }
             HookError::QueueFull => {
                 vec![(header::RETRY_AFTER, HeaderValue::from_static(QUEUE_RETRY_AFTER))]
             }
+            HookError::RateLimited { retry_after } => {
+                vec![(header::RETRY_AFTER, HeaderValue::from(*retry_after))]
+            }
+            HookError::Busy => vec![(header::RETRY_AFTER, HeaderValue::from_static("1"))],
             _ => Vec::new(),
         }
     }
@@ -158,16 +212,37 @@ impl From<CallError> for HookError {
             CallError::QueueFull => HookError::QueueFull,
             CallError::Unavailable => HookError::Unavailable,
             CallError::IdempotencyPending => HookError::IdempotencyPending,
+            CallError::RateLimited { retry_after } => HookError::RateLimited { retry_after },
             CallError::Internal => HookError::Internal,
         }
     }
 }
 
 impl From<AuthError> for HookError {
-    /// A call refused by its route's auth: `401`, with the route's challenge. Why it was refused
-    /// is not told.
+    /// A call refused by its route's auth: `401`, with the route's challenge and why.
     fn from(refused: AuthError) -> Self {
-        HookError::Unauthorized { challenge: refused.challenge }
+        HookError::Unauthorized { challenge: refused.challenge, reason: refused.reason }
+    }
+}
+
+/// The detail of a `401`: which check of a signature failed; for a presented secret, nothing of
+/// why (a wrong key and an unknown one read the same).
+fn unauthorized(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Missing | Reason::Unknown | Reason::Mismatch => {
+            "The credentials for this webhook are missing or not valid."
+        }
+        Reason::SignatureMissing => {
+            "The request lacks a header that this webhook's signature check reads."
+        }
+        Reason::SignatureMalformed => {
+            "A signature header of the request is malformed: check its prefix, encoding and timestamp."
+        }
+        Reason::TimestampOutsideTolerance => {
+            "The signature's timestamp is outside this webhook's tolerance; sign the request anew."
+        }
+        Reason::SignatureMismatch => "The request's signature does not match its body.",
+        Reason::Replayed => "This signature was already used: a replayed request is refused.",
     }
 }
 
@@ -362,12 +437,13 @@ mod tests {
         let e = HookError::MethodNotAllowed { allow: "OPTIONS, POST".into() };
         assert_eq!(e.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(e.extra_headers()[0].1, "OPTIONS, POST");
-        let e = HookError::Unauthorized { challenge: Some("Bearer") };
+        let e = HookError::Unauthorized { challenge: Some("Bearer"), reason: Reason::Missing };
         assert_eq!(
             e.extra_headers()[0],
             (header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
         );
-        assert!(HookError::Unauthorized { challenge: None }.extra_headers().is_empty());
+        let signed = HookError::Unauthorized { challenge: None, reason: Reason::SignatureMismatch };
+        assert!(signed.extra_headers().is_empty());
         let e =
             HookError::MalformedBody(IntakeError::Json { line: 2, column: 3, message: "x".into() });
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
@@ -378,14 +454,38 @@ mod tests {
     #[test]
     fn an_auth_refusal_is_a_401_with_the_routes_challenge() {
         let refused = AuthError { challenge: Some("Bearer"), reason: auth::Reason::Mismatch };
-        assert_eq!(HookError::from(refused), HookError::Unauthorized { challenge: Some("Bearer") });
+        assert_eq!(
+            HookError::from(refused),
+            HookError::Unauthorized { challenge: Some("Bearer"), reason: auth::Reason::Mismatch }
+        );
         let basic = Auth::Basic { credential: "c".into() };
         let offline = HookError::of_refusal(Refusal::Unauthorized, &basic);
         assert_eq!(
             offline,
-            HookError::Unauthorized { challenge: Some("Basic realm=\"hookflow\"") }
+            HookError::Unauthorized {
+                challenge: Some("Basic realm=\"hookflow\""),
+                reason: Reason::Missing
+            }
         );
         assert_eq!(offline.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn a_signature_refusal_says_which_check_failed() {
+        let detail = |reason| {
+            let Body::Json(doc) =
+                HookError::Unauthorized { challenge: None, reason }.to_response("e").body
+            else {
+                panic!()
+            };
+            doc["detail"].as_str().unwrap_or_default().to_owned()
+        };
+        assert!(detail(Reason::SignatureMissing).contains("lacks a header"));
+        assert!(detail(Reason::SignatureMalformed).contains("malformed"));
+        assert!(detail(Reason::TimestampOutsideTolerance).contains("tolerance"));
+        assert!(detail(Reason::SignatureMismatch).contains("does not match"));
+        assert!(detail(Reason::Replayed).contains("replayed"));
+        assert_eq!(detail(Reason::Unknown), detail(Reason::Mismatch));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The webhook handler: route lookup, auth, body intake, then the call handed to the engine
+//! The webhook handler: route lookup, auth, body intake (a route that checks a signature of the
+//! body checks it here, once the body is read within its limit), then the call handed to the engine
 //! (which runs it for the caller up to the route's deadline, or queues it in `accepted` mode)
 //! and the response exactly as it produced it. Refused calls are handed to the history within
 //! their budget.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::body::Body as AxumBody;
+use axum::extract::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -15,14 +17,19 @@ use axum::response::Response as AxumResponse;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use hookflow_core::intake::join_headers;
+use hookflow_core::json_schema;
+use hookflow_core::limits::LimitKey;
+use hookflow_core::networks::{self, Networks};
 use hookflow_core::response::is_bodiless;
 use hookflow_core::routes::{HOOKS_BASE, Lookup};
 use hookflow_core::{Request as FlowRequest, RequestHead};
 use hookflow_runtime::Engine;
 use hookflow_runtime::auth::{self, AuthInput};
+use hookflow_runtime::limits::{self, Busy, Caller};
 use hookflow_runtime::metrics::RouteMetrics;
 use hookflow_runtime::record::{Call, Sent, Served};
 use hookflow_runtime::run::STATUS_PREFIX;
+use hookflow_store::clock::now_ms;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::Map;
 
@@ -35,14 +42,16 @@ pub async fn handle(State(state): State<Arc<Engine>>, request: Request) -> AxumR
     let execution_id = uuid::Uuid::now_v7().to_string();
     let head = request.method() == Method::HEAD;
     let mut route = None;
+    let mut cors = Vec::new();
     // A panic anywhere in handling (none is expected) still answers 500 with the execution id.
-    let served =
-        AssertUnwindSafe(serve(&state, request, &execution_id, &mut route)).catch_unwind().await;
+    let served = AssertUnwindSafe(serve(&state, request, &execution_id, &mut route, &mut cors))
+        .catch_unwind()
+        .await;
     let served = served.unwrap_or_else(|_| {
         tracing::error!(execution = %execution_id, "handling the request panicked");
         Err(HookError::Internal.into())
     });
-    let response = match served {
+    let mut response = match served {
         Ok(out) => to_http(out, head, Vec::new(), &execution_id),
         Err(Answer::Options { allow }) => {
             let mut r = AxumResponse::new(AxumBody::empty());
@@ -58,6 +67,12 @@ pub async fn handle(State(state): State<Arc<Engine>>, request: Request) -> AxumR
             to_http(out, head, error.extra_headers(), &execution_id)
         }
     };
+    // An allowed origin's CORS headers go on every answer, refusals included.
+    for (name, value) in cors {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
     let route = route.unwrap_or_else(|| state.deployed.load().metrics.unrouted.clone());
     route.observe(response.status(), received.elapsed());
     response
@@ -81,6 +96,7 @@ async fn serve(
     request: Request,
     execution_id: &str,
     route: &mut Option<Arc<RouteMetrics>>,
+    cors: &mut Vec<Header>,
 ) -> Result<Sent, Answer> {
     let received_at = SystemTime::now();
     let (parts, body) = request.into_parts();
@@ -106,25 +122,56 @@ async fn serve(
         Lookup::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");
             if parts.method == Method::OPTIONS {
+                // A preflight is answered before auth, for the route the browser means to call.
+                if let Some(answer) = preflight(&deployed, &parts.headers, suffix, &allow) {
+                    *cors = answer;
+                }
                 return Err(Answer::Options { allow });
             }
             return Err(refuse(None, Bytes::new(), HookError::MethodNotAllowed { allow }));
         }
     };
+    let limits = deployed.limits.get(&plan.id).cloned();
     drop(deployed);
     let Some(trigger) = plan.webhook() else {
         return Err(refuse(None, Bytes::new(), HookError::NotFound));
     };
     let mut served = Served { plan: plan.clone(), credential: None };
+    if let (Some(policy), Some(origin)) = (&trigger.cors, header_str(&parts.headers, "origin")) {
+        *cors = policy.headers(origin).unwrap_or_default();
+    }
+    let caller = (trigger.allow_ips.is_some()
+        || trigger.rate_limit.as_ref().is_some_and(|r| matches!(r.key, LimitKey::Ip)))
+    .then(|| caller_ip(&parts, &trigger.trusted_proxies));
+    if let Some(allowed) = &trigger.allow_ips
+        && !caller.flatten().is_some_and(|ip| allowed.contains(ip))
+    {
+        return Err(refuse(Some(served), Bytes::new(), HookError::Forbidden));
+    }
+    if let (Some(limits), Some(rate)) = (&limits, &trigger.rate_limit)
+        && matches!(rate.key, LimitKey::Ip)
+    {
+        let ip = caller.flatten().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        if let Err(wait) = limits.admit(&Caller::Ip(ip)) {
+            return Err(refuse(Some(served), Bytes::new(), over_rate(wait)));
+        }
+    }
 
-    let credentials = state.credentials.load();
-    let input = AuthInput { headers: &parts.headers, query: parts.uri.query() };
-    let authenticated = auth::check(&trigger.auth, input, &credentials).map_err(HookError::from);
-    drop(credentials);
-    served.credential = match authenticated {
-        Ok(name) => name,
-        Err(e) => return Err(refuse(Some(served), Bytes::new(), e)),
+    let authenticate = |body: &[u8]| {
+        let credentials = state.credentials.load();
+        let input =
+            AuthInput { headers: &parts.headers, query: parts.uri.query(), body, now_ms: now_ms() };
+        auth::check(&trigger.auth, input, &credentials).map_err(HookError::from)
     };
+    // A signature of the body is checked once the body is read (within the limit); the other
+    // kinds before it is read.
+    let signs_body = auth::reads_body(&trigger.auth);
+    if !signs_body {
+        served.credential = match authenticate(b"") {
+            Ok(name) => name,
+            Err(e) => return Err(refuse(Some(served), Bytes::new(), e)),
+        };
+    }
 
     let limit = trigger.max_body_bytes;
     let declared = parts
@@ -141,6 +188,8 @@ async fn serve(
             Err(e) => {
                 let error = if e.downcast_ref::<LengthLimitError>().is_some() {
                     HookError::PayloadTooLarge { limit }
+                } else if crate::listener::is_body_timeout(&*e) {
+                    HookError::BodyTimeout
                 } else {
                     tracing::debug!(error = %e, "could not read a request body");
                     HookError::BodyRead
@@ -148,6 +197,20 @@ async fn serve(
                 return Err(refuse(Some(served), Bytes::new(), error));
             }
         };
+    if signs_body {
+        served.credential = match authenticate(&bytes) {
+            Ok(name) => name,
+            Err(e) => return Err(refuse(Some(served), bytes, e)),
+        };
+    }
+    if let (Some(limits), Some(rate)) = (&limits, &trigger.rate_limit)
+        && matches!(rate.key, LimitKey::Credential)
+    {
+        let name = served.credential.clone().unwrap_or_default();
+        if let Err(wait) = limits.admit(&Caller::Name(name)) {
+            return Err(refuse(Some(served), bytes, over_rate(wait)));
+        }
+    }
     let head = RequestHead {
         method: parts.method.as_str().to_owned(),
         path: path.to_owned(),
@@ -168,6 +231,18 @@ async fn serve(
         Ok(request) => request,
         Err(e) => return Err(refuse(Some(served), bytes, HookError::MalformedBody(e))),
     };
+    if let Some(contract) = &trigger.contract {
+        let (found, more) = json_schema::problems(contract, &request.body, CONTRACT_PROBLEMS);
+        if !found.is_empty() {
+            let errors = found.into_iter().map(|p| (p.pointer, p.message)).collect();
+            return Err(refuse(Some(served), bytes, HookError::Contract { errors, more }));
+        }
+    }
+    let _running = match limits.as_ref().map(|l| l.enter()) {
+        Some(Err(Busy)) => return Err(refuse(Some(served), bytes, HookError::Busy)),
+        Some(Ok(place)) => place,
+        None => None,
+    };
     let call = Call {
         id: execution_id.to_owned(),
         received_at,
@@ -178,6 +253,47 @@ async fn serve(
         body: bytes,
     };
     state.call(call, served, request).await.map_err(|e| Answer::Error(e.into()))
+}
+
+/// Problems of a body against its route's contract that an answer lists, at most.
+const CONTRACT_PROBLEMS: usize = 20;
+
+/// A header that goes on an answer: its name (lower case) and value.
+type Header = (&'static str, String);
+
+/// Header `name` of the call, when it is text.
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The CORS answer to a preflight (`Origin` and `Access-Control-Request-Method`) for the route
+/// of `suffix` that serves the requested method, when its policy allows the origin.
+fn preflight(
+    deployed: &hookflow_runtime::Deployed,
+    headers: &HeaderMap,
+    suffix: &str,
+    allow: &str,
+) -> Option<Vec<Header>> {
+    let origin = header_str(headers, "origin")?;
+    let method = header_str(headers, "access-control-request-method")?;
+    let Lookup::Found { plan, .. } = deployed.routes.lookup(method.trim(), suffix) else {
+        return None;
+    };
+    plan.webhook()?.cors.as_ref()?.preflight(origin, allow)
+}
+
+/// The caller's address: the peer's, or behind `trusted` proxies the one their headers name.
+/// `None` when the listener did not give the peer.
+fn caller_ip(parts: &Parts, trusted: &Networks) -> Option<std::net::IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>()?.0.ip();
+    let forwarded = header_str(&parts.headers, "forwarded");
+    let forwarded_for = header_str(&parts.headers, "x-forwarded-for");
+    Some(networks::caller(peer, forwarded, forwarded_for, trusted))
+}
+
+/// The answer to a caller over its route's rate, which may call again after `wait`.
+fn over_rate(wait: std::time::Duration) -> HookError {
+    HookError::RateLimited { retry_after: limits::retry_after(wait) }
 }
 
 /// Records a refused call (within the rejected budget) and answers its error.

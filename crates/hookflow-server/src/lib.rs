@@ -11,6 +11,7 @@
 mod admin;
 pub mod error;
 mod hooks;
+pub mod listener;
 pub mod metrics;
 mod status;
 

@@ -140,11 +140,13 @@ pub fn credential(name: &str) -> Credential {
                 digest: [0xab; 32],
                 created_at_ms: 1_700_000_000_000,
                 expires_at_ms: Some(1_700_000_600_000),
+                secret: None,
             },
             StoredSecret {
                 digest: [0x01; 32],
                 created_at_ms: 1_700_000_100_000,
                 expires_at_ms: None,
+                secret: None,
             },
         ],
         created_at_ms: 1_700_000_000_000,
@@ -173,8 +175,21 @@ pub fn a_credential_round_trips(store: &dyn Store) {
             digest: std::array::from_fn(|i| u8::try_from(i).unwrap_or(0) * 7),
             created_at_ms: i64::MIN,
             expires_at_ms: Some(i64::MAX),
+            secret: None,
         }],
         created_at_ms: -1,
+    };
+    let hmac = Credential {
+        name: "github".into(),
+        kind: CredentialKind::Hmac,
+        username: None,
+        secrets: vec![StoredSecret {
+            digest: [0x5a; 32],
+            created_at_ms: 3,
+            expires_at_ms: None,
+            secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw \"é\u{0}".into()),
+        }],
+        created_at_ms: 3,
     };
     let bearer = Credential {
         name: "ünï.cödé".into(),
@@ -183,10 +198,10 @@ pub fn a_credential_round_trips(store: &dyn Store) {
         secrets: vec![],
         created_at_ms: 0,
     };
-    for credential in [&basic, &api_key, &bearer] {
+    for credential in [&basic, &api_key, &bearer, &hmac] {
         store.put_credential(credential).unwrap();
     }
-    for credential in [&basic, &api_key, &bearer] {
+    for credential in [&basic, &api_key, &bearer, &hmac] {
         assert_eq!(store.credential(&credential.name).unwrap().as_ref(), Some(credential));
     }
 }
@@ -197,7 +212,12 @@ pub fn put_replaces_a_credential(store: &dyn Store) {
     let replacement = Credential {
         kind: CredentialKind::Bearer,
         username: None,
-        secrets: vec![StoredSecret { digest: [9; 32], created_at_ms: 5, expires_at_ms: None }],
+        secrets: vec![StoredSecret {
+            digest: [9; 32],
+            created_at_ms: 5,
+            expires_at_ms: None,
+            secret: None,
+        }],
         ..credential("ci")
     };
     store.put_credential(&replacement).unwrap();

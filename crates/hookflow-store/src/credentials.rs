@@ -1,4 +1,5 @@
-//! The credentials domain: API keys, bearer tokens and basic-auth passwords, stored as digests.
+//! The credentials domain: API keys, bearer tokens and basic-auth passwords, stored as digests,
+//! and HMAC signing secrets, stored as they are (a signature cannot be checked without them).
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
@@ -8,7 +9,9 @@ use crate::kv::{Record, Table};
 
 /// A named credential that a webhook route can require.
 ///
-/// The secrets themselves are never stored: only their SHA-256 digests.
+/// The secrets of the kinds a caller presents are never stored: only their SHA-256 digests. An
+/// [`CredentialKind::Hmac`] secret is kept too, in [`StoredSecret::secret`], since verifying a
+/// signature needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {
     /// Unique name, the key of the record.
@@ -35,12 +38,18 @@ pub enum CredentialKind {
     Bearer,
     /// `Authorization: Basic <user:password>`; the secret is the password.
     Basic,
+    /// A signature over the request body, keyed with the secret (which the caller never sends).
+    Hmac,
 }
 
 impl CredentialKind {
     /// Every kind.
-    pub const ALL: [CredentialKind; 3] =
-        [CredentialKind::ApiKey, CredentialKind::Bearer, CredentialKind::Basic];
+    pub const ALL: [CredentialKind; 4] = [
+        CredentialKind::ApiKey,
+        CredentialKind::Bearer,
+        CredentialKind::Basic,
+        CredentialKind::Hmac,
+    ];
 
     /// The name used in JSON, configuration and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -48,6 +57,7 @@ impl CredentialKind {
             CredentialKind::ApiKey => "api_key",
             CredentialKind::Bearer => "bearer",
             CredentialKind::Basic => "basic",
+            CredentialKind::Hmac => "hmac",
         }
     }
 }
@@ -71,11 +81,12 @@ impl FromStr for CredentialKind {
 
 /// A credential kind that hookflow does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown credential kind `{0}`: expected `api_key`, `bearer` or `basic`")]
+#[error("unknown credential kind `{0}`: expected `api_key`, `bearer`, `basic` or `hmac`")]
 pub struct UnknownCredentialKind(pub String);
 
-/// One secret of a credential, as its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One secret of a credential, as its digest (and, for an HMAC credential, the secret itself).
+/// Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSecret {
     /// SHA-256 of the secret (never the secret itself); lowercase hex in JSON.
     #[serde(with = "hex_digest")]
@@ -85,6 +96,21 @@ pub struct StoredSecret {
     /// When the secret stops being accepted (exclusive), if ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+    /// The secret itself, for an [`CredentialKind::Hmac`] credential only (absent from records
+    /// written before HMAC credentials existed, and from every other kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("digest", &"<digest>")
+            .field("created_at_ms", &self.created_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Record for Credential {
@@ -158,7 +184,12 @@ mod tests {
             name: "ci".into(),
             kind: CredentialKind::Basic,
             username: Some("robot".into()),
-            secrets: vec![StoredSecret { digest, created_at_ms: 5, expires_at_ms: Some(9) }],
+            secrets: vec![StoredSecret {
+                digest,
+                created_at_ms: 5,
+                expires_at_ms: Some(9),
+                secret: None,
+            }],
             created_at_ms: 1,
         }
     }
@@ -216,7 +247,33 @@ mod tests {
         }
         assert_eq!(
             "apikey".parse::<CredentialKind>().unwrap_err().to_string(),
-            "unknown credential kind `apikey`: expected `api_key`, `bearer` or `basic`"
+            "unknown credential kind `apikey`: expected `api_key`, `bearer`, `basic` or `hmac`"
         );
+    }
+
+    #[test]
+    fn an_hmac_secret_is_kept_and_hidden_from_debug() {
+        let secret =
+            StoredSecret { secret: Some("whsec_abc".into()), ..sample().secrets[0].clone() };
+        let credential = Credential {
+            kind: CredentialKind::Hmac,
+            username: None,
+            secrets: vec![secret],
+            ..sample()
+        };
+        let value = serde_json::to_value(&credential).unwrap();
+        assert_eq!(value["secrets"][0]["secret"], "whsec_abc");
+        assert_eq!(serde_json::from_value::<Credential>(value).unwrap(), credential);
+        let debug = format!("{credential:?}");
+        assert!(!debug.contains("whsec_abc") && debug.contains("<redacted>"), "{debug}");
+        // A record written before the field existed decodes without a secret.
+        let old = json!({
+            "name": "ci",
+            "kind": "api_key",
+            "secrets": [{ "digest": "00".repeat(32), "created_at_ms": 1 }],
+            "created_at_ms": 1,
+        });
+        let decoded = serde_json::from_value::<Credential>(old).unwrap();
+        assert_eq!(decoded.secrets[0].secret, None);
     }
 }

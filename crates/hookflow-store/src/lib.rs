@@ -34,6 +34,7 @@ pub mod events;
 pub mod executions;
 mod kv;
 mod memory;
+pub mod private;
 pub mod records;
 mod redb_store;
 mod sled_store;

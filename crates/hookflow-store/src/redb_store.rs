@@ -41,9 +41,10 @@ impl RedbStore {
     /// The file's name in the data directory.
     pub const FILE_NAME: &'static str = "hookflow.redb";
 
-    /// Opens `dir/hookflow.redb`, creating the directory, the file and any missing table.
+    /// Opens `dir/hookflow.redb`, creating the directory, the file and any missing table; the
+    /// directory and the file are left to their owner ([`crate::private`]).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
+        crate::private::create_dir(dir)
             .map_err(|cause| StoreError::CreateDir { path: dir.to_path_buf(), cause })?;
         let path = dir.join(Self::FILE_NAME);
         let describe = format!("redb database {}", path.display());
@@ -63,6 +64,7 @@ impl RedbStore {
             txn.open_table(definition(table)).map_err(|err| open_failed(&err))?;
         }
         txn.commit().map_err(|err| open_failed(&err))?;
+        crate::private::restrict(&path).map_err(|err| open_failed(&err))?;
         Ok(Self { db, shared: Shared::default(), path, describe })
     }
 

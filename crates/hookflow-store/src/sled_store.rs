@@ -32,9 +32,10 @@ impl SledStore {
     /// The sled directory's name in the data directory.
     pub const DIR_NAME: &'static str = "sled";
 
-    /// Opens `dir/sled/`, creating the directories and any missing tree.
+    /// Opens `dir/sled/`, creating the directories and any missing tree; the directories and
+    /// their files are left to their owner ([`crate::private`]).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
+        crate::private::create_dir(dir)
             .map_err(|cause| StoreError::CreateDir { path: dir.to_path_buf(), cause })?;
         let path = dir.join(Self::DIR_NAME);
         let describe = format!("sled database {}", path.display());
@@ -53,6 +54,10 @@ impl SledStore {
             .into_iter()
             .map(|table| db.open_tree(table.name()).map_err(open_failed))
             .collect::<Result<_, _>>()?;
+        crate::private::restrict(&path).map_err(|cause| StoreError::Open {
+            store: describe.clone(),
+            cause: cause.to_string(),
+        })?;
         Ok(Self { db, shared: Shared::default(), trees, path, describe })
     }
 

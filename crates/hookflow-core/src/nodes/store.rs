@@ -9,6 +9,7 @@ use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
 use crate::diagnostic::Code;
 use crate::expr::{Expr, Scope};
+use crate::json_schema::{self, Schema};
 use crate::services::{RecordError, RecordWrite, WriteMode};
 
 pub static TYPE: NodeType = NodeType {
@@ -89,7 +90,7 @@ enum StoreNode {
         record: Expr,
         key: Option<Expr>,
         mode: WriteMode,
-        schema: Option<Box<jsonschema::Validator>>,
+        schema: Option<Schema>,
     },
     Get {
         collection: String,
@@ -111,13 +112,18 @@ impl Node for StoreNode {
             }
             StoreNode::Put { collection, record, key, mode, schema } => {
                 let value = record.eval(scope)?.unwrap_or(Value::Null);
-                if let Some(schema) = schema
-                    && let Err(e) = schema.validate(&value)
+                if let Some(problem) =
+                    schema.as_ref().and_then(|s| json_schema::first_problem(s, &value))
                 {
-                    let at = e.instance_path().to_string();
-                    let at = if at.is_empty() { "the record".to_owned() } else { format!("#{at}") };
+                    let at = match problem.pointer.as_str() {
+                        "" => "the record".to_owned(),
+                        pointer => format!("#{pointer}"),
+                    };
                     return Err(NodeError {
-                        message: format!("the record does not meet the schema at {at}: {e}"),
+                        message: format!(
+                            "the record does not meet the schema at {at}: {}",
+                            problem.message
+                        ),
                     });
                 }
                 let key = match key {
@@ -234,18 +240,7 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
             let record = Expr::compile(cx, record, "/record");
             let schema = match &config.schema {
                 None => Some(None),
-                Some(schema) => match jsonschema::validator_for(schema) {
-                    Ok(v) => Some(Some(Box::new(v))),
-                    Err(e) => {
-                        let at = e.instance_path().to_string();
-                        cx.report(
-                            Code::InvalidValue,
-                            &format!("/schema{at}"),
-                            format!("`schema` is not a valid JSON Schema: {e}"),
-                        );
-                        None
-                    }
-                },
+                Some(schema) => json_schema::compile(cx, schema, "/schema").map(Some),
             };
             let mode = match config.mode {
                 Mode::Insert => WriteMode::Insert,

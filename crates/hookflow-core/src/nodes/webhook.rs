@@ -2,6 +2,9 @@
 //! limit, response mode and expected data; the server reads these settings, the run step does
 //! nothing (the request is in the context as `request`).
 
+mod hmac;
+
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -10,17 +13,26 @@ use serde_json::{Map, Value};
 
 use super::{Node, NodeError, NodeType, Outcome, Role, RunCx};
 use crate::compile_cx::CompileCx;
+use crate::cors::{Cors, CorsConfig};
 use crate::diagnostic::Code;
 use crate::expr::{Expr, Scope};
+use crate::json_schema::{self, Schema};
+use crate::limits::{RateLimit, RateLimitConfig};
+use crate::networks::Networks;
 use crate::response::{ResponseConfig, ResponseSpec};
 use crate::trigger::Trigger;
+
+pub use hmac::{
+    BODY, DEFAULT_TOLERANCE_S, HmacAlgorithm, HmacAuth, HmacPreset, SignatureEncoding, TIMESTAMP,
+};
 
 pub static TYPE: NodeType = NodeType {
     name: "webhook",
     role: Role::Trigger,
     doc: "The trigger. Mounts `suffix` under the public base URL (`/hooks`) for `methods` \
-          (default POST), checks `auth` (explicit `none`, `api_key`, `bearer` or `basic`, each \
-          naming a stored credential), refuses bodies over `max_body_bytes` (default 1 MiB) and \
+          (default POST), checks `auth` (explicit `none`, `api_key`, `bearer`, `basic`, or `hmac`, \
+          a signature of the raw body by a provider preset or a generic scheme; each naming a \
+          stored credential), refuses bodies over `max_body_bytes` (default 1 MiB) and \
           answers according to `response`. `expected` holds sample headers, query and body: the \
           request `hookflow run` sends when given none, and documentation of the data the flow \
           reads. The request is in the context as `request`; the node's own output is `null`.",
@@ -55,6 +67,24 @@ pub struct WebhookConfig {
     /// Opt-in deduplication: a repeat of a key within the TTL gets the first response.
     #[serde(default)]
     pub idempotency: Option<IdempotencyConfig>,
+    /// The addresses that may call: CIDRs or single addresses, IPv4 and IPv6; any other caller
+    /// gets `403` before auth runs.
+    #[serde(default)]
+    pub allow_ips: Option<Vec<String>>,
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` headers are believed, as CIDRs: behind
+    /// them, the first hop that is not one of them is the caller.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Calls from browsers of other origins: preflights answered before auth, the origin
+    /// reflected.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+    /// Calls a second each caller may make; more get `429` with `Retry-After`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Runs of the route at once, at most; one more gets `503` with `Retry-After`.
+    #[serde(default)]
+    pub max_concurrency: Option<NonZeroU32>,
 }
 
 /// The fields of `idempotency`.
@@ -140,6 +170,9 @@ pub enum Auth {
     Bearer { credential: String },
     /// HTTP Basic with the credential's username and password.
     Basic { credential: String },
+    /// An HMAC signature of the raw body (GitHub, Stripe, Slack, Shopify, Standard Webhooks, or
+    /// a generic scheme), keyed with an `hmac` credential's secret.
+    Hmac(HmacAuth),
 }
 
 impl Auth {
@@ -150,6 +183,7 @@ impl Auth {
             Auth::ApiKey { credential, .. }
             | Auth::Bearer { credential }
             | Auth::Basic { credential } => Some(credential),
+            Auth::Hmac(hmac) => Some(&hmac.credential),
         }
     }
 }
@@ -238,6 +272,10 @@ pub struct Expected {
     pub params: Map<String, Value>,
     #[serde(default)]
     pub body: Option<Value>,
+    /// The request contract: a JSON Schema (2020-12) the body must meet, checked before any
+    /// node runs; a body that breaks it gets `422` with every problem's pointer.
+    #[serde(default)]
+    pub schema: Option<Value>,
 }
 
 /// The compiled settings of a flow's trigger.
@@ -258,6 +296,14 @@ pub struct Webhook {
     pub error_response: Option<ResponseSpec>,
     pub expected: Expected,
     pub idempotency: Option<Idempotency>,
+    /// `None`: every address may call.
+    pub allow_ips: Option<Networks>,
+    pub trusted_proxies: Networks,
+    pub cors: Option<Cors>,
+    /// `expected.schema`, compiled.
+    pub contract: Option<Schema>,
+    pub rate_limit: Option<RateLimit>,
+    pub max_concurrency: Option<NonZeroU32>,
 }
 
 #[derive(Debug)]
@@ -274,8 +320,11 @@ impl Node for WebhookNode {
 }
 
 fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
+    if !hmac::precheck(cx, &config) {
+        return None;
+    }
     let config: WebhookConfig = cx.config(config)?;
-    let mut ok = true;
+    let mut ok = hmac::check(cx, &config.auth);
     if let Err((message, help)) = check_suffix(&config.suffix) {
         cx.report(Code::InvalidSuffix, "/suffix", message).set_help(help);
         ok = false;
@@ -325,6 +374,31 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
     };
     let error_response =
         optional_response(cx, config.response.error.as_ref(), "/response/error", &mut ok);
+    let mut networks = |items: &[String], rel: &str| match Networks::parse(items) {
+        Ok(networks) => Some(networks),
+        Err((i, message)) => {
+            cx.report(Code::InvalidValue, &format!("{rel}/{i}"), message);
+            None
+        }
+    };
+    let allow_ips = config.allow_ips.as_deref().map(|items| networks(items, "/allow_ips"));
+    let trusted_proxies = networks(&config.trusted_proxies, "/trusted_proxies");
+    ok &= allow_ips.as_ref().is_none_or(Option::is_some) && trusted_proxies.is_some();
+    if config.allow_ips.as_ref().is_some_and(Vec::is_empty) {
+        cx.report(Code::InvalidValue, "/allow_ips", "`allow_ips` is empty: no caller could call");
+        ok = false;
+    }
+    let cors = config.cors.as_ref().map(|c| {
+        Cors::compile(c).map_err(|(pointer, message)| {
+            cx.report(Code::InvalidValue, &format!("/cors{pointer}"), message);
+        })
+    });
+    ok &= !matches!(cors, Some(Err(())));
+    let contract =
+        config.expected.schema.as_ref().map(|s| json_schema::compile(cx, s, "/expected/schema"));
+    ok &= !matches!(contract, Some(None));
+    let rate_limit = config.rate_limit.as_ref().map(|r| RateLimit::compile(cx, r, "/rate_limit"));
+    ok &= !matches!(rate_limit, Some(None));
     ok.then(|| {
         let names: Vec<&str> = methods.iter().copied().map(Method::as_str).collect();
         let route = format!("{} {}", names.join(","), config.suffix);
@@ -341,6 +415,12 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
             error_response,
             expected: config.expected,
             idempotency,
+            allow_ips: allow_ips.flatten(),
+            trusted_proxies: trusted_proxies.unwrap_or_default(),
+            cors: cors.and_then(Result::ok),
+            contract: contract.flatten(),
+            rate_limit: rate_limit.flatten(),
+            max_concurrency: config.max_concurrency,
         })) as Box<dyn Node>
     })
 }

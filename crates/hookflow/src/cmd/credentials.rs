@@ -1,5 +1,6 @@
 //! `hookflow credentials create|list|rotate|delete`: manage the secrets webhook routes require.
-//! A secret is printed once, when it is issued; `list` never shows one.
+//! A generated secret is printed once, when it is issued; an hmac secret given on standard input
+//! (`--secret-stdin`) is never printed; `list` never shows one.
 //!
 //! These open the store directly, so they cannot run while `hookflow serve` holds the same data
 //! directory open.
@@ -26,12 +27,16 @@ enum Command {
     Create {
         /// The credential's name (letters, digits, `_`, `.`, `-`).
         name: String,
-        /// `api_key`, `bearer` or `basic`.
+        /// `api_key`, `bearer`, `basic` or `hmac`.
         #[arg(long = "type", value_name = "TYPE")]
         kind: CredentialKind,
         /// The username, for a basic credential.
         #[arg(long)]
         username: Option<String>,
+        /// Read the secret from standard input (an hmac credential only: the signing secret a
+        /// provider gave); one trailing newline is dropped.
+        #[arg(long)]
+        secret_stdin: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -52,6 +57,9 @@ enum Command {
         /// Seconds during which the previous secret keeps working.
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
+        /// Read the new secret from standard input (an hmac credential only).
+        #[arg(long)]
+        secret_stdin: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -104,12 +112,15 @@ pub fn main(args: Args) -> u8 {
 fn run(command: Command) -> Result<u8, String> {
     let now = now_ms();
     match command {
-        Command::Create { name, kind, username, json, store } => {
+        Command::Create { name, kind, username, secret_stdin, json, store } => {
+            let given = secret_stdin.then(read_secret).transpose()?;
+            let shown = given.is_none();
             let store = store.open()?;
-            let issued = credentials::create(&*store, &name, kind, username, now)
-                .map_err(|e| e.to_string())?;
+            let issued =
+                credentials::create_with_secret(&*store, &name, kind, username, given, now)
+                    .map_err(|e| e.to_string())?;
             flush(&*store)?;
-            print_issued(&issued, json, "created");
+            print_issued(&issued, json, "created", shown);
         }
         Command::List { json, store } => {
             let store = store.open()?;
@@ -133,12 +144,15 @@ fn run(command: Command) -> Result<u8, String> {
                 print(&out);
             }
         }
-        Command::Rotate { name, grace, json, store } => {
+        Command::Rotate { name, grace, secret_stdin, json, store } => {
+            let given = secret_stdin.then(read_secret).transpose()?;
+            let shown = given.is_none();
             let store = store.open()?;
-            let issued = credentials::rotate(&*store, &name, grace.map(Duration::from_secs), now)
+            let grace = grace.map(Duration::from_secs);
+            let issued = credentials::rotate_with_secret(&*store, &name, grace, given, now)
                 .map_err(|e| e.to_string())?;
             flush(&*store)?;
-            print_issued(&issued, json, "rotated");
+            print_issued(&issued, json, "rotated", shown);
         }
         Command::Delete { name, store } => {
             let store = store.open()?;
@@ -157,14 +171,31 @@ fn flush(store: &dyn Store) -> Result<(), String> {
     store.flush().map_err(|e| format!("cannot flush the store: {e}"))
 }
 
-fn print_issued(issued: &Issued, json: bool, what: &str) {
+/// The secret on standard input, without one trailing newline (`\n` or `\r\n`).
+fn read_secret() -> Result<String, String> {
+    let mut secret = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)
+        .map_err(|e| format!("cannot read the secret from standard input: {e}"))?;
+    if secret.ends_with('\n') {
+        secret.pop();
+        if secret.ends_with('\r') {
+            secret.pop();
+        }
+    }
+    Ok(secret)
+}
+
+/// Prints what was issued; the secret only when `shown` (it was generated, not given).
+fn print_issued(issued: &Issued, json: bool, what: &str, shown: bool) {
     if json {
-        let doc = json!({
+        let mut doc = json!({
             "name": issued.name,
             "kind": issued.kind,
             "username": issued.username,
-            "secret": issued.secret,
         });
+        if shown {
+            doc["secret"] = json!(issued.secret);
+        }
         print(&format!("{doc}\n"));
         return;
     }
@@ -172,6 +203,10 @@ fn print_issued(issued: &Issued, json: bool, what: &str) {
     if let Some(user) = &issued.username {
         out.push_str(&format!("username: {user}\n"));
     }
-    out.push_str(&format!("secret:   {}\n(shown once: store it now)\n", issued.secret));
+    if shown {
+        out.push_str(&format!("secret:   {}\n(shown once: store it now)\n", issued.secret));
+    } else {
+        out.push_str("secret:   read from standard input (not shown)\n");
+    }
     print(&out);
 }

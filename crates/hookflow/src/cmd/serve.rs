@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::builder::TypedValueParser as _;
 use hookflow_core::diagnostic::render_all;
 use hookflow_core::routes::public_url;
 use hookflow_runtime::credentials;
@@ -19,6 +20,7 @@ use hookflow_runtime::reload::Trigger;
 use hookflow_runtime::retention::{self, Retention};
 use hookflow_runtime::watch::{FlowsWatcher, watch};
 use hookflow_runtime::{Engine, EngineConfig, Reloader};
+use hookflow_server::listener::{self as serving, Limits};
 use hookflow_store::StoreKind;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -101,6 +103,26 @@ pub struct Args {
     /// the request path) to 19 (the lowest): when the CPU is busy, webhook calls come first.
     #[arg(long, default_value_t = worker::DEFAULT_NICE, value_parser = clap::value_parser!(u8).range(0..=19))]
     delivery_nice: u8,
+    /// How long a client may take to send a request's head (request line and headers), on both
+    /// listeners: from the connection's opening or, between requests, from the head's first
+    /// byte. A connection whose head is not complete in time is closed.
+    #[arg(long, default_value_t = Limits::default().header_timeout.into(), value_parser = duration)]
+    header_timeout: humantime::Duration,
+    /// How long a client may take to send a request's body once its head came; a webhook call
+    /// whose body is not complete in time is answered `408` and its connection closed.
+    #[arg(long, default_value_t = Limits::default().body_timeout.into(), value_parser = duration)]
+    body_timeout: humantime::Duration,
+    /// How long a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.into(), value_parser = duration)]
+    idle_timeout: humantime::Duration,
+    /// The largest request head (request line and headers) in bytes, at least 1024; a longer
+    /// one is answered `431`.
+    #[arg(long, default_value_t = Limits::default().max_header_bytes, value_parser = clap::value_parser!(u32).range(1024..).map(|n| n as usize))]
+    max_header_bytes: usize,
+    /// Connections each listener keeps open at once; beyond it, new connections wait (in the
+    /// listen backlog) until one closes.
+    #[arg(long, default_value_t = Limits::default().max_connections, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    max_connections: usize,
 }
 
 /// The retry waits of `--delivery-schedule`.
@@ -249,16 +271,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let hooks = tokio::spawn(
-        axum::serve(listener, hookflow_server::app(engine.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
-    let admin = tokio::spawn(
-        axum::serve(admin, hookflow_server::admin_app(engine.clone(), admin_digest))
-            .with_graceful_shutdown(stopped(stop_rx))
-            .into_future(),
-    );
+    let limits = Limits {
+        header_timeout: args.header_timeout.into(),
+        body_timeout: args.body_timeout.into(),
+        idle_timeout: args.idle_timeout.into(),
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+    };
+    let hooks = tokio::spawn(serving::serve(
+        listener,
+        hookflow_server::app(engine.clone()),
+        limits,
+        stopped(stop_rx.clone()),
+    ));
+    let admin = tokio::spawn(serving::serve(
+        admin,
+        hookflow_server::admin_app(engine.clone(), admin_digest),
+        limits,
+        stopped(stop_rx),
+    ));
 
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; waiting for requests in flight");
@@ -266,10 +297,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
         let (h, a) = tokio::join!(hooks, admin);
         for result in [h, a] {
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "a listener failed"),
-                Err(e) => tracing::error!(error = %e, "a listener task failed"),
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a listener task failed");
             }
         }
     })
