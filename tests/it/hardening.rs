@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::harness::{Served, flow};
+use crate::harness::{ADMIN_TOKEN, Served, flow};
 
 /// An answering flow at `/hooks/echo`.
 fn echo() -> Vec<(&'static str, String)> {
@@ -118,22 +118,28 @@ async fn hardening_an_oversized_header_block_is_431() {
 }
 
 #[tokio::test]
-async fn hardening_a_body_that_stops_coming_is_408_at_the_body_timeout() {
+async fn hardening_a_body_that_stops_coming_is_408_at_the_body_timeout_on_both_listeners() {
     let s = serve(&["--header-timeout", "1s", "--body-timeout", "2s"]);
-    let mut stream = TcpStream::connect(addr(&s.hooks)).await.expect("connect");
-    let head = "POST /hooks/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-                content-length: 1000\r\n\r\n";
-    stream.write_all(head.as_bytes()).await.expect("send the head");
-    let sent = Instant::now();
-    stream.write_all(b"{\"a\": \"123").await.expect("send 10 bytes");
-    let (answer, closed) = read_to_close(&mut stream, Duration::from_secs(6)).await;
-    let after = sent.elapsed();
-    assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer:?}");
-    assert!(answer.contains("application/problem+json"), "{answer}");
-    assert!(answer.contains(r#""status":408"#), "{answer}");
-    assert!(closed, "the connection is closed after the 408");
-    assert!(after >= Duration::from_millis(1900), "answered after {after:?}");
-    assert!(after <= Duration::from_millis(3000), "answered after {after:?}");
+    let admin_head = format!(
+        "POST /api/credentials HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ADMIN_TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+    );
+    let hooks_head = "POST /hooks/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                      content-length: 1000\r\n\r\n";
+    for (listener, head) in [(&s.hooks, hooks_head.to_owned()), (&s.admin, admin_head)] {
+        let mut stream = TcpStream::connect(addr(listener)).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("send the head");
+        let sent = Instant::now();
+        stream.write_all(b"{\"a\": \"123").await.expect("send 10 bytes");
+        let (answer, closed) = read_to_close(&mut stream, Duration::from_secs(6)).await;
+        let after = sent.elapsed();
+        assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{listener}: {answer:?}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+        assert!(answer.contains(r#""status":408"#), "{answer}");
+        assert!(closed, "the connection is closed after the 408");
+        assert!(after >= Duration::from_millis(1900), "answered after {after:?}");
+        assert!(after <= Duration::from_millis(3000), "answered after {after:?}");
+    }
     s.stop();
 }
 

@@ -288,6 +288,8 @@ pub enum AdminError {
     BadPath(String),
     /// The request body is over the admin API's limit, in bytes.
     BodyTooLarge(usize),
+    /// The request body did not all come within the listener's body timeout.
+    BodyTimeout,
     /// The request is well-formed but asks for something that cannot be; the message says why.
     Unprocessable(String),
     /// A flow has errors; nothing was written.
@@ -320,6 +322,7 @@ impl AdminError {
             AdminError::Conflict(_) | AdminError::FlowConflict { .. } => StatusCode::CONFLICT,
             AdminError::BadBody(_) | AdminError::BadPath(_) => StatusCode::BAD_REQUEST,
             AdminError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AdminError::Unprocessable(_) | AdminError::InvalidFlow { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -372,6 +375,7 @@ impl AdminError {
             AdminError::BodyTooLarge(limit) => {
                 format!("The request body is larger than the admin API's limit of {limit} bytes.")
             }
+            AdminError::BodyTimeout => "The request body was not received in time.".into(),
             AdminError::InvalidFlow { detail, .. } | AdminError::FlowConflict { detail, .. } => {
                 format!("{detail}.")
             }

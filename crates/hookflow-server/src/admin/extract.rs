@@ -43,6 +43,8 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         Bytes::from_request(request, state).await.map(Body).map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AdminError::BodyTooLarge(BODY_LIMIT)
+            } else if crate::listener::is_body_timeout(&rejection) {
+                AdminError::BodyTimeout
             } else {
                 AdminError::BadBody(format!("The body cannot be read: {}", rejection.body_text()))
             }

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# What signature auth costs: the sync order-intake flow with `api_key` auth (flows/order-intake.json)
+# against the same flow with `hmac` auth, preset `standard_webhooks`, served by one `hookflow
+# serve` on 127.0.0.1; wrk runs each in turn per round, and the summary gives both throughputs
+# and their ratio per round. Every signed call carries the same signature (one message signed
+# once, with a tolerance of a day and no replay cache): each call's verification costs what any
+# call's does.
+#
+# Env: DURATION (s per run, default 10), ROUNDS (default 3), THREADS (2), CONNECTIONS (32),
+#      READY_TIMEOUT (s, default 30). Raw wrk outputs go to bench/results/.
+set -euo pipefail
+
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-32}"
+READY_TIMEOUT="${READY_TIMEOUT:-30}"
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+RESULTS="$BENCH/results"
+HF_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hookflow"
+BODY='{"id":"ORD-1","customer":{"name":"Ada"},"total":120.5,"items":[{"sku":"A1","qty":2},{"sku":"B7","qty":1}]}'
+
+die() { echo "hmac.sh: $*" >&2; exit 1; }
+log() { echo "==> $*" >&2; }
+
+command -v wrk >/dev/null 2>&1 || die "wrk is required (apt-get install wrk)"
+command -v python3 >/dev/null 2>&1 || die "python3 is required"
+log "building hookflow (release)"
+(cd "$ROOT" && cargo build --release -p hookflow)
+mkdir -p "$RESULTS"
+STAMP="$(date +%Y%m%d-%H%M%S)"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/hookflow-hmac-bench.XXXXXX")"
+SERVER=""
+cleanup() {
+    if [[ -n "$SERVER" ]] && kill -0 "$SERVER" 2>/dev/null; then
+        kill "$SERVER" 2>/dev/null || true
+        wait "$SERVER" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$TMP/flows"
+cp "$ROOT/flows/order-intake.json" "$TMP/flows/"
+python3 - "$ROOT/flows/order-intake.json" "$TMP/flows/order-intake-signed.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["id"] = "order-intake-signed"
+hook = doc["nodes"][0]
+hook["suffix"] = "/signed-orders/{region}"
+hook["auth"] = {"type": "hmac", "preset": "standard_webhooks", "credential": "erp-signed",
+                "tolerance_s": 86400}
+json.dump(doc, open(sys.argv[2], "w"))
+PY
+"$HF_BIN" serve --flows "$TMP/flows" --data "$TMP/data" --listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
+SERVER=$!
+deadline=$((SECONDS + READY_TIMEOUT))
+until HOOKS="$(grep -oE 'webhooks listening on http://127\.0\.0\.1:[0-9]+' "$TMP/serve.err" | head -n1)" &&
+    [[ -n "$HOOKS" ]]; do
+    ((SECONDS < deadline)) && kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/serve.err" >&2; die "no listener"; }
+    sleep 0.05
+done
+HOOKS="http://${HOOKS##*http://}"
+secret_of() {
+    awk -v want="credential \`$1\`" 'index($0, want) { found = 1; next }
+        found && $1 == "secret:" { print $2; exit }' "$TMP/serve.out"
+}
+API_KEY="$(secret_of erp)"
+SIGNING="$(secret_of erp-signed)"
+[[ -n "$API_KEY" && -n "$SIGNING" ]] || { cat "$TMP/serve.out" >&2; die "no secrets on stdout"; }
+export API_KEY WEBHOOK_ID="msg_bench" WEBHOOK_TIMESTAMP="$(date +%s)"
+WEBHOOK_SIGNATURE="$(python3 - "$SIGNING" "$WEBHOOK_ID" "$WEBHOOK_TIMESTAMP" "$BODY" <<'PY'
+import base64, hashlib, hmac, sys
+secret, msg_id, ts, body = sys.argv[1:]
+key = base64.b64decode(secret.removeprefix("whsec_"))
+mac = hmac.new(key, f"{msg_id}.{ts}.{body}".encode(), hashlib.sha256).digest()
+print("v1," + base64.b64encode(mac).decode())
+PY
+)"
+export WEBHOOK_SIGNATURE
+
+# check NAME URL LUA: one call must answer 201.
+check() {
+    local code
+    code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -H "X-API-Key: $API_KEY" -H "webhook-id: $WEBHOOK_ID" -H "webhook-timestamp: $WEBHOOK_TIMESTAMP" \
+        -H "webhook-signature: $WEBHOOK_SIGNATURE" --data "$BODY" "$2")"
+    [[ "$code" == 201 ]] || die "$1 answered $code, not 201"
+}
+check api_key "$HOOKS/hooks/orders/eu"
+check hmac "$HOOKS/hooks/signed-orders/eu"
+
+run() {
+    local out="$RESULTS/hmac-$1-$STAMP-$round.txt"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency -s "$BENCH/$3" "$2" \
+        >"$out" 2>&1 || { cat "$out" >&2; die "$1: wrk failed"; }
+    grep -q 'Non-2xx or 3xx responses' "$out" && die "$1: wrk saw non-2xx answers (see $out)"
+    awk '/^Requests\/sec:/ { print $2 }' "$out"
+}
+
+SUMMARY="$RESULTS/hmac-summary-$STAMP.txt"
+echo "order-intake, sync: hmac (standard_webhooks) vs api_key auth, wrk ${DURATION}s, $THREADS threads, $CONNECTIONS connections; $(nproc) cores" >"$SUMMARY"
+for ((round = 1; round <= ROUNDS; round++)); do
+    keyed="$(run api_key "$HOOKS/hooks/orders/eu" post.lua)"
+    signed="$(run hmac "$HOOKS/hooks/signed-orders/eu" signed.lua)"
+    printf "round %d: hmac %s req/s, api_key %s req/s, ratio %.3f\n" "$round" "$signed" "$keyed" \
+        "$(echo "$signed / $keyed" | bc -l)" | tee -a "$SUMMARY" >&2
+done
+log "summary in $SUMMARY"
+cat "$SUMMARY"
