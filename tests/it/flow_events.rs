@@ -224,6 +224,9 @@ fn cycle() -> Vec<(String, String)> {
 async fn a_cycle_of_flows_stops_at_the_depth_limit_with_a_failed_execution_that_says_why() {
     let mut s = Served::with_flows(&refs(&cycle()), &SERVE);
     s.process().wait_for_stdout("W003");
+    // A reload logs it too.
+    s.process().hang_up();
+    s.process().wait_for_line("W003");
     let r = s.client.post(s.hook("/loop")).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let first = r.headers()["x-hookflow-execution-id"].to_str().unwrap().to_owned();

@@ -283,3 +283,38 @@ fn credentials_create_imports_an_hmac_secret_from_stdin_and_never_shows_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_imports_a_provider_s_secret_and_never_answers_it() {
+    let webhook =
+        r#""suffix": "/gh", "auth": { "type": "hmac", "preset": "github", "credential": "gh" }"#;
+    let s = crate::harness::Served::with_flows(
+        &[("gh.json", flow("gh", true, webhook, r#""status": 200"#))],
+        &[],
+    );
+    let secret = "It's a Secret to Everybody";
+    let rotation = serde_json::json!({ "secret": secret }).to_string();
+    let (status, doc) =
+        s.api(reqwest::Method::POST, "/api/credentials/gh/rotate", Some(&rotation)).await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    assert!(doc.get("secret").is_none() && !doc.to_string().contains(secret), "{doc}");
+    let body = "Hello, World!";
+    let signature = format!("sha256={}", hex(&sha256(secret.as_bytes(), body)));
+    let r = s.client.post(s.hook("/gh")).header("X-Hub-Signature-256", signature).body(body).send();
+    assert_eq!(r.await.unwrap().status(), StatusCode::OK, "the imported secret verifies");
+
+    let new =
+        serde_json::json!({ "name": "shop", "type": "hmac", "secret": "shpss_abc" }).to_string();
+    let (status, doc) = s.api(reqwest::Method::POST, "/api/credentials", Some(&new)).await;
+    assert_eq!(status, StatusCode::CREATED, "{doc}");
+    assert!(doc.get("secret").is_none() && !doc.to_string().contains("shpss_abc"), "{doc}");
+    let keyed = serde_json::json!({ "name": "k", "type": "api_key", "secret": "mine" }).to_string();
+    let (status, doc) = s.api(reqwest::Method::POST, "/api/credentials", Some(&keyed)).await;
+    assert_eq!(
+        (status, doc["pointer"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("/secret")),
+        "{doc}"
+    );
+    let (_, listed) = s.api(reqwest::Method::GET, "/api/credentials", None).await;
+    assert!(!listed.to_string().contains(secret) && !listed.to_string().contains("shpss_abc"));
+}

@@ -356,7 +356,12 @@ async fn bad_credential_requests_say_what_is_wrong() {
         (
             json!({ "name": "ci", "type": "bearer", "secret": "x" }),
             "/secret",
-            "unknown field `secret`",
+            "only hmac credentials take a given secret",
+        ),
+        (
+            json!({ "name": "ci", "type": "bearer", "password": "x" }),
+            "/password",
+            "unknown field `password`",
         ),
         (json!({ "name": 7, "type": "bearer" }), "/name", "invalid type: integer `7`"),
         (json!(["ci"]), "", "expected a JSON object"),

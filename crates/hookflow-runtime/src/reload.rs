@@ -716,6 +716,12 @@ fn log(report: &Report) {
             }
         }
     }
+    // What concerns several flows at once (a cycle of flows that start each other) belongs to
+    // none of them: logged on its own.
+    let own = |d: &Diagnostic| report.flows.iter().any(|f| f.diagnostics.contains(d));
+    for d in report.diagnostics.iter().filter(|d| !own(d)) {
+        tracing::warn!(reload = report.seq, "{}", d.render());
+    }
 }
 
 /// Reads the flow files under `root` (a directory, or one file). A missing or unreadable root

@@ -41,6 +41,9 @@ struct NewCredential {
     kind: String,
     #[serde(default)]
     username: Option<String>,
+    /// An `hmac` credential's secret, imported (a provider's); generated when absent.
+    #[serde(default)]
+    secret: Option<String>,
 }
 
 /// The body of `POST /api/credentials/{name}/rotate` (optional).
@@ -49,6 +52,9 @@ struct NewCredential {
 struct Rotation {
     #[serde(default)]
     grace_seconds: Option<u64>,
+    /// An `hmac` credential's new secret, imported; generated when absent.
+    #[serde(default)]
+    secret: Option<String>,
 }
 
 /// `GET /api/credentials`: `{ items }`, sorted by name, without secrets.
@@ -85,11 +91,12 @@ async fn create(
         })?;
     let now = now_ms();
     let change = Some("write_credentials");
+    let imported = new.secret.is_some();
     let issued = blocking(&admin, change, move |store| {
-        credentials::create(store, &new.name, kind, new.username, now)
+        credentials::create_with_secret(store, &new.name, kind, new.username, new.secret, now)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(issued_json(&issued))))
+    Ok((StatusCode::CREATED, Json(issued_json(&issued, imported))))
 }
 
 /// `POST /api/credentials/{name}/rotate`: the new secret, and until when the old ones work.
@@ -102,11 +109,12 @@ async fn rotate(
         if bytes.is_empty() { Rotation::default() } else { body::parse(&bytes)? };
     let grace = rotation.grace_seconds.filter(|&s| s > 0).map(Duration::from_secs);
     let now = now_ms();
+    let imported = rotation.secret.is_some();
     let issued = blocking(&admin, Some("write_credentials"), move |store| {
-        credentials::rotate(store, &name, grace, now)
+        credentials::rotate_with_secret(store, &name, grace, rotation.secret, now)
     })
     .await?;
-    let mut doc = issued_json(&issued);
+    let mut doc = issued_json(&issued, imported);
     let until = grace.map(|g| now.saturating_add(i64::try_from(g.as_millis()).unwrap_or(i64::MAX)));
     doc["previous_valid_until"] = json!(until.map(time));
     Ok(Json(doc))
@@ -124,9 +132,13 @@ async fn remove(
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(AdminError::NoSuchCredential(name)) }
 }
 
-/// A newly issued secret, as the API shows it once.
-fn issued_json(issued: &Issued) -> Value {
-    let mut doc = json!({ "name": issued.name, "type": issued.kind, "secret": issued.secret });
+/// A newly issued secret, as the API shows it once; an `imported` one (the caller's) is not
+/// sent back.
+fn issued_json(issued: &Issued, imported: bool) -> Value {
+    let mut doc = json!({ "name": issued.name, "type": issued.kind });
+    if !imported {
+        doc["secret"] = json!(issued.secret);
+    }
     if let Some(username) = &issued.username {
         doc["username"] = json!(username);
     }
@@ -192,6 +204,7 @@ fn admin_error(e: CredentialError, operation: &'static str) -> AdminError {
         CredentialError::UsernameRequired
         | CredentialError::UsernameNotAllowed(_)
         | CredentialError::InvalidUsername { .. } => field("/username", e),
+        CredentialError::SecretNotAllowed(_) | CredentialError::EmptySecret => field("/secret", e),
         e => {
             let what = "a credential operation failed";
             if matches!(e, CredentialError::Store(_)) {
