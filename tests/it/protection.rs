@@ -211,4 +211,15 @@ async fn max_concurrency_refuses_one_run_too_many_and_an_expression_tells_caller
     assert_eq!(r.headers()["retry-after"], "1");
     let other = post(&s, "/tenants", &b, json!({})).await;
     assert_eq!(other.status(), StatusCode::OK, "another tenant has its own count");
+    // Refused calls are recorded as rejected, with the answer they got.
+    let recorded =
+        crate::harness::eventually("the 429 recorded", Duration::from_secs(5), || async {
+            let (_, page) = s
+                .api(reqwest::Method::GET, "/api/executions?status=rejected&flow=tenants", None)
+                .await;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            items.iter().any(|e| e["response_status"] == 429).then_some(items)
+        })
+        .await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
 }

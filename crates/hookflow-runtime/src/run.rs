@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::idempotency;
-use crate::limits::{Caller, retry_after};
 use crate::outbound::events::{self, Event, EventContext, WEBHOOK_REJECTED};
 use crate::queue::Job;
 use crate::rebuild::rebuild;
@@ -42,10 +41,6 @@ pub enum CallError {
     /// An idempotent route's first call with this key is still running past the deadline.
     #[error("the first call with this idempotency key is still running")]
     IdempotencyPending,
-    /// The caller, told apart by the route's `rate_limit.key` expression, is over the rate; it
-    /// may call again after this many seconds.
-    #[error("the caller is over the route's rate limit")]
-    RateLimited { retry_after: u64 },
     /// Something that should not fail did; the details were logged.
     #[error("the call could not be handled")]
     Internal,
@@ -161,14 +156,15 @@ impl Finished<'_> {
 }
 
 impl Engine {
-    /// Runs a call that passed the ingress (route, auth, body) as its route says: for the caller
-    /// up to the route's deadline, or `accepted` (stored, answered `202`, run by a worker). On an
-    /// idempotent route a repeat of a key gets the first call's response instead.
+    /// Runs a call that passed the ingress (route, auth, body, its route's checks), prepared
+    /// once ([`Engine::prepare`]), as its route says: for the caller up to the route's deadline,
+    /// or `accepted` (stored, answered `202`, run by a worker). On an idempotent route a repeat
+    /// of a key gets the first call's response instead.
     pub async fn call(
         self: &Arc<Self>,
         call: Call,
         served: Served,
-        request: Request,
+        prepared: Prepared,
     ) -> Result<Sent, CallError> {
         let plan = served.plan.clone();
         let Some(hook) = plan.webhook() else {
@@ -176,9 +172,6 @@ impl Engine {
             return Err(CallError::Internal);
         };
         let execution_id = call.id.clone();
-        let meta = ExecutionMeta::new(execution_id.clone(), &plan, served.credential.clone());
-        let prepared = Prepared::new(&plan, request, meta);
-        self.admit_by_expression(&plan, hook, &prepared)?;
         let key = hook.idempotency.as_ref().and_then(|_| {
             hookflow_core::idempotency::key(&plan, &prepared).unwrap_or_else(|e| {
                 tracing::warn!(flow = %plan.id, error = %e.message, "the idempotency key could not be evaluated; the call is not deduplicated");
@@ -200,29 +193,12 @@ impl Engine {
         }
     }
 
-    /// Counts the call against its route's `rate_limit` when callers are told apart by a value
-    /// expression (over the call's context, so only now); the address and credential kinds are
-    /// counted at the ingress. A key that cannot be evaluated counts as the empty key.
-    fn admit_by_expression(
-        &self,
-        plan: &Plan,
-        hook: &Webhook,
-        prepared: &Prepared,
-    ) -> Result<(), CallError> {
-        let Some(rate) = &hook.rate_limit else { return Ok(()) };
-        let key = match rate.expression_key(plan, prepared) {
-            Ok(None) => return Ok(()),
-            Ok(Some(key)) => key,
-            Err(e) => {
-                tracing::warn!(flow = %plan.id, error = %e.message, "the rate limit's key could not be evaluated; the call counts under the empty key");
-                String::new()
-            }
-        };
-        let deployed = self.deployed.load();
-        let Some(limits) = deployed.limits.get(&plan.id) else { return Ok(()) };
-        limits
-            .admit(&Caller::Name(key))
-            .map_err(|wait| CallError::RateLimited { retry_after: retry_after(wait) })
+    /// The execution `execution_id` of `served`'s flow on `request`, prepared: its metadata and
+    /// context, built once (the ingress evaluates what it checks over it before the call).
+    pub fn prepare(execution_id: &str, served: &Served, request: Request) -> Prepared {
+        let plan = &served.plan;
+        let meta = ExecutionMeta::new(execution_id.to_owned(), plan, served.credential.clone());
+        Prepared::new(plan, request, meta)
     }
 
     /// Runs the flow for the caller, up to the route's deadline.

@@ -212,7 +212,6 @@ impl From<CallError> for HookError {
             CallError::QueueFull => HookError::QueueFull,
             CallError::Unavailable => HookError::Unavailable,
             CallError::IdempotencyPending => HookError::IdempotencyPending,
-            CallError::RateLimited { retry_after } => HookError::RateLimited { retry_after },
             CallError::Internal => HookError::Internal,
         }
     }

@@ -238,6 +238,18 @@ async fn serve(
             return Err(refuse(Some(served), bytes, HookError::Contract { errors, more }));
         }
     }
+    let prepared = Engine::prepare(execution_id, &served, request);
+    if let (Some(limits), Some(rate)) = (&limits, &trigger.rate_limit) {
+        let key = rate.expression_key(&plan, &prepared).unwrap_or_else(|e| {
+            tracing::warn!(flow = %plan.id, error = %e.message, "the rate limit's key could not be evaluated; the call counts under the empty key");
+            Some(String::new())
+        });
+        if let Some(key) = key
+            && let Err(wait) = limits.admit(&Caller::Name(key))
+        {
+            return Err(refuse(Some(served), bytes, over_rate(wait)));
+        }
+    }
     let _running = match limits.as_ref().map(|l| l.enter()) {
         Some(Err(Busy)) => return Err(refuse(Some(served), bytes, HookError::Busy)),
         Some(Ok(place)) => place,
@@ -252,7 +264,7 @@ async fn serve(
         headers: parts.headers,
         body: bytes,
     };
-    state.call(call, served, request).await.map_err(|e| Answer::Error(e.into()))
+    state.call(call, served, prepared).await.map_err(|e| Answer::Error(e.into()))
 }
 
 /// Problems of a body against its route's contract that an answer lists, at most.
