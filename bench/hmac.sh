@@ -17,32 +17,10 @@ THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
 
-BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$BENCH/.." && pwd)"
-RESULTS="$BENCH/results"
-HF_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hookflow"
+NAME=hmac.sh
 BODY='{"id":"ORD-1","customer":{"name":"Ada"},"total":120.5,"items":[{"sku":"A1","qty":2},{"sku":"B7","qty":1}]}'
-
-die() { echo "hmac.sh: $*" >&2; exit 1; }
-log() { echo "==> $*" >&2; }
-
-command -v wrk >/dev/null 2>&1 || die "wrk is required (apt-get install wrk)"
-command -v python3 >/dev/null 2>&1 || die "python3 is required"
-log "building hookflow (release)"
-(cd "$ROOT" && cargo build --release -p hookflow)
-mkdir -p "$RESULTS"
-STAMP="$(date +%Y%m%d-%H%M%S)"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/hookflow-hmac-bench.XXXXXX")"
-SERVER=""
-cleanup() {
-    if [[ -n "$SERVER" ]] && kill -0 "$SERVER" 2>/dev/null; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/serve-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/serve-lib.sh"
 
 mkdir -p "$TMP/flows"
 cp "$ROOT/flows/order-intake.json" "$TMP/flows/"
@@ -56,20 +34,7 @@ hook["auth"] = {"type": "hmac", "preset": "standard_webhooks", "credential": "er
                 "tolerance_s": 86400}
 json.dump(doc, open(sys.argv[2], "w"))
 PY
-"$HF_BIN" serve --flows "$TMP/flows" --data "$TMP/data" --listen 127.0.0.1:0 \
-    --admin-listen 127.0.0.1:0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVER=$!
-deadline=$((SECONDS + READY_TIMEOUT))
-until HOOKS="$(grep -oE 'webhooks listening on http://127\.0\.0\.1:[0-9]+' "$TMP/serve.err" | head -n1)" &&
-    [[ -n "$HOOKS" ]]; do
-    ((SECONDS < deadline)) && kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/serve.err" >&2; die "no listener"; }
-    sleep 0.05
-done
-HOOKS="http://${HOOKS##*http://}"
-secret_of() {
-    awk -v want="credential \`$1\`" 'index($0, want) { found = 1; next }
-        found && $1 == "secret:" { print $2; exit }' "$TMP/serve.out"
-}
+serve --flows "$TMP/flows"
 API_KEY="$(secret_of erp)"
 SIGNING="$(secret_of erp-signed)"
 [[ -n "$API_KEY" && -n "$SIGNING" ]] || { cat "$TMP/serve.out" >&2; die "no secrets on stdout"; }

@@ -20,62 +20,10 @@ CONNECTIONS="${CONNECTIONS:-32}"
 CALLS="${CALLS:-500}"
 READY_TIMEOUT="${READY_TIMEOUT:-30}"
 
-BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$BENCH/.." && pwd)"
-RESULTS="$BENCH/results"
-HF_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hookflow"
+NAME=store.sh
 TOKEN="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-
-die() { echo "store.sh: $*" >&2; exit 1; }
-log() { echo "==> $*" >&2; }
-
-command -v wrk >/dev/null 2>&1 || die "wrk is required (apt-get install wrk)"
-command -v python3 >/dev/null 2>&1 || die "python3 is required"
-log "building hookflow (release)"
-(cd "$ROOT" && cargo build --release -p hookflow)
-mkdir -p "$RESULTS"
-STAMP="$(date +%Y%m%d-%H%M%S)"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/hookflow-store-bench.XXXXXX")"
-SERVER=""
-
-cleanup() {
-    if [[ -n "$SERVER" ]] && kill -0 "$SERVER" 2>/dev/null; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# address LOG REGEX: the first `http://...` address of a line matching REGEX, waiting for it.
-address() {
-    local deadline=$((SECONDS + READY_TIMEOUT)) found
-    while ((SECONDS < deadline)); do
-        found="$(grep -oE "$2 on http://127\.0\.0\.1:[0-9]+" "$1" 2>/dev/null | head -n1 || true)"
-        [[ -n "$found" ]] && { echo "http://${found##*http://}"; return 0; }
-        kill -0 "$SERVER" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
-# serve STORE: a hookflow serve on the bench flows with that backend; sets HOOKS and ADMIN.
-serve() {
-    rm -rf "$TMP/data"
-    "$HF_BIN" serve --flows "$BENCH/flows-store" --data "$TMP/data" --store "$1" \
-        --admin-token "$TOKEN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        >"$TMP/serve.out" 2>"$TMP/serve.err" &
-    SERVER=$!
-    HOOKS="$(address "$TMP/serve.err" 'webhooks listening')" || { cat "$TMP/serve.err" >&2; die "no listener"; }
-    ADMIN="$(address "$TMP/serve.err" 'admin listening')" || die "no admin listener"
-}
-
-stop() {
-    kill "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=""
-}
+# shellcheck source=bench/serve-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/serve-lib.sh"
 
 # run NAME URL: one wrk run; prints requests/s; fails on non-2xx answers.
 run() {
@@ -93,7 +41,7 @@ SUMMARY="$RESULTS/store-summary-$STAMP.txt"
 } >"$SUMMARY"
 for store in redb sled; do
     log "backend $store"
-    serve "$store"
+    serve --flows "$BENCH/flows-store" --store "$store" --admin-token "$TOKEN"
     for ((round = 1; round <= ROUNDS; round++)); do
         with="$(run "$store-stored" "$HOOKS/hooks/stored")"
         without="$(run "$store-plain" "$HOOKS/hooks/plain")"
@@ -106,7 +54,7 @@ for store in redb sled; do
     stop
 done
 log "fan-out on redb, $CALLS calls"
-serve redb
+serve --flows "$BENCH/flows-store" --store redb --admin-token "$TOKEN"
 python3 "$BENCH/fanout.py" "$HOOKS" "$ADMIN" "$TOKEN" "$CALLS" | tee -a "$SUMMARY" >&2
 stop
 log "summary in $SUMMARY"

@@ -55,20 +55,8 @@ pub struct Case {
     pub received_at: Option<String>,
     /// The event, for a flow an `event` trigger starts (instead of `request`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<CaseEvent>,
+    pub event: Option<SampleEvent>,
     pub expect: Expect,
-}
-
-/// A case's event, for a flow an `event` trigger starts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CaseEvent {
-    /// The event type (default: the trigger's first event type).
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// The event's data (default `null`).
-    #[serde(default)]
-    pub data: Value,
 }
 
 /// A case's request. Headers and query are added to the sample's.
@@ -312,7 +300,7 @@ pub fn case_from_execution(doc: &Value, name: String) -> Result<Case, String> {
         },
         execution_id: text(&doc["id"]),
         received_at: text(&doc["received_at"]),
-        event: doc["cause"]["event"].as_object().map(|event| CaseEvent {
+        event: doc["cause"]["event"].as_object().map(|event| SampleEvent {
             kind: event.get("type").and_then(Value::as_str).map(str::to_owned),
             data: event.get("data").cloned().unwrap_or_default(),
         }),
@@ -412,10 +400,7 @@ impl Case {
             body,
             received_at,
             credential,
-            event: self
-                .event
-                .as_ref()
-                .map(|e| SampleEvent { kind: e.kind.clone(), data: e.data.clone() }),
+            event: self.event.clone(),
         })
     }
 }

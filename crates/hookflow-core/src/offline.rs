@@ -5,6 +5,8 @@
 
 use std::time::SystemTime;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::context::{ExecutionMeta, Request, RequestHead};
@@ -33,11 +35,16 @@ pub struct SampleRequest {
     pub event: Option<SampleEvent>,
 }
 
-/// A sample event for a flow an `event` trigger starts.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A sample event for a flow an `event` trigger starts: given to `hookflow run`, or a test
+/// case's `event`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SampleEvent {
     /// The event type (default: the trigger's first pattern that is a type).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The event's data (default `null`).
+    #[serde(default)]
     pub data: Value,
 }
 

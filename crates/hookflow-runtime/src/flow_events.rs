@@ -188,37 +188,33 @@ impl Engine {
             return Ok(0);
         }
         let taken = pending.len();
-        let caused = self.caused(pending);
-        let deliveries = caused.deliveries;
-        let records: Vec<ExecutionRecord> = caused.runs.iter().map(|(r, _)| r.clone()).collect();
-        let done = caused.done;
-        let (fresh, delivered) = blocking(self.store(), "events", move |s| {
-            let deliveries: Vec<Delivery> = deliveries
-                .into_iter()
-                .filter_map(|d| s.delivery(&d.id).map(|old| old.is_none().then_some(d)).transpose())
-                .collect::<Result<_, _>>()?;
-            let mut fresh = Vec::with_capacity(records.len());
-            let mut new = Vec::with_capacity(records.len());
-            for record in records {
-                let is_new = s.execution(&record.id)?.is_none();
-                fresh.push(is_new);
-                if is_new {
-                    new.push(record);
+        let Caused { deliveries, runs, done } = self.caused(pending);
+        // What a dispatch before a crash wrote already is left as it is.
+        let (runs, delivered) = blocking(self.store(), "events", move |s| {
+            let mut new_deliveries = Vec::with_capacity(deliveries.len());
+            for delivery in deliveries {
+                if s.delivery(&delivery.id)?.is_none() {
+                    new_deliveries.push(delivery);
                 }
             }
-            s.put_deliveries(&deliveries, Durability::Now)?;
-            s.put_executions(&new)?;
+            let (mut records, mut plans) = (Vec::new(), Vec::new());
+            for (record, plan) in runs {
+                if s.execution(&record.id)?.is_none() {
+                    records.push(record);
+                    plans.push(plan);
+                }
+            }
+            s.put_deliveries(&new_deliveries, Durability::Now)?;
+            s.put_executions(&records)?;
             s.delete_events(&done)?;
-            Ok((fresh, !deliveries.is_empty()))
+            Ok((records.into_iter().zip(plans), !new_deliveries.is_empty()))
         })
         .await?;
         if delivered {
             self.outbound.wake();
         }
-        for ((record, plan), is_new) in caused.runs.into_iter().zip(fresh) {
-            if is_new && record.status == ExecutionStatus::Queued {
-                self.queue.send(Job { record, plan }).await;
-            }
+        for (record, plan) in runs.filter(|(record, _)| record.status == ExecutionStatus::Queued) {
+            self.queue.send(Job { record, plan }).await;
         }
         Ok(taken)
     }

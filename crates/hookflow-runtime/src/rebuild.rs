@@ -1,12 +1,13 @@
 //! A recorded request back into the request a flow sees: for queued calls run after a restart,
-//! and for replays. It goes through the same intake rules as a live call.
+//! and for replays. It goes through the same intake rules as a live call. [`prepare`] is the
+//! whole step for a record: on the event that started it, or on its request rebuilt.
 
 use std::time::SystemTime;
 
 use hookflow_core::intake::{IntakeError, join_headers};
 use hookflow_core::routes::{HOOKS_BASE, match_suffix};
-use hookflow_core::{Plan, Request, RequestHead};
-use hookflow_store::RecordedRequest;
+use hookflow_core::{ExecutionMeta, Plan, Prepared, Request, RequestHead};
+use hookflow_store::{Cause, RecordedRequest};
 use serde_json::Value;
 
 /// Why a recorded request cannot run again.
@@ -20,6 +21,24 @@ pub enum RebuildError {
     Truncated,
     #[error("{0}")]
     Body(#[from] IntakeError),
+}
+
+/// Execution `meta` of `plan` prepared again from a record: on the event that started it
+/// (`cause`, at the chain depth it had), else on `recorded` rebuilt as received at `received_at`.
+pub fn prepare(
+    plan: &Plan,
+    cause: Option<&Cause>,
+    recorded: &RecordedRequest,
+    received_at: SystemTime,
+    mut meta: ExecutionMeta,
+) -> Result<Prepared, RebuildError> {
+    match cause {
+        Some(cause) => {
+            meta.depth = cause.depth;
+            Ok(Prepared::event(plan, cause.event.clone(), meta))
+        }
+        None => Ok(Prepared::new(plan, rebuild(recorded, plan, received_at)?, meta)),
+    }
 }
 
 /// The request `plan` sees for `recorded`. Redacted headers stay redacted.

@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use hookflow_core::ExecutionMeta;
 use hookflow_core::json_diff::{self, Keys};
-use hookflow_core::{ExecutionMeta, Prepared};
 use hookflow_store::{ExecutionRecord, ExecutionStatus, RecordedResponse, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::rebuild::{RebuildError, rebuild};
+use crate::rebuild::{self, RebuildError};
 use crate::record;
 use crate::run::Replayed;
 
@@ -86,19 +86,10 @@ pub async fn replay(
     request.headers.retain(|(name, _)| name != REPLAY_OF_HEADER);
     let received_at = SystemTime::now();
     let replay_id = uuid::Uuid::now_v7().to_string();
-    let mut meta = ExecutionMeta::new(replay_id.clone(), &plan, original.credential.clone());
+    let meta = ExecutionMeta::new(replay_id.clone(), &plan, original.credential.clone());
     // An execution an event started runs on the same event again.
-    let prepared = match &original.cause {
-        Some(cause) => {
-            meta.depth = cause.depth;
-            Prepared::event(&plan, cause.event.clone(), meta)
-        }
-        None => {
-            let flow_request = rebuild(&request, &plan, received_at)
-                .map_err(|source| ReplayError::Request { id: id(), source })?;
-            Prepared::new(&plan, flow_request, meta)
-        }
-    };
+    let prepared = rebuild::prepare(&plan, original.cause.as_ref(), &request, received_at, meta)
+        .map_err(|source| ReplayError::Request { id: id(), source })?;
     request.headers.push((REPLAY_OF_HEADER.to_owned(), original.id.clone()));
     let mut head = record::head(
         replay_id,

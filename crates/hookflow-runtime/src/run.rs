@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::idempotency;
 use crate::outbound::events::{self, Event, EventContext, WEBHOOK_REJECTED};
 use crate::queue::Job;
-use crate::rebuild::rebuild;
+use crate::rebuild;
 use crate::record::{self, Call, Limits, Sent, Served};
 use crate::store_errors;
 
@@ -287,16 +287,17 @@ impl Engine {
         record.status = ExecutionStatus::Running;
         record.started_at_ms = Some(record::millis(SystemTime::now()));
         self.history.record(record.clone()).await;
-        let mut meta = ExecutionMeta::new(record.id.clone(), &plan, record.credential.clone());
-        let prepared = match &record.cause {
-            Some(cause) => {
-                meta.depth = cause.depth;
-                Prepared::event(&plan, cause.event.clone(), meta)
-            }
-            None => match rebuild(&record.request, &plan, clock::time(record.received_at_ms)) {
-                Ok(request) => Prepared::new(&plan, request, meta),
-                Err(e) => return self.fail(record, e.to_string()).await,
-            },
+        let meta = ExecutionMeta::new(record.id.clone(), &plan, record.credential.clone());
+        let received_at = clock::time(record.received_at_ms);
+        let prepared = match rebuild::prepare(
+            &plan,
+            record.cause.as_ref(),
+            &record.request,
+            received_at,
+            meta,
+        ) {
+            Ok(prepared) => prepared,
+            Err(e) => return self.fail(record, e.to_string()).await,
         };
         self.run(plan, prepared, Queued(record)).await;
     }

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::Response as AxumResponse;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
+use hookflow_core::cors::Header;
 use hookflow_core::intake::join_headers;
 use hookflow_core::json_schema;
 use hookflow_core::limits::LimitKey;
@@ -140,18 +141,18 @@ async fn serve(
     if let (Some(policy), Some(origin)) = (&trigger.cors, header_str(&parts.headers, "origin")) {
         *cors = policy.headers(origin).unwrap_or_default();
     }
-    let caller = (trigger.allow_ips.is_some()
-        || trigger.rate_limit.as_ref().is_some_and(|r| matches!(r.key, LimitKey::Ip)))
-    .then(|| caller_ip(&parts, &trigger.trusted_proxies));
+    // Found only for a route that asks who the caller is.
+    let counts_ips = trigger.rate_limit.as_ref().is_some_and(|r| matches!(r.key, LimitKey::Ip));
+    let caller = (trigger.allow_ips.is_some() || counts_ips)
+        .then(|| caller_ip(&parts, &trigger.trusted_proxies))
+        .flatten();
     if let Some(allowed) = &trigger.allow_ips
-        && !caller.flatten().is_some_and(|ip| allowed.contains(ip))
+        && !caller.is_some_and(|ip| allowed.contains(ip))
     {
         return Err(refuse(Some(served), Bytes::new(), HookError::Forbidden));
     }
-    if let (Some(limits), Some(rate)) = (&limits, &trigger.rate_limit)
-        && matches!(rate.key, LimitKey::Ip)
-    {
-        let ip = caller.flatten().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if let Some(limits) = limits.as_ref().filter(|_| counts_ips) {
+        let ip = caller.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
         if let Err(wait) = limits.admit(&Caller::Ip(ip)) {
             return Err(refuse(Some(served), Bytes::new(), over_rate(wait)));
         }
@@ -269,9 +270,6 @@ async fn serve(
 
 /// Problems of a body against its route's contract that an answer lists, at most.
 const CONTRACT_PROBLEMS: usize = 20;
-
-/// A header that goes on an answer: its name (lower case) and value.
-type Header = (&'static str, String);
 
 /// Header `name` of the call, when it is text.
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

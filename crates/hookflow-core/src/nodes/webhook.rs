@@ -374,31 +374,26 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
     };
     let error_response =
         optional_response(cx, config.response.error.as_ref(), "/response/error", &mut ok);
-    let mut networks = |items: &[String], rel: &str| match Networks::parse(items) {
-        Ok(networks) => Some(networks),
-        Err((i, message)) => {
-            cx.report(Code::InvalidValue, &format!("{rel}/{i}"), message);
-            None
-        }
-    };
-    let allow_ips = config.allow_ips.as_deref().map(|items| networks(items, "/allow_ips"));
-    let trusted_proxies = networks(&config.trusted_proxies, "/trusted_proxies");
-    ok &= allow_ips.as_ref().is_none_or(Option::is_some) && trusted_proxies.is_some();
     if config.allow_ips.as_ref().is_some_and(Vec::is_empty) {
         cx.report(Code::InvalidValue, "/allow_ips", "`allow_ips` is empty: no caller could call");
         ok = false;
     }
-    let cors = config.cors.as_ref().map(|c| {
-        Cors::compile(c).map_err(|(pointer, message)| {
-            cx.report(Code::InvalidValue, &format!("/cors{pointer}"), message);
-        })
+    let allow_ips =
+        optional(config.allow_ips.as_ref(), &mut ok, |items| networks(cx, items, "/allow_ips"));
+    let trusted_proxies = networks(cx, &config.trusted_proxies, "/trusted_proxies");
+    ok &= trusted_proxies.is_some();
+    let cors = optional(config.cors.as_ref(), &mut ok, |c| {
+        Cors::compile(c)
+            .map_err(|(pointer, message)| {
+                cx.report(Code::InvalidValue, &format!("/cors{pointer}"), message);
+            })
+            .ok()
     });
-    ok &= !matches!(cors, Some(Err(())));
-    let contract =
-        config.expected.schema.as_ref().map(|s| json_schema::compile(cx, s, "/expected/schema"));
-    ok &= !matches!(contract, Some(None));
-    let rate_limit = config.rate_limit.as_ref().map(|r| RateLimit::compile(cx, r, "/rate_limit"));
-    ok &= !matches!(rate_limit, Some(None));
+    let contract = optional(config.expected.schema.as_ref(), &mut ok, |s| {
+        json_schema::compile(cx, s, "/expected/schema")
+    });
+    let rate_limit =
+        optional(config.rate_limit.as_ref(), &mut ok, |r| RateLimit::compile(cx, r, "/rate_limit"));
     ok.then(|| {
         let names: Vec<&str> = methods.iter().copied().map(Method::as_str).collect();
         let route = format!("{} {}", names.join(","), config.suffix);
@@ -415,11 +410,11 @@ fn compile(cx: &mut CompileCx<'_>, config: Value) -> Option<Box<dyn Node>> {
             error_response,
             expected: config.expected,
             idempotency,
-            allow_ips: allow_ips.flatten(),
+            allow_ips,
             trusted_proxies: trusted_proxies.unwrap_or_default(),
-            cors: cors.and_then(Result::ok),
-            contract: contract.flatten(),
-            rate_limit: rate_limit.flatten(),
+            cors,
+            contract,
+            rate_limit,
             max_concurrency: config.max_concurrency,
         })) as Box<dyn Node>
     })
@@ -431,9 +426,28 @@ fn optional_response(
     rel: &str,
     ok: &mut bool,
 ) -> Option<ResponseSpec> {
-    let spec = ResponseSpec::compile(cx, config?, rel);
-    *ok &= spec.is_some();
-    spec
+    optional(config, ok, |config| ResponseSpec::compile(cx, config, rel))
+}
+
+/// An optional field compiled by `compile` (which reports what is wrong): `None` when the field
+/// is absent; a field that does not compile clears `ok`.
+fn optional<C, T>(
+    config: Option<&C>,
+    ok: &mut bool,
+    compile: impl FnOnce(&C) -> Option<T>,
+) -> Option<T> {
+    let compiled = compile(config?);
+    *ok &= compiled.is_some();
+    compiled
+}
+
+/// A list of networks at `rel`; `None` after reporting the entry that is not one.
+fn networks(cx: &mut CompileCx<'_>, items: &[String], rel: &str) -> Option<Networks> {
+    Networks::parse(items)
+        .map_err(|(i, message)| {
+            cx.report(Code::InvalidValue, &format!("{rel}/{i}"), message);
+        })
+        .ok()
 }
 
 /// Checks a URL suffix; on error answers a message and a hint.

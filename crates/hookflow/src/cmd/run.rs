@@ -109,17 +109,15 @@ fn run(args: Args) -> Result<u8, String> {
             std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?,
         )),
     };
+    // For an event flow, `--body` (read above, as bytes) is the event's data.
     let event = match (plan.trigger().event(), &body) {
-        (Some(trigger), None) => {
-            Some(SampleEvent { kind: args.event.clone(), data: trigger.expected.clone() })
-        }
-        (Some(_), Some(SampleBody::Raw(bytes))) => Some(SampleEvent {
-            kind: args.event.clone(),
-            data: serde_json::from_slice(bytes)
-                .map_err(|e| format!("the event's data is not JSON: {e}"))?,
-        }),
-        (Some(_), Some(SampleBody::Json(data))) => {
-            Some(SampleEvent { kind: args.event.clone(), data: data.clone() })
+        (Some(trigger), body) => {
+            let data = match body {
+                Some(SampleBody::Raw(bytes)) => serde_json::from_slice(bytes)
+                    .map_err(|e| format!("the event's data is not JSON: {e}"))?,
+                _ => trigger.expected.clone(),
+            };
+            Some(SampleEvent { kind: args.event.clone(), data })
         }
         (None, _) if args.event.is_some() => {
             return Err(format!(
