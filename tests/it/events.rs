@@ -41,9 +41,14 @@ fn flows() -> Vec<(String, String)> {
 
 /// The bodies received until one with `event` arrives (5 s at most).
 async fn until(receiver: &Receiver, event: &str) -> Vec<Value> {
-    eventually(&format!("a `{event}` event"), Duration::from_secs(5), || async {
+    until_all(receiver, &[event]).await
+}
+
+/// The bodies received until each of `events` has arrived (5 s at most).
+async fn until_all(receiver: &Receiver, events: &[&str]) -> Vec<Value> {
+    eventually(&format!("the events {events:?}"), Duration::from_secs(5), || async {
         let bodies = receiver.bodies();
-        bodies.iter().any(|b| b["event"] == event).then_some(bodies)
+        events.iter().all(|e| bodies.iter().any(|b| b["event"] == *e)).then_some(bodies)
     })
     .await
 }
@@ -118,18 +123,18 @@ async fn a_subscriber_hears_of_executions_refusals_and_flow_changes() {
         .unwrap();
     std::fs::remove_file(dir.join("guarded.json")).unwrap();
     h.engine.reloader().reload(Trigger::Api).await.expect("the reload task answers");
-    let bodies = until(&receiver, "flow.removed").await;
+    // Each event is its own delivery: they may arrive in any order.
+    let bodies = until_all(&receiver, &["flow.deployed", "flow.rejected", "flow.removed"]).await;
     let deployed = &one(&bodies, "flow.deployed")["data"];
     assert_eq!(deployed["flow_id"], "echo");
     assert!(
         deployed["version"].is_string()
             && deployed["file"].as_str().unwrap().ends_with("echo.json")
     );
-    let rejected = &until(&receiver, "flow.rejected").await;
-    let rejected = &one(rejected, "flow.rejected")["data"];
+    let rejected = &one(&bodies, "flow.rejected")["data"];
     assert_eq!(rejected["flow_id"], "fails");
     assert!(rejected["diagnostics"][0].as_str().unwrap().contains("error["), "{rejected}");
-    assert_eq!(one(&receiver.bodies(), "flow.removed")["data"]["flow_id"], "guarded");
+    assert_eq!(one(&bodies, "flow.removed")["data"]["flow_id"], "guarded");
 
     // Switched off, then on again.
     let reloader = h.engine.reloader();
