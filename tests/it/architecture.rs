@@ -12,7 +12,8 @@ use crate::root;
 
 /// Each workspace crate and the workspace crates it may depend on (in any dependency table).
 const ARROWS: &[(&str, &[&str])] = &[
-    ("hookflow-core", &[]),
+    ("hookflow-js", &[]),
+    ("hookflow-core", &["hookflow-js"]),
     ("hookflow-store", &[]),
     ("hookflow-runtime", &["hookflow-core", "hookflow-store"]),
     ("hookflow-server", &["hookflow-core", "hookflow-runtime", "hookflow-store"]),

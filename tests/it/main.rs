@@ -15,6 +15,7 @@ mod hardening;
 mod harness;
 mod hmac;
 mod invalid_flows;
+mod javascript;
 mod openapi;
 mod ops;
 mod outbound;

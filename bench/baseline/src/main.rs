@@ -2,8 +2,10 @@
 //!
 //! `POST /hooks/orders/{region}` with an `X-API-Key` header compared in constant time against the
 //! `BASELINE_API_KEY` environment variable; the JSON body is mapped to
-//! `order_id, customer, total, region, skus, channel`; an order whose total is over 100 is held
-//! for review (201, `X-Order-Id`, `{id, review: true, skus, message}`), any other is accepted
+//! `order_id, customer, total, region, skus, channel, item_count, total_with_vat` (the number of
+//! items, and the total × 1.2 rounded to cents, as the flow's two `js` fields compute them); an
+//! order whose total is over 100 is held for review (201, `X-Order-Id`, `{id, review: true, skus,
+//! item_count, total_with_vat, message}`), any other is accepted
 //! (201 or the `?status=` override, `{id, review: false}`). Usage:
 //! `BASELINE_API_KEY=... hookflow-baseline [ADDR]` (default `127.0.0.1:0`); prints the bound
 //! address as `listening on http://ADDR`.
@@ -33,6 +35,10 @@ struct Order {
     skus: Vec<Value>,
     #[allow(dead_code)]
     channel: &'static str,
+    /// `request.body.items.length` (JavaScript: a missing `items` fails the run).
+    item_count: Option<usize>,
+    /// `Math.round(request.body.total * 1.2 * 100) / 100`.
+    total_with_vat: Value,
 }
 
 fn main() {
@@ -89,12 +95,28 @@ async fn orders(
             .map(|items| items.iter().filter_map(|i| i.get("sku").cloned()).collect())
             .unwrap_or_default(),
         channel: "erp",
+        item_count: body.get("items").and_then(Value::as_array).map(Vec::len),
+        total_with_vat: body
+            .get("total")
+            .and_then(Value::as_f64)
+            .map(|t| json_number((t * 1.2 * 100.0).round() / 100.0))
+            .unwrap_or(Value::Null),
+    };
+    let Some(item_count) = order.item_count else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Flow failed",
+            "The flow failed while handling this request. Look up the execution for details.",
+        );
     };
     let large = order.total.as_f64().is_some_and(|t| t > 100.0);
     if large {
         let id = text(&order.order_id);
         let message = format!("Order {id} for {} is held for review", text(&order.customer));
-        let body = json!({ "id": order.order_id, "review": true, "skus": order.skus, "message": message });
+        let body = json!({
+            "id": order.order_id, "review": true, "skus": order.skus, "item_count": item_count,
+            "total_with_vat": order.total_with_vat, "message": message,
+        });
         let mut response = json_response(StatusCode::CREATED, &body);
         if let Ok(v) = HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-order-id", v);
@@ -115,6 +137,15 @@ async fn orders(
             },
         };
         json_response(status, &json!({ "id": order.order_id, "review": false }))
+    }
+}
+
+/// A JavaScript number as JSON: whole numbers as integers.
+fn json_number(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+        json!(f as i64)
+    } else {
+        json!(f)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Criterion benchmarks of the order-intake example: compiling the flow, and executing the
-//! compiled plan on its sample request (both branches).
+//! Criterion benchmarks of the order-intake example: compiling the flow, executing the compiled
+//! plan on its sample request (both branches), the same with its two `js` fields removed (their
+//! cost is the difference), and a `code` node that maps a 1 KB body.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -73,6 +74,66 @@ fn benches(c: &mut Criterion) {
             black_box(e)
         });
     });
+    // The same flow without its two `js` fields (and the response fields that read them).
+    let without: Value = {
+        let mut doc: Value = serde_json::from_str(FLOW).expect("JSON");
+        let fields = doc["nodes"][1]["fields"].as_object_mut().expect("the map's fields");
+        fields.retain(|_, v| v.get("js").is_none());
+        let body = doc["nodes"][3]["body"].as_object_mut().expect("the review body");
+        body.retain(|k, _| k != "item_count" && k != "total_with_vat");
+        doc
+    };
+    let text = without.to_string();
+    let bare = compile(&Source { file: "flows/order-intake.json".into(), text })
+        .plan
+        .expect("the flow without js compiles");
+    let bare_meta = ExecutionMeta::new(id.into(), &bare, Some("erp".into()));
+    c.bench_function("execute order-intake without its js fields (review branch)", |b| {
+        b.iter(|| {
+            let e = now(execute(
+                &bare,
+                Prepared::new(&bare, request(&large, &no_query), bare_meta.clone()),
+                &services,
+            ));
+            assert_eq!(e.response.status, 201);
+            black_box(e)
+        });
+    });
+
+    // A code node that maps a 1 KB body into a new object.
+    let code = json!({
+        "id": "mapper", "name": "Mapper",
+        "nodes": [
+            { "id": "in", "type": "webhook", "suffix": "/m", "methods": ["POST"], "auth": { "type": "none" } },
+            { "id": "map", "type": "code", "source":
+              "const b = request.body;\nreturn { id: b.id, customer: b.customer.name.toUpperCase(), \
+               lines: b.items.map(i => ({ sku: i.sku, qty: i.qty, amount: Math.round(i.qty * i.price * 100) / 100 })), \
+               total: b.items.reduce((s, i) => s + i.qty * i.price, 0) };" },
+            { "id": "answer", "type": "respond", "body": { "out": "$.nodes.map" } }
+        ],
+        "edges": [ { "from": "in", "to": "map" }, { "from": "map", "to": "answer" } ]
+    });
+    let code = compile(&Source { file: "mapper.json".into(), text: code.to_string() })
+        .plan
+        .expect("the code flow compiles");
+    let code_meta = ExecutionMeta::new(id.into(), &code, None);
+    let items: Vec<Value> = (0..16)
+        .map(|i| json!({ "sku": format!("SKU-{i:04}"), "qty": i + 1, "price": 9.95, "note": "gift wrap" }))
+        .collect();
+    let kilobyte = json!({ "id": "ORD-9", "customer": { "name": "Ada Lovelace" }, "items": items });
+    assert!((950..1100).contains(&kilobyte.to_string().len()), "{}", kilobyte.to_string().len());
+    c.bench_function("execute a code node mapping a 1 KB body", |b| {
+        b.iter(|| {
+            let e = now(execute(
+                &code,
+                Prepared::new(&code, request(&kilobyte, &no_query), code_meta.clone()),
+                &services,
+            ));
+            assert_eq!(e.response.status, 200);
+            black_box(e)
+        });
+    });
+
     c.bench_function("execute order-intake (accept branch, status override)", |b| {
         b.iter(|| {
             let e = now(execute(

@@ -4,6 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use hookflow_js::{Kind, Limits, Script};
+
 use crate::diagnostic::{Code, Diagnostic, Location};
 use crate::path::JsonPath;
 use crate::template::{TemplateId, Templates};
@@ -15,6 +17,9 @@ pub struct CompileCx<'a> {
     templates: &'a mut Templates,
     reads: &'a mut Reads,
     diagnostics: &'a mut Vec<Diagnostic>,
+    /// The text of every file the flow's nodes read besides the flow file (see
+    /// [`CompileCx::js_file`]), when the flow's version is being made.
+    includes: Option<&'a mut Vec<String>>,
 }
 
 /// What a flow's paths and templates may read of the context, gathered as they compile: a part
@@ -45,7 +50,21 @@ impl<'a> CompileCx<'a> {
         reads: &'a mut Reads,
         diagnostics: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        CompileCx { file, node: None, base: String::new(), templates, reads, diagnostics }
+        CompileCx {
+            file,
+            node: None,
+            base: String::new(),
+            templates,
+            reads,
+            diagnostics,
+            includes: None,
+        }
+    }
+
+    /// Gathers the text of the files the nodes read into `includes`.
+    pub fn with_includes(mut self, includes: &'a mut Vec<String>) -> Self {
+        self.includes = Some(includes);
+        self
     }
 
     /// Points the context at node `id`, found at JSON pointer `base` (e.g. `/nodes/2`).
@@ -106,6 +125,79 @@ impl<'a> CompileCx<'a> {
                     .set_help(
                         "names with `-` need brackets (`$.request.headers['x-api-key']`); a literal string starting with `$` is written {\"value\": \"$...\"}",
                     );
+                None
+            }
+        }
+    }
+
+    /// Compiles JavaScript `source` found at `rel` (a JSON string of the flow file); a syntax
+    /// error points at its place inside that string.
+    pub fn js(&mut self, source: &str, rel: &str, kind: Kind, limits: Limits) -> Option<Script> {
+        match Script::compile(source, kind, limits) {
+            Ok(script) => {
+                self.reads_script(&script);
+                Some(script)
+            }
+            Err(e) => {
+                let d = self.report(Code::InvalidJavaScript, rel, e.message);
+                d.location.within = Some((e.line, e.column));
+                None
+            }
+        }
+    }
+
+    /// Adds what `script` may read of the context.
+    pub fn reads_script(&mut self, script: &Script) {
+        let uses = script.uses();
+        self.reads.add(|target| uses.reads(target[0]));
+    }
+
+    /// Reads and compiles the JavaScript file `path` (relative to the flow file, inside its
+    /// directory), named at `rel`. A syntax error points into the script's file; the file's text
+    /// is part of the flow's version.
+    pub fn js_file(&mut self, path: &str, rel: &str, kind: Kind, limits: Limits) -> Option<Script> {
+        let inside = std::path::Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if !inside || !path.ends_with(".js") {
+            self.report(
+                Code::InvalidValue,
+                rel,
+                format!("`{path}` is not a `.js` file inside the flow file's directory"),
+            )
+            .set_help("write a relative path such as `code/normalize.js`, without `..`");
+            return None;
+        }
+        let dir = std::path::Path::new(self.file).parent().unwrap_or(std::path::Path::new(""));
+        let full = dir.join(path);
+        let text = match std::fs::read_to_string(&full) {
+            Ok(text) => text,
+            Err(e) => {
+                let message = format!("cannot read `{}`: {e}", full.display());
+                self.report(Code::UnreadableFile, rel, message);
+                return None;
+            }
+        };
+        let compiled = Script::compile(&text, kind, limits);
+        if let Some(includes) = self.includes.as_deref_mut() {
+            includes.push(text);
+        }
+        match compiled {
+            Ok(script) => {
+                self.reads_script(&script);
+                Some(script)
+            }
+            Err(e) => {
+                let mut location = Location::new(full.display().to_string(), "");
+                (location.line, location.column) = (Some(e.line), Some(e.column));
+                let related = crate::diagnostic::Related {
+                    message: "the code node that loads it".into(),
+                    location: Location::new(self.file, self.pointer(rel)),
+                };
+                let d = Diagnostic::new(Code::InvalidJavaScript, location, e.message)
+                    .with_node(self.node.as_deref())
+                    .with_related(related);
+                self.diagnostics.push(d);
                 None
             }
         }

@@ -92,7 +92,7 @@ fn plan(
         name: doc.name?,
         description: doc.description,
         active: doc.active,
-        version: version(&source.text),
+        version: version(&source.text, &cx.includes),
         file: source.file.clone(),
         nodes: nodes.into_plan_nodes()?,
         order,
@@ -110,6 +110,8 @@ struct FlowCx<'a> {
     diagnostics: Vec<Diagnostic>,
     templates: Templates,
     reads: Reads,
+    /// The text of the files the nodes read (JavaScript files), in the order they were read.
+    includes: Vec<String>,
 }
 
 impl<'a> FlowCx<'a> {
@@ -119,6 +121,7 @@ impl<'a> FlowCx<'a> {
             diagnostics: Vec::new(),
             templates: Templates::default(),
             reads: Reads::default(),
+            includes: Vec::new(),
         }
     }
 
@@ -134,15 +137,23 @@ impl<'a> FlowCx<'a> {
     /// The context a node type's compile step works in, pointed at node `id` found at `pointer`.
     fn node_cx(&mut self, id: &str, pointer: &str) -> CompileCx<'_> {
         let mut cx =
-            CompileCx::new(self.file, &mut self.templates, &mut self.reads, &mut self.diagnostics);
+            CompileCx::new(self.file, &mut self.templates, &mut self.reads, &mut self.diagnostics)
+                .with_includes(&mut self.includes);
         cx.enter_node(id, pointer.to_owned());
         cx
     }
 }
 
-/// The first 16 hex digits of the SHA-256 of a flow's text.
-pub fn version(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
+/// The first 16 hex digits of the SHA-256 of a flow's text and of the files its nodes read
+/// (`includes`, each after its length, so that moving text from one to the next changes it).
+pub fn version(text: &str, includes: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    for include in includes {
+        hasher.update((include.len() as u64).to_le_bytes());
+        hasher.update(include.as_bytes());
+    }
+    let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 

@@ -107,7 +107,10 @@ pub fn deploy(
     for source in sources {
         let compiled = compile(source);
         let id = compiled.flow_id.or_else(|| served_from(&source.file).map(|p| p.id.clone()));
-        let version = Some(crate::compiler::version(&source.text));
+        let version = Some(match &compiled.plan {
+            Some(plan) => plan.version.clone(),
+            None => crate::compiler::version(&source.text, &[]),
+        });
         entries.push(Entry {
             file: &source.file,
             text: Some(&source.text),

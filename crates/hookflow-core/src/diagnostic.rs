@@ -40,6 +40,7 @@ pub enum Code {
     InvalidRegex,
     UnreadableFile,
     RespondWithoutCaller,
+    InvalidJavaScript,
     UnreachableNode,
     OutputGoesNowhere,
     EventCycle,
@@ -71,6 +72,7 @@ impl Code {
         Code::InvalidRegex,
         Code::UnreadableFile,
         Code::RespondWithoutCaller,
+        Code::InvalidJavaScript,
         Code::UnreachableNode,
         Code::OutputGoesNowhere,
         Code::EventCycle,
@@ -115,6 +117,7 @@ impl Code {
             Code::InvalidRegex => ("E021", "invalid-regex"),
             Code::UnreadableFile => ("E022", "unreadable-file"),
             Code::RespondWithoutCaller => ("E023", "respond-without-caller"),
+            Code::InvalidJavaScript => ("E024", "invalid-javascript"),
             Code::UnreachableNode => ("W001", "unreachable-node"),
             Code::OutputGoesNowhere => ("W002", "output-goes-nowhere"),
             Code::EventCycle => ("W003", "event-cycle"),
@@ -138,17 +141,32 @@ pub struct Location {
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// A place inside the string value at the pointer (its 1-based line and column, as the
+    /// string reads decoded): `line` and `column` are then that place in the file.
+    #[serde(skip)]
+    pub within: Option<(usize, usize)>,
 }
 
 impl Location {
     pub fn new(file: impl Into<String>, pointer: impl Into<String>) -> Self {
-        Location { file: file.into(), pointer: pointer.into(), line: None, column: None }
+        Location {
+            file: file.into(),
+            pointer: pointer.into(),
+            line: None,
+            column: None,
+            within: None,
+        }
     }
 
     /// Fills `line` and `column` from the file's text, when the pointer can be found in it.
     pub fn resolve(&mut self, text: &str) {
+        let found = match self.within {
+            Some(within) => crate::locate::line_column_within(text, &self.pointer, within)
+                .or_else(|| crate::locate::line_column(text, &self.pointer)),
+            None => crate::locate::line_column(text, &self.pointer),
+        };
         if self.line.is_none()
-            && let Some((line, column)) = crate::locate::line_column(text, &self.pointer)
+            && let Some((line, column)) = found
         {
             self.line = Some(line);
             self.column = Some(column);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::context::{self, ExecutionMeta, Request};
 use crate::expr::Scope;
-use crate::nodes::{Outcome, Role, RunCx};
+use crate::nodes::{Logs, Outcome, Role, RunCx};
 use crate::plan::Plan;
 use crate::response::{Response, ResponseSpec};
 use crate::services::Services;
@@ -52,6 +52,8 @@ pub struct Step {
     /// The output taken, for a branching node.
     pub output: Option<String>,
     pub error: Option<String>,
+    /// What the node logged (a `code` node's `console` lines).
+    pub logs: Vec<String>,
 }
 
 /// A finished execution.
@@ -122,11 +124,16 @@ pub async fn execute(plan: &Plan, prepared: Prepared, services: &Services) -> Ex
                 duration_us: 0,
                 output: None,
                 error: None,
+                logs: Vec::new(),
             });
             continue;
         }
-        let cx = RunCx { execution: &meta, services };
-        let outcome = match node.node.run(Scope { ctx: &ctx, templates: &plan.templates }, cx) {
+        let logs = Logs::default();
+        let ran = {
+            let cx = RunCx { execution: &meta, services, logs: &logs };
+            node.node.run(Scope { ctx: &ctx, templates: &plan.templates }, cx)
+        };
+        let outcome = match ran {
             Ok(Outcome::Pending(io)) => io.await.map(Outcome::Value),
             other => other,
         };
@@ -140,6 +147,7 @@ pub async fn execute(plan: &Plan, prepared: Prepared, services: &Services) -> Ex
             duration_us,
             output: None,
             error: None,
+            logs: logs.into_lines(),
         };
         let fired = match outcome {
             Ok(Outcome::Value(value)) => {
@@ -232,13 +240,18 @@ fn micros(duration: Duration) -> u64 {
 }
 
 impl Execution {
-    /// For the node that answered: every value expression with what it produced against the
-    /// final context (`hookflow run --explain`). Empty when no `respond` node answered.
+    /// For each node that ran, in the order they ran: every value expression (and a `code`
+    /// node's code) with what it produces against the final context (`hookflow run --explain`).
     pub fn explain(&self, plan: &Plan) -> Vec<crate::expr::Explained> {
-        let Some(node) = self.responded_by.as_deref().and_then(|id| plan.node(id)) else {
-            return Vec::new();
-        };
         let ctx = Context::from(self.context.clone());
-        node.node.explain(Scope { ctx: &ctx, templates: &plan.templates }, &node.pointer)
+        let scope = Scope { ctx: &ctx, templates: &plan.templates };
+        self.trace
+            .iter()
+            .filter(|step| step.status != StepStatus::Skipped)
+            .flat_map(|step| {
+                let node = &plan.nodes[step.node];
+                node.node.explain(scope, &node.pointer)
+            })
+            .collect()
     }
 }

@@ -6,14 +6,18 @@
 //! - a string containing `{{` is a Handlebars template rendering a string;
 //! - `{"value": X}` is the literal `X` (for strings that start with `$` or contain `{{`);
 //! - `{"from": E, "default": D}` is `E`, or the literal `D` when `E` yields nothing or `null`;
+//! - `{"js": "<expression>"}` is the value of one JavaScript expression over `request`, `nodes`,
+//!   `execution` and `event` (`undefined` yields nothing);
 //! - objects and arrays are evaluated leaf by leaf. A leaf that yields nothing is left out of its
 //!   object, and is `null` in an array.
 
 use handlebars::Context;
+use hookflow_js::{Globals, Kind, Limits, Script};
 use serde_json::{Map, Value};
 
 use crate::compile_cx::CompileCx;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::member::member;
 use crate::path::JsonPath;
 use crate::pointer::escape;
 use crate::template::{TemplateId, Templates};
@@ -27,6 +31,7 @@ pub enum Expr {
     Object(Vec<(String, Expr)>),
     Array(Vec<Expr>),
     Default { from: Box<Expr>, default: Value },
+    Js { script: Script, pointer: Box<str> },
 }
 
 /// What an expression is evaluated against.
@@ -55,6 +60,15 @@ impl Expr {
             }
             Value::Object(map) if map.len() == 1 && map.contains_key("value") => {
                 Some(Expr::Literal(map["value"].clone()))
+            }
+            Value::Object(map) if map.len() == 1 && map.contains_key("js") => {
+                let rel = format!("{rel}/js");
+                let Some(source) = map["js"].as_str() else {
+                    cx.report(Code::InvalidValue, &rel, "a `js` expression is a string");
+                    return None;
+                };
+                let script = cx.js(source, &rel, Kind::Expression, Limits::EXPRESSION)?;
+                Some(Expr::Js { script, pointer: cx.pointer(&rel).into_boxed_str() })
             }
             Value::Object(map)
                 if map.len() == 2 && map.contains_key("from") && map.contains_key("default") =>
@@ -119,7 +133,22 @@ impl Expr {
                 None | Some(Value::Null) => Some(default.clone()),
                 some => some,
             },
+            Expr::Js { script, pointer } => script
+                .run(globals(scope.ctx.data()))
+                .result
+                .map_err(|e| EvalError { pointer: pointer.to_string(), message: e.to_string() })?,
         })
+    }
+}
+
+/// What a script sees of the context document `doc`.
+pub fn globals(doc: &Value) -> Globals<'_> {
+    let Value::Object(doc) = doc else { return Globals::default() };
+    Globals {
+        request: member(doc, "request"),
+        nodes: member(doc, "nodes"),
+        execution: member(doc, "execution"),
+        event: member(doc, "event"),
     }
 }
 
@@ -176,6 +205,7 @@ impl Expr {
             Expr::Path(_) => leaf("jsonpath", out),
             Expr::Template { .. } => leaf("template", out),
             Expr::Default { .. } => leaf("default", out),
+            Expr::Js { .. } => leaf("js", out),
         }
     }
 }
@@ -185,7 +215,7 @@ impl Expr {
 pub struct Explained {
     /// Where the expression is in the flow file.
     pub pointer: String,
-    /// `literal`, `jsonpath`, `template` or `default`.
+    /// `literal`, `jsonpath`, `template`, `default`, `js` or `code`.
     pub kind: &'static str,
     /// What it produced (`Ok(None)`: nothing), or why it failed.
     pub value: Result<Option<Value>, String>,
@@ -252,6 +282,20 @@ mod tests {
                 .unwrap(),
             Some(json!({"k": 2, "arr": [null, "Ada"]}))
         );
+    }
+
+    #[test]
+    fn a_js_expression_computes_and_its_errors_carry_the_pointer() {
+        let data = json!({"request": {"body": {"items": [1, 2, 3], "total": 10.005}}});
+        let computed = eval(
+            json!({"n": {"js": "request.body.items.length"}, "gone": {"js": "undefined"},
+                   "vat": {"js": "Math.round(request.body.total * 1.2 * 100) / 100"}}),
+            data.clone(),
+        );
+        assert_eq!(computed.unwrap(), Some(json!({"n": 3, "vat": 12.01})));
+        let err = eval(json!({"m": {"js": "request.body.nope.x"}}), data).unwrap_err();
+        assert_eq!(err.pointer, "/x/m/js");
+        assert!(err.message.contains("cannot read property 'x'"), "{}", err.message);
     }
 
     #[test]

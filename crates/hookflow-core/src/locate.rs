@@ -13,6 +13,44 @@ pub fn line_column(text: &str, pointer: &str) -> Option<(usize, usize)> {
     Some(offset_to_line_column(text, offset))
 }
 
+/// The line and column in `text` of a place inside the string value `pointer` names: the
+/// character at 1-based `line` and `column` of the string as decoded, where an escaped `\n`
+/// starts a line (a script written in a JSON string, say). The string's end when the place is
+/// past it; `None` when the value is not a string.
+pub fn line_column_within(
+    text: &str,
+    pointer: &str,
+    within: (usize, usize),
+) -> Option<(usize, usize)> {
+    let segments = split_pointer(pointer)?;
+    let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0 };
+    scanner.ws();
+    let start = scanner.find(&segments)?;
+    let raw = text.get(start..)?.strip_prefix('"')?;
+    let (mut line, mut column) = (1, 1);
+    let mut chars = raw.char_indices();
+    let mut at = raw.len();
+    while let Some((i, c)) = chars.next() {
+        if (line, column) >= within || c == '"' {
+            at = i;
+            break;
+        }
+        if c != '\\' {
+            column += 1;
+            continue;
+        }
+        match chars.next() {
+            Some((_, 'n')) => (line, column) = (line + 1, 1),
+            Some((_, 'u')) => {
+                chars.by_ref().take(4).for_each(drop);
+                column += 1;
+            }
+            _ => column += 1,
+        }
+    }
+    Some(offset_to_line_column(text, start + 1 + at))
+}
+
 fn split_pointer(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
         return Some(Vec::new());
@@ -175,6 +213,17 @@ mod tests {
     fn missing_segment_answers_the_deepest_existing_value() {
         assert_eq!(line_column(DOC, "/nodes/1/nope"), Some((5, 5)));
         assert_eq!(line_column(DOC, "/nodes/9"), Some((3, 12)));
+    }
+
+    #[test]
+    fn finds_a_place_inside_a_string() {
+        let text = "{\n  \"s\": \"let a = 1;\\n  a = = \\\"x\\\";\" }";
+        assert_eq!(super::line_column_within(text, "/s", (1, 1)), Some((2, 9)));
+        assert_eq!(super::line_column_within(text, "/s", (1, 5)), Some((2, 13)));
+        // Line 2 starts after the escaped newline; the escaped quote is one character.
+        assert_eq!(super::line_column_within(text, "/s", (2, 7)), Some((2, 27)));
+        assert_eq!(super::line_column_within(text, "/s", (2, 10)), Some((2, 31)));
+        assert_eq!(super::line_column_within(text, "/s", (9, 1)), Some((2, 35)));
     }
 
     #[test]

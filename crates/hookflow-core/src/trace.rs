@@ -23,7 +23,7 @@ pub enum TraceDetail {
 /// The trace of an execution, borrowed from it: serializes as a JSON array with, per node, its
 /// id, type, status, duration, the node that activated it, (with [`TraceDetail::Full`]) its
 /// input — that node's output, or the request for the node after the trigger —, its output, the
-/// branch it took and its error. A value whose JSON is longer than `max_value_bytes` is replaced
+/// branch it took, its error and the lines it logged. A value whose JSON is longer than `max_value_bytes` is replaced
 /// by `{"truncated": true, "larger_than": max_value_bytes}`.
 #[derive(Debug, Clone, Copy)]
 pub struct Trace<'a> {
@@ -96,6 +96,9 @@ impl Trace<'_> {
         }
         if let Some(error) = &step.error {
             entry.field("error", error)?;
+        }
+        if !step.logs.is_empty() {
+            entry.field("logs", &step.logs)?;
         }
         Ok(())
     }

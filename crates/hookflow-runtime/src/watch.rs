@@ -1,5 +1,6 @@
 //! Watches the flows directory (or the one flow file) and calls back once a burst of changes to
-//! flow files has settled: an editor's save, a `git checkout` or a copy of many files makes one
+//! flow files, or to the JavaScript files their `code` nodes read (`*.js` at any depth below the
+//! directory), has settled: an editor's save, a `git checkout` or a copy of many files makes one
 //! call, not one per event. Files that are not flows (`*.cases.json`, temporary files) are
 //! ignored, and so are events that changed nothing: a file read (by this process's own reload, or
 //! by another `hookflow serve` on the same flows) is reported by some platforms, and the flow
@@ -28,8 +29,8 @@ impl std::fmt::Debug for FlowsWatcher {
     }
 }
 
-/// Watches `flows` (a directory, not recursing, or one file) and calls `on_change` after each
-/// settled burst of changes to its flow files. Blocks briefly (it registers the watch): call it
+/// Watches `flows` (a directory, or one file) and calls `on_change` after each settled burst of
+/// changes to its flow files (not recursing) or to `.js` files below it. Blocks briefly (it registers the watch): call it
 /// from `spawn_blocking` on an async thread.
 pub fn watch(
     flows: &Path,
@@ -46,7 +47,7 @@ pub fn watch(
     let watched = dir.clone();
     let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| match result {
         Ok(events) => {
-            if events.iter().any(|e| concerns(only.as_deref(), &e.path)) {
+            if events.iter().any(|e| concerns(&watched, only.as_deref(), &e.path)) {
                 let now = fingerprint(&watched, only.as_deref());
                 let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if *seen != now {
@@ -57,35 +58,60 @@ pub fn watch(
         }
         Err(e) => tracing::warn!(error = %e, "the flows watcher reported an error"),
     })?;
-    debouncer.watcher().watch(&dir, RecursiveMode::NonRecursive)?;
+    debouncer.watcher().watch(&dir, RecursiveMode::Recursive)?;
     Ok(FlowsWatcher { _debouncer: debouncer })
 }
 
-/// The name, size and modification time of each flow file of `dir` (or of `only`), sorted: what
-/// a change changes. Reading metadata opens no file, so it is not itself an event.
+/// How deep below the watched directory `.js` files are looked for.
+const MAX_DEPTH: usize = 8;
+
+/// The path, size and modification time of each file of `dir` that [`concerns`] the watch,
+/// sorted: what a change changes. Reading metadata opens no file, so it is not itself an event.
 fn fingerprint(
     dir: &Path,
     only: Option<&std::ffi::OsStr>,
-) -> Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .filter(|e| concerns(only, &e.path()))
-        .map(|e| {
-            let meta = e.metadata().ok();
-            let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
-            (e.file_name(), len, meta.and_then(|m| m.modified().ok()))
-        })
-        .collect();
+) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), 0)];
+    while let Some((at, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if meta.is_dir() {
+                if depth < MAX_DEPTH && !hidden {
+                    pending.push((path, depth + 1));
+                }
+            } else if concerns(dir, only, &path) {
+                files.push((path, meta.len(), meta.modified().ok()));
+            }
+        }
+    }
     files.sort();
     files
 }
 
-/// Whether a change of `path` matters: it is the watched file (`only`), or a flow file.
-fn concerns(only: Option<&std::ffi::OsStr>, path: &Path) -> bool {
+/// Whether a change of `path` matters: it is the watched file (`only`) or a flow file of `dir`,
+/// or a JavaScript file below `dir`.
+fn concerns(dir: &Path, only: Option<&std::ffi::OsStr>, path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e == "js") {
+        return true;
+    }
+    if path.parent() != Some(dir) && !path.parent().is_some_and(|p| same_dir(p, dir)) {
+        return false;
+    }
     match only {
         Some(name) => path.file_name() == Some(name),
         None => is_flow_file(path),
+    }
+}
+
+/// Whether two paths name the same directory (a watcher may report paths made absolute).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -96,13 +122,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_flow_files_matter() {
-        assert!(concerns(None, Path::new("flows/orders.json")));
-        assert!(!concerns(None, Path::new("flows/orders.cases.json")));
-        assert!(!concerns(None, Path::new("flows/.orders.json.7.tmp")));
+    fn only_flow_files_and_scripts_matter() {
+        let dir = Path::new("flows");
+        assert!(concerns(dir, None, Path::new("flows/orders.json")));
+        assert!(!concerns(dir, None, Path::new("flows/orders.cases.json")));
+        assert!(!concerns(dir, None, Path::new("flows/.orders.json.7.tmp")));
+        assert!(!concerns(dir, None, Path::new("flows/old/orders.json")));
+        assert!(concerns(dir, None, Path::new("flows/code/normalize.js")));
         let only = Some(std::ffi::OsStr::new("orders.json"));
-        assert!(concerns(only, Path::new("flows/orders.json")));
-        assert!(!concerns(only, Path::new("flows/events.json")));
+        assert!(concerns(dir, only, Path::new("flows/orders.json")));
+        assert!(!concerns(dir, only, Path::new("flows/events.json")));
+    }
+
+    #[test]
+    fn a_change_of_a_script_below_the_flows_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        std::fs::create_dir(&code).unwrap();
+        std::fs::write(code.join("lines.js"), "return 1;").unwrap();
+        let (tx, rx) = mpsc::channel();
+        let _watcher = watch(dir.path(), move || {
+            let _ = tx.send(());
+        })
+        .unwrap();
+        std::fs::write(code.join("lines.js"), "return 2 + 2;").unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).expect("a change of code/lines.js");
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub static TYPE: NodeType = NodeType {
           the output, else `default`. A condition is `{\"path\", \"op\", \"value\"}` with op \
           `eq ne gt gte lt lte in contains exists missing matches` (`value` is a value \
           expression; `matches` takes a regular expression; `exists`/`missing` take none), or \
-          `{\"all\": [...]}`, `{\"any\": [...]}`, `{\"not\": {...}}`. Edges leaving the node name \
+          `{\"all\": [...]}`, `{\"any\": [...]}`, `{\"not\": {...}}`, or `{\"js\": \"...\"}`, a \
+          JavaScript expression that holds when its value is truthy. Edges leaving the node name \
           their `output`. The node's output is `{\"output\": name}`.",
     example: r#"{ "id": "size", "type": "branch", "default": "small",
   "cases": [ { "output": "large", "when": { "path": "$.request.body.total", "op": "gt", "value": 100 } } ] }"#,
@@ -53,6 +54,7 @@ pub enum Condition {
     All(AllOf),
     Any(AnyOf),
     Not(NotOf),
+    Js(JsOf),
     Test(Test),
 }
 
@@ -64,13 +66,14 @@ impl<'de> Deserialize<'de> for Condition {
         let Some(fields) = value.as_object() else {
             return Err(D::Error::custom(
                 "a condition is an object: {\"path\", \"op\", \"value\"}, {\"all\": [...]}, \
-                 {\"any\": [...]} or {\"not\": {...}}",
+                 {\"any\": [...]}, {\"not\": {...}} or {\"js\": \"...\"}",
             ));
         };
-        let kind = ["all", "any", "not"].into_iter().find(|key| fields.contains_key(*key));
+        let kind = ["all", "any", "not", "js"].into_iter().find(|key| fields.contains_key(*key));
         let read = match kind {
             Some("all") => serde_path_to_error::deserialize(value).map(Condition::All),
             Some("any") => serde_path_to_error::deserialize(value).map(Condition::Any),
+            Some("js") => serde_path_to_error::deserialize(value).map(Condition::Js),
             Some(_) => serde_path_to_error::deserialize(value).map(Condition::Not),
             None => serde_path_to_error::deserialize(value).map(Condition::Test),
         };
@@ -109,6 +112,13 @@ pub struct NotOf {
     pub not: Box<Condition>,
 }
 
+/// Holds when the JavaScript expression's value is truthy.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsOf {
+    pub js: String,
+}
+
 /// A test of the value at `path`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +154,7 @@ enum Cond {
     All(Vec<Cond>),
     Any(Vec<Cond>),
     Not(Box<Cond>),
+    Js(Expr),
     Test { path: JsonPath, op: Op, value: Operand },
 }
 
@@ -198,6 +209,7 @@ impl Cond {
                 false
             }
             Cond::Not(c) => !c.holds(scope)?,
+            Cond::Js(e) => truthy(e.eval(scope)?.as_ref()),
             Cond::Test { path, op, value } => {
                 let selection = path.select(scope.ctx.data());
                 let owned;
@@ -254,6 +266,17 @@ fn test(op: Op, actual: Option<&Value>, expected: Option<&Value>, operand: &Oper
                 Op::Exists | Op::Missing | Op::Ne => unreachable!("handled above"),
             }
         }
+    }
+}
+
+/// Whether JavaScript holds a value (as JSON: `undefined` is `None`) true.
+fn truthy(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(_) | Value::Object(_)) => true,
     }
 }
 
@@ -322,6 +345,10 @@ fn compile_cond(cx: &mut CompileCx<'_>, cond: &Condition, rel: &str) -> Option<C
         Condition::Any(AnyOf { any }) => list(cx, any, "any").map(Cond::Any),
         Condition::Not(NotOf { not }) => {
             compile_cond(cx, not, &format!("{rel}/not")).map(|c| Cond::Not(Box::new(c)))
+        }
+        Condition::Js(JsOf { js }) => {
+            let expr = serde_json::json!({ "js": js });
+            Expr::compile(cx, &expr, rel).map(Cond::Js)
         }
         Condition::Test(t) => {
             let path = cx.path(&t.path, &format!("{rel}/path"));
@@ -394,5 +421,12 @@ mod tests {
         let re = Operand::Regex(Regex::new("^ORD-[0-9]+$").unwrap());
         assert!(test(Op::Matches, Some(&json!("ORD-12")), None, &re));
         assert!(!test(Op::Matches, Some(&json!(12)), None, &re));
+        let holds: Vec<bool> =
+            [json!(0), json!(""), json!(null), json!(2), json!("x"), json!([]), json!(false)]
+                .iter()
+                .map(|v| truthy(Some(v)))
+                .collect();
+        assert_eq!(holds, [false, false, false, true, true, true, false]);
+        assert!(!truthy(None));
     }
 }

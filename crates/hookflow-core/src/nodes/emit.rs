@@ -136,7 +136,8 @@ mod tests {
             credential: None,
             depth: 2,
         };
-        let cx = RunCx { execution: &execution, services: &services };
+        let logs = crate::nodes::Logs::default();
+        let cx = RunCx { execution: &execution, services: &services, logs: &logs };
         let Ok(Outcome::Pending(mut io)) = node.run(Scope { ctx: &ctx, templates: &templates }, cx)
         else {
             panic!("an emit node answers Pending");

@@ -325,7 +325,8 @@ mod tests {
             credential: None,
             depth: 0,
         };
-        let cx = RunCx { execution: &execution, services: &services };
+        let logs = crate::nodes::Logs::default();
+        let cx = RunCx { execution: &execution, services: &services, logs: &logs };
         let Ok(Outcome::Pending(io)) = node.run(Scope { ctx: &ctx, templates: &templates }, cx)
         else {
             panic!("an http_request node answers Pending");

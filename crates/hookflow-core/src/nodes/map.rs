@@ -39,6 +39,12 @@ struct MapNode {
 }
 
 impl Node for MapNode {
+    fn explain(&self, scope: Scope<'_>, base: &str) -> Vec<crate::expr::Explained> {
+        let mut out = Vec::new();
+        self.fields.explain(scope, &format!("{base}/fields"), &mut out);
+        out
+    }
+
     fn run(&self, scope: Scope<'_>, _: RunCx<'_>) -> Result<Outcome, NodeError> {
         Ok(Outcome::Value(self.fields.eval(scope)?.unwrap_or(Value::Null)))
     }

@@ -1,6 +1,7 @@
 //! The node types. Each lives in one file (config, docs, example, compile step, run step, tests);
 //! [`NODE_TYPES`] lists them. Adding a type is one file plus one line here.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use schemars::{Schema, SchemaGenerator};
@@ -14,6 +15,7 @@ use crate::services::{BoxFuture, Services};
 use crate::trigger::Trigger;
 
 pub mod branch;
+pub mod code;
 pub mod emit;
 pub mod event;
 pub mod http_request;
@@ -30,6 +32,7 @@ pub static NODE_TYPES: &[&NodeType] = &[
     &map::TYPE,
     &template::TYPE,
     &branch::TYPE,
+    &code::TYPE,
     &http_request::TYPE,
     &store::TYPE,
     &emit::TYPE,
@@ -123,6 +126,22 @@ pub trait Node: Send + Sync + fmt::Debug {
 pub struct RunCx<'a> {
     pub execution: &'a ExecutionMeta,
     pub services: &'a Services,
+    /// Where the node writes the lines it logs (a `code` node's `console`).
+    pub logs: &'a Logs,
+}
+
+/// The lines a node logged while it ran: its trace shows them.
+#[derive(Debug, Default)]
+pub struct Logs(RefCell<Vec<String>>);
+
+impl Logs {
+    pub fn extend(&self, lines: Vec<String>) {
+        self.0.borrow_mut().extend(lines);
+    }
+
+    pub fn into_lines(self) -> Vec<String> {
+        self.0.into_inner()
+    }
 }
 
 /// What running a node produced.

@@ -293,7 +293,8 @@ mod tests {
             credential: None,
             depth: 0,
         };
-        let cx = RunCx { execution: &execution, services: &services };
+        let logs = crate::nodes::Logs::default();
+        let cx = RunCx { execution: &execution, services: &services, logs: &logs };
         match node.run(Scope { ctx: &ctx, templates }, cx)? {
             Outcome::Pending(io) => poll_once(io),
             _ => panic!("a store node answers Pending"),

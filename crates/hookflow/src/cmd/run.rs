@@ -228,6 +228,9 @@ fn run(args: Args) -> Result<u8, String> {
                     line.push_str(&format!("  error: {e}"));
                 }
                 let _ = writeln!(out, "{line}");
+                for logged in step["logs"].as_array().into_iter().flatten() {
+                    let _ = writeln!(out, "      log: {}", logged.as_str().unwrap_or_default());
+                }
             }
             if let Some(f) = &execution.failure {
                 let _ = writeln!(out, "\nfailed at node `{}`: {}", f.node, f.message);
@@ -251,7 +254,7 @@ fn run(args: Args) -> Result<u8, String> {
                 let _ = writeln!(out, "\nnode `{id}`:\n{text}");
             }
             if let Some(Value::Array(items)) = &explained {
-                let _ = writeln!(out, "\nexplain (the answering node's expressions):");
+                let _ = writeln!(out, "\nexplain (each expression of the nodes that ran):");
                 for item in items {
                     let shown = match (item.get("value"), item.get("error")) {
                         (_, Some(Value::String(e))) => format!("error: {e}"),
