@@ -126,7 +126,8 @@ fn wrong_arrows_and_unknown_crates_are_named() {
         dependencies: deps.iter().map(|d| ((*d).to_owned(), "[dev-dependencies]".into())).collect(),
     };
     let mut manifests = vec![
-        manifest("hookflow-core", &["serde", "hookflow-runtime"]),
+        manifest("hookflow-js", &[]),
+        manifest("hookflow-core", &["serde", "hookflow-js", "hookflow-runtime"]),
         manifest("hookflow-store", &[]),
         manifest("hookflow-runtime", &["hookflow-server"]),
         manifest("hookflow-server", &["hookflow"]),
@@ -139,8 +140,8 @@ fn wrong_arrows_and_unknown_crates_are_named() {
             "crate `hookflow-extra` is not in the table of arrows (tests/it/architecture.rs): add \
              it with the workspace crates it may depend on, and to ARCHITECTURE.md",
             "`hookflow-core` depends on `hookflow-runtime` in [dev-dependencies], which breaks \
-             the rule: arrows point toward `hookflow-core`: `hookflow-core` depends on no \
-             workspace crate",
+             the rule: arrows point toward `hookflow-core`: `hookflow-core` depends on \
+             `hookflow-js` only",
             "`hookflow-runtime` depends on `hookflow-server` in [dev-dependencies], which breaks \
              the rule: only `hookflow` depends on `hookflow-server`",
             "`hookflow-server` depends on `hookflow` in [dev-dependencies], which breaks the \

@@ -24,7 +24,7 @@ fn stdout(o: &Output) -> String {
 fn validate_examples_exits_0() {
     let o = hookflow(&["validate", "flows"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(stdout(&o).contains("checked 5 files: 5 flows valid"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("checked 6 files: 6 flows valid"), "{}", stdout(&o));
     let o = hookflow(&["validate"]);
     assert_eq!(o.status.code(), Some(0), "default path is flows/");
 }

@@ -56,13 +56,7 @@ impl Harness {
     /// Serves a copy of the flows in `src` (the example flows, say).
     pub async fn with_flows_from(src: &Path) -> Harness {
         let dir = tempfile::tempdir().expect("temp flows dir");
-        for entry in std::fs::read_dir(src).expect("read flows dir") {
-            let path = entry.expect("dir entry").path();
-            if path.extension().is_some_and(|e| e == "json") {
-                std::fs::copy(&path, dir.path().join(path.file_name().expect("file name")))
-                    .expect("copy a flow");
-            }
-        }
+        copy_flows(src, dir.path());
         Harness::serve(dir, (4, 64)).await
     }
 
@@ -284,6 +278,21 @@ impl ServeProcess {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -HUP failed");
+    }
+}
+
+/// Copies a flows directory: its JSON files (flows and cases) and the JavaScript files below it
+/// that `code` nodes read, in the same layout.
+pub fn copy_flows(src: &Path, dst: &Path) {
+    for entry in std::fs::read_dir(src).expect("read a flows dir") {
+        let path = entry.expect("dir entry").path();
+        let target = dst.join(path.file_name().expect("file name"));
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_flows(&path, &target);
+        } else if path.extension().is_some_and(|e| e == "json" || e == "js") {
+            std::fs::copy(&path, &target).expect("copy a flow file");
+        }
     }
 }
 

@@ -28,13 +28,7 @@ pub fn copy_of_examples() -> TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("flows")).expect("mkdir flows");
     std::fs::create_dir_all(dir.path().join("tests/fixtures")).expect("mkdir fixtures");
-    for entry in std::fs::read_dir(root().join("flows")).expect("flows/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let name = path.file_name().expect("a name");
-            std::fs::copy(&path, dir.path().join("flows").join(name)).expect("copy");
-        }
-    }
+    crate::harness::copy_flows(&root().join("flows"), &dir.path().join("flows"));
     let fixture = "tests/fixtures/small-order.json";
     std::fs::copy(root().join(fixture), dir.path().join(fixture)).expect("copy fixture");
     dir
@@ -85,7 +79,7 @@ fn a_broken_expectation_fails_with_the_pointer_and_junit_has_the_shape() {
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "), "{xml}");
     assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
     let count = |needle: &str| xml.matches(needle).count();
-    assert_eq!(count("<testsuite "), 5, "{xml}");
+    assert_eq!(count("<testsuite "), 6, "{xml}");
     assert_eq!(count("<testsuite "), count("</testsuite>"), "{xml}");
     assert_eq!(count("<testcase "), passed + failed, "{xml}");
     assert_eq!(count("<failure message="), 1, "{xml}");
