@@ -10,7 +10,9 @@
 #      stored), SERVE_ARGS (more `hookflow serve` options, e.g. `--store sled`), SUBSCRIBE (`1`:
 #      one more server, `subscribed`, the same as `hookflow` with one `*` outbound subscription to
 #      a local receiver from bench/outbound, run at the lowest CPU priority as the stand-in for a
-#      remote system; the summary gives its throughput against `hookflow`'s).
+#      remote system; the summary gives its throughput against `hookflow`'s), FLOWS (in sync
+#      mode, the flows directory hookflow serves instead of flows/: the same request must
+#      answer 201, e.g. a variant of order-intake).
 #      Raw wrk outputs go to bench/results/.
 #
 # In sync mode the run measures three servers: hookflow as configured, the same with
@@ -31,7 +33,7 @@ MODE="${MODE:-sync}"
 SERVE_ARGS="${SERVE_ARGS:-}"
 SUBSCRIBE="${SUBSCRIBE:-0}"
 case "$MODE" in
-    sync) HF_FLOWS_DIR="flows" HF_STATUS=201 ;;
+    sync) HF_FLOWS_DIR="${FLOWS:-flows}" HF_STATUS=201 ;;
     accepted) HF_FLOWS_DIR="bench/flows-accepted" HF_STATUS=202 ;;
     *) echo "load.sh: MODE must be sync or accepted" >&2; exit 1 ;;
 esac
@@ -204,7 +206,7 @@ start_hookflow() {
     log "starting hookflow serve ($name: ${*:-no extra options})"
     rm -rf "$TMP/data-$name"
     mkdir -p "$TMP/data-$name"
-    "$HF_BIN" serve --flows "$ROOT/$HF_FLOWS_DIR" --data "$TMP/data-$name" "$@" \
+    "$HF_BIN" serve --flows "$(cd "$ROOT" && realpath "$HF_FLOWS_DIR")" --data "$TMP/data-$name" "$@" \
         --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 >"$TMP/$name.out" 2>"$TMP/$name.err" &
     pid=$!
     PIDS+=("$pid")

@@ -149,7 +149,7 @@ impl<'a> CompileCx<'a> {
     /// Adds what `script` may read of the context.
     pub fn reads_script(&mut self, script: &Script) {
         let uses = script.uses();
-        self.reads.add(|target| uses.reads(target[0]));
+        self.reads.add(|target| uses.reaches(target));
     }
 
     /// Reads and compiles the JavaScript file `path` (relative to the flow file, inside its

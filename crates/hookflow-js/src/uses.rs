@@ -53,6 +53,17 @@ impl Need {
         *self != Need::Nothing
     }
 
+    /// Whether the member at `path` below this value, or anything in it, may be read.
+    pub fn reaches(&self, path: &[&str]) -> bool {
+        match (self, path.split_first()) {
+            (Need::Nothing, _) => false,
+            (Need::Whole, _) | (Need::Parts(_), None) => true,
+            (Need::Parts(parts), Some((first, rest))) => {
+                parts.iter().any(|(name, need)| name == first && need.reaches(rest))
+            }
+        }
+    }
+
     /// Whether `value` can be copied in part: it is an object that has every member named (a
     /// member it lacks would be looked up on the prototype, which may reflect on the object).
     pub fn prunes(&self, value: &Value) -> Option<&[(String, Need)]> {
@@ -110,6 +121,15 @@ impl Uses {
     /// Whether the source may read `name`, one of [`GLOBALS`].
     pub fn reads(&self, name: &str) -> bool {
         GLOBALS.iter().position(|g| *g == name).is_some_and(|i| self.globals[i].any())
+    }
+
+    /// Whether the source may read what `path` names (`["request", "headers"]`), or anything in
+    /// it.
+    pub fn reaches(&self, path: &[&str]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return self.globals.iter().any(Need::any);
+        };
+        GLOBALS.iter().position(|g| g == first).is_some_and(|i| self.globals[i].reaches(rest))
     }
 }
 
@@ -189,6 +209,10 @@ mod tests {
         );
         let all = Uses::of("arguments[2]");
         assert!(all.reads("execution") && all.reads("event") && all.global_this);
+        let body = Uses::of("request.body.total");
+        assert!(body.reaches(&["request", "body"]) && !body.reaches(&["request", "headers"]));
+        assert!(Uses::of("request").reaches(&["request", "headers"]));
+        assert!(!body.reaches(&["execution"]));
     }
 
     #[test]
