@@ -46,6 +46,12 @@ pub fn needed_to_js<'js>(
     value: &Value,
     need: &Need,
 ) -> rquickjs::Result<JsValue<'js>> {
+    if let Some(length) = need.length_only(value) {
+        // Only `.length` is read: an array of that length, without its items.
+        let array = Array::new(ctx.clone())?;
+        array.as_object().set("length", length)?;
+        return Ok(array.into_value());
+    }
     let Some(parts) = need.prunes(value) else { return to_js(ctx, value) };
     let object = Object::new(ctx.clone())?;
     if let Value::Object(map) = value {

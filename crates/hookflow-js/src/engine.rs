@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,7 +51,7 @@ struct Logs {
 
 // Fields drop in order: the loaded functions before the context, the context before the runtime.
 struct Engine {
-    functions: HashMap<u64, (Arc<Compiled>, Persistent<Function<'static>>)>,
+    functions: Loaded,
     context: Context,
     _runtime: Runtime,
     budget: Rc<Budget>,
@@ -83,7 +84,7 @@ impl Engine {
             ctx.eval::<(), _>(LOCKDOWN)
         })?;
         Ok(Engine {
-            functions: HashMap::new(),
+            functions: Loaded::default(),
             context,
             _runtime: runtime,
             budget,
@@ -213,16 +214,16 @@ fn position(stack: &str) -> Option<(usize, usize)> {
 /// Runs `script` with `globals` on this thread's engine.
 pub fn run(script: &Arc<Compiled>, globals: Globals<'_>) -> Run {
     let limits = script.limits;
-    let (result, stopped) = with_engine(|engine| {
-        engine.deadline.set(Some(Instant::now() + limits.timeout));
+    let (result, stopped, logs) = with_engine(|engine| {
+        let deadline = Instant::now() + limits.timeout;
+        engine.deadline.set(Some(deadline));
         engine.interrupted.set(false);
         engine.budget.limit(limits.memory_bytes);
-        let deadline = Instant::now() + limits.timeout;
         let Engine { functions, context, modules, .. } = &mut *engine;
         let result = context.with(|ctx| {
             let result = call(Functions { loaded: functions, modules }, &ctx, script, globals);
             // Jobs a run left (a promise it did not wait for) run now, within its limits.
-            while Instant::now() < deadline && ctx.execute_pending_job() {}
+            while ctx.execute_pending_job() && Instant::now() < deadline {}
             result
         });
         engine.deadline.set(None);
@@ -235,14 +236,11 @@ pub fn run(script: &Arc<Compiled>, globals: Globals<'_>) -> Run {
         } else {
             result
         };
-        (result, interrupted || refused)
-    });
-    let logs = with_engine(|engine| {
         let mut logs = std::mem::take(&mut *engine.logs.borrow_mut());
         if logs.dropped > 0 {
             logs.lines.push(format!("… {} more lines not kept", logs.dropped));
         }
-        logs.lines
+        (result, interrupted || refused, logs.lines)
     });
     if stopped {
         drop_engine();
@@ -250,9 +248,33 @@ pub fn run(script: &Arc<Compiled>, globals: Globals<'_>) -> Run {
     Run { result, logs }
 }
 
+/// The functions an engine has loaded, by script id.
+type Loaded =
+    HashMap<u64, (Arc<Compiled>, Persistent<Function<'static>>), BuildHasherDefault<IdHasher>>;
+
+/// Hashes a script id as it is: ids are distinct counters, not chosen by anyone.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The parts of the engine a call works with.
 struct Functions<'e> {
-    loaded: &'e mut HashMap<u64, (Arc<Compiled>, Persistent<Function<'static>>)>,
+    loaded: &'e mut Loaded,
     modules: &'e mut usize,
 }
 
@@ -269,27 +291,24 @@ fn call<'js>(
     };
     let function = load(functions, ctx, script).map_err(thrown)?;
     let uses = &script.uses;
-    let values = [globals.request, globals.nodes, globals.execution, globals.event];
-    let mut args = Vec::with_capacity(5);
-    for (value, need) in values.into_iter().zip(&uses.globals) {
-        let arg = match value {
-            Some(value) if need.any() => {
-                needed_to_js(ctx, value, need).catch(ctx).map_err(thrown)?
-            }
-            _ => JsValue::new_undefined(ctx.clone()),
-        };
-        args.push(arg);
-    }
+    let arg = |value: Option<&serde_json::Value>, need: &crate::Need| match value {
+        Some(value) if need.any() => needed_to_js(ctx, value, need).catch(ctx).map_err(thrown),
+        _ => Ok(JsValue::new_undefined(ctx.clone())),
+    };
+    let [request, nodes, execution, event] = &uses.globals;
     let global_this = if uses.global_this {
         Object::new(ctx.clone()).catch(ctx).map_err(thrown)?.into_value()
     } else {
         JsValue::new_undefined(ctx.clone())
     };
-    args.push(global_this);
-    let mut args_iter = args.into_iter();
-    let mut next = || args_iter.next().expect("five arguments");
-    let call_args = (next(), next(), next(), next(), next());
-    let mut value: JsValue = function.call(call_args).catch(ctx).map_err(thrown)?;
+    let args = (
+        arg(globals.request, request)?,
+        arg(globals.nodes, nodes)?,
+        arg(globals.execution, execution)?,
+        arg(globals.event, event)?,
+        global_this,
+    );
+    let mut value: JsValue = function.call(args).catch(ctx).map_err(thrown)?;
     if let Some(promise) = value.as_promise().cloned() {
         value = match promise.finish::<JsValue>() {
             Err(rquickjs::Error::WouldBlock) => {

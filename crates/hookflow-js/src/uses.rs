@@ -64,6 +64,18 @@ impl Need {
         }
     }
 
+    /// The length of `value`, an array of which only `length` is read.
+    pub fn length_only(&self, value: &Value) -> Option<u32> {
+        match (self, value) {
+            (Need::Parts(parts), Value::Array(items))
+                if parts.len() == 1 && parts[0].0 == "length" =>
+            {
+                u32::try_from(items.len()).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `value` can be copied in part: it is an object that has every member named (a
     /// member it lacks would be looked up on the prototype, which may reflect on the object).
     pub fn prunes(&self, value: &Value) -> Option<&[(String, Need)]> {
@@ -221,6 +233,9 @@ mod tests {
         assert!(need.prunes(&json!({ "total": 1, "x": 2 })).is_some());
         assert!(need.prunes(&json!({ "x": 2 })).is_none(), "`total` would be looked up further");
         assert!(need.prunes(&json!([1])).is_none());
+        let length = parts(&[("length", Need::Whole)]);
+        assert_eq!(length.length_only(&json!([1, 2, 3])), Some(3));
+        assert_eq!(length.length_only(&json!({ "length": 1 })), None);
         let method = parts(&[("hasOwnProperty", Need::Whole)]);
         assert!(method.prunes(&json!({ "a": 1 })).is_none());
     }
