@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hookflow_core::services::{Offline, Services};
-use hookflow_core::{ExecutionMeta, Prepared, Request, Source, compile, execute};
+use hookflow_core::{ExecutionMeta, Plan, Prepared, Request, Source, compile, execute};
 use serde_json::{Map, Value, json};
 
 const FLOW: &str = include_str!("../../../flows/order-intake.json");
@@ -37,6 +37,25 @@ fn request(body: &Value, query: &Map<String, Value>) -> Request {
     }
 }
 
+/// Benchmarks executing `plan` as `meta` on `request`, which answers `status`.
+fn bench_execute(
+    c: &mut Criterion,
+    name: &str,
+    (plan, meta): (&Plan, &ExecutionMeta),
+    request: Request,
+    status: u16,
+) {
+    let services = Services::offline(&Arc::new(Offline::default()));
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let prepared = Prepared::new(plan, request.clone(), meta.clone());
+            let e = now(execute(plan, prepared, &services));
+            assert_eq!(e.response.status, status);
+            black_box(e)
+        });
+    });
+}
+
 /// Runs a future that never waits (a flow without I/O finishes on its first poll).
 fn now<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
@@ -46,7 +65,6 @@ fn now<F: Future>(f: F) -> F::Output {
 }
 
 fn benches(c: &mut Criterion) {
-    let services = Services::offline(&Arc::new(Offline::default()));
     c.bench_function("compile order-intake", |b| {
         let source = source();
         b.iter(|| black_box(compile(black_box(&source))));
@@ -63,17 +81,13 @@ fn benches(c: &mut Criterion) {
     let mut status_query = Map::new();
     status_query.insert("status".into(), json!("202"));
 
-    c.bench_function("execute order-intake (review branch)", |b| {
-        b.iter(|| {
-            let e = now(execute(
-                &plan,
-                Prepared::new(&plan, request(&large, &no_query), meta.clone()),
-                &services,
-            ));
-            assert_eq!(e.response.status, 201);
-            black_box(e)
-        });
-    });
+    bench_execute(
+        c,
+        "execute order-intake (review branch)",
+        (&plan, &meta),
+        request(&large, &no_query),
+        201,
+    );
     // The same flow without its two `js` fields (and the response fields that read them).
     let without: Value = {
         let mut doc: Value = serde_json::from_str(FLOW).expect("JSON");
@@ -88,17 +102,13 @@ fn benches(c: &mut Criterion) {
         .plan
         .expect("the flow without js compiles");
     let bare_meta = ExecutionMeta::new(id.into(), &bare, Some("erp".into()));
-    c.bench_function("execute order-intake without its js fields (review branch)", |b| {
-        b.iter(|| {
-            let e = now(execute(
-                &bare,
-                Prepared::new(&bare, request(&large, &no_query), bare_meta.clone()),
-                &services,
-            ));
-            assert_eq!(e.response.status, 201);
-            black_box(e)
-        });
-    });
+    bench_execute(
+        c,
+        "execute order-intake without its js fields (review branch)",
+        (&bare, &bare_meta),
+        request(&large, &no_query),
+        201,
+    );
 
     // A code node that maps a 1 KB body into a new object.
     let code = json!({
@@ -122,29 +132,21 @@ fn benches(c: &mut Criterion) {
         .collect();
     let kilobyte = json!({ "id": "ORD-9", "customer": { "name": "Ada Lovelace" }, "items": items });
     assert!((950..1100).contains(&kilobyte.to_string().len()), "{}", kilobyte.to_string().len());
-    c.bench_function("execute a code node mapping a 1 KB body", |b| {
-        b.iter(|| {
-            let e = now(execute(
-                &code,
-                Prepared::new(&code, request(&kilobyte, &no_query), code_meta.clone()),
-                &services,
-            ));
-            assert_eq!(e.response.status, 200);
-            black_box(e)
-        });
-    });
+    bench_execute(
+        c,
+        "execute a code node mapping a 1 KB body",
+        (&code, &code_meta),
+        request(&kilobyte, &no_query),
+        200,
+    );
 
-    c.bench_function("execute order-intake (accept branch, status override)", |b| {
-        b.iter(|| {
-            let e = now(execute(
-                &plan,
-                Prepared::new(&plan, request(&small, &status_query), meta.clone()),
-                &services,
-            ));
-            assert_eq!(e.response.status, 202);
-            black_box(e)
-        });
-    });
+    bench_execute(
+        c,
+        "execute order-intake (accept branch, status override)",
+        (&plan, &meta),
+        request(&small, &status_query),
+        202,
+    );
 }
 
 criterion_group!(flow, benches);

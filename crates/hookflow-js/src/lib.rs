@@ -257,6 +257,13 @@ mod tests {
         )
         .run(globals);
         assert_eq!(swallowed.result, Err(RunError::Memory(CODE.memory_bytes)));
+        let deep = body("function f(n) { return f(n + 1) + 1; }\nreturn f(0);", CODE).run(globals);
+        let Err(RunError::Thrown { message, .. }) = deep.result else { panic!("{deep:?}") };
+        assert!(message.contains("Maximum call stack size exceeded"), "{message}");
+        let nested = body("let a = []; for (let i = 0; i < 1000; i++) a = [a]; return a;", CODE)
+            .run(globals);
+        let Err(RunError::Result(message)) = nested.result else { panic!("{nested:?}") };
+        assert!(message.contains("deeper than 128"), "{message}");
         // The engine is whole again afterwards.
         assert_eq!(body("return 1 + 1;", CODE).run(globals).result, Ok(Some(json!(2))));
     }
