@@ -300,6 +300,15 @@ async fn real_answers_meet_the_documented_schemas() {
     for id in ["a", "broken", "nope"] {
         c.call(get.clone(), one, &format!("/api/flows/{id}"), None).await;
     }
+    let layout = "/api/flows/{id}/layout";
+    let (status, drawn) = c.call(get.clone(), layout, "/api/flows/a/layout", None).await;
+    assert_eq!(status, StatusCode::OK, "{drawn}");
+    assert_eq!(drawn["nodes"][0]["layer"], 0, "the trigger comes first: {drawn}");
+    for id in ["broken", "nope"] {
+        let (status, _) =
+            c.call(get.clone(), layout, &format!("/api/flows/{id}/layout"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: no served version to draw");
+    }
     let validate = "/api/flows/validate";
     let (status, valid) = c.call(post.clone(), validate, validate, Some(warned)).await;
     assert_eq!((status, valid["warnings"].as_u64()), (StatusCode::OK, Some(1)), "{valid}");

@@ -17,6 +17,7 @@ pub mod intake;
 pub mod json_diff;
 pub mod json_object;
 pub mod json_schema;
+pub mod layout;
 pub mod limits;
 mod locate;
 mod member;

@@ -1,5 +1,5 @@
 //! The flows API: `GET /api/flows`, `GET|PUT|DELETE /api/flows/{id}`, `POST /api/flows/validate`,
-//! `POST /api/flows/{id}/activate` and `/deactivate`, and the reloads: `POST /api/reload` and
+//! `GET /api/flows/{id}/layout`, `POST /api/flows/{id}/activate` and `/deactivate`, and the reloads: `POST /api/reload` and
 //! `GET /api/reload/last`. Reads come from the deployed snapshot and the last reload report;
 //! writes go to the reload task, which makes them one at a time through the same path as a file
 //! change, and answer its report.
@@ -42,6 +42,7 @@ pub fn routes() -> Router<Arc<Admin>> {
                 .delete(move |admin| delete(admin, id())),
         )
         .route("/api/flows/{id}", get(show).put(put).delete(delete))
+        .route("/api/flows/{id}/layout", get(layout))
         .route("/api/flows/{id}/activate", post(activate))
         .route("/api/flows/{id}/deactivate", post(deactivate))
         .route("/api/reload", post(reload))
@@ -75,6 +76,17 @@ async fn show(
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or(Value::Null);
     Ok(Json(doc))
+}
+
+/// `GET /api/flows/{id}/layout`: the served flow drawn left to right, its node boxes and edge
+/// polylines in pixels (see [`Plan::layout`]).
+async fn layout(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<Json<hookflow_core::layout::Layout>, AdminError> {
+    let deployed = admin.app.deployed.load();
+    let plan = deployed.plans.iter().find(|p| p.id == id).ok_or(AdminError::NoSuchFlow(id))?;
+    Ok(Json(plan.layout()))
 }
 
 /// `POST /api/flows/validate`: the draft in the body checked as `hookflow validate` checks its
