@@ -25,6 +25,7 @@ mod records_cli;
 mod reload;
 mod schema;
 mod serve;
+mod session;
 mod subscriptions;
 mod subscriptions_cli;
 mod test_cmd;

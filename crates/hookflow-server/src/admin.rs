@@ -1,7 +1,8 @@
 //! The admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics` and
 //! `GET /api/openapi.json` for anyone, and under `/api` the admin API, for callers with the admin
 //! token (`Authorization: Bearer <token>`, compared with the token's SHA-256 digest in constant
-//! time). JSON in and out; every error is problem+json, mapped in [`crate::error`].
+//! time) or a browser session opened with it (`session.rs`). JSON in and out; every error is
+//! problem+json, mapped in [`crate::error`].
 //!
 //! Executions: `GET /api/executions` (filtered, paginated summaries), `GET /api/executions/{id}`
 //! (the whole record: request, response, error, trace) and `POST /api/executions/{id}/replay`
@@ -23,7 +24,10 @@ mod node_types;
 mod openapi;
 mod query;
 mod records;
+mod session;
 mod subscriptions;
+
+pub use session::CSRF_HEADER;
 
 use std::sync::Arc;
 
@@ -57,6 +61,8 @@ struct Admin {
     token_digest: [u8; 32],
     /// The reload task, which makes every change to the flows.
     reloader: Reloader,
+    /// The browser sessions signed in with the token.
+    sessions: session::Sessions,
 }
 
 /// The admin router: the probes, `/metrics` and the OpenAPI document open, everything else
@@ -70,7 +76,10 @@ pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .with_state(Arc::new(health::Readiness::new(app.clone(), reloader.clone())));
-    let admin = Arc::new(Admin { app, token_digest, reloader });
+    let admin = Arc::new(Admin { app, token_digest, reloader, sessions: Default::default() });
+    let session = session::routes()
+        .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
+        .with_state(admin.clone());
     let api = Router::new()
         .merge(credentials::routes())
         .merge(node_types::routes())
@@ -86,10 +95,11 @@ pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .with_state(admin);
-    open.merge(api)
+    open.merge(session).merge(api)
 }
 
-/// Lets a request through only with the admin token.
+/// Lets a request through only with the admin token, or with an open session's cookie (and, for
+/// a change, the header that proves the request came from hookflow's own pages).
 async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
@@ -102,7 +112,18 @@ async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: 
         Some(token) if bool::from(digest(token).ct_eq(&admin.token_digest)) => {
             next.run(request).await
         }
-        _ => AdminError::Unauthorized.into_response(),
+        Some(_) => AdminError::Unauthorized.into_response(),
+        None => match session::cookie(request.headers()) {
+            Some(id) if admin.sessions.is_open(id) => {
+                let marked = request.headers().contains_key(CSRF_HEADER);
+                if request.method().is_safe() || marked {
+                    next.run(request).await
+                } else {
+                    AdminError::CrossSite.into_response()
+                }
+            }
+            _ => AdminError::Unauthorized.into_response(),
+        },
     }
 }
 

@@ -250,6 +250,11 @@ fn unauthorized(reason: Reason) -> &'static str {
 pub enum AdminError {
     /// No `Authorization: Bearer` header, or not the admin token.
     Unauthorized,
+    /// Signing in with a token that is not the admin token.
+    WrongToken,
+    /// A write signed in by the session cookie, without the header that only hookflow's own
+    /// pages send.
+    CrossSite,
     /// A query parameter is unknown, repeated or not valid.
     BadParameter { name: String, reason: String },
     /// No execution has this id.
@@ -302,7 +307,8 @@ pub enum AdminError {
 impl AdminError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AdminError::Unauthorized | AdminError::WrongToken => StatusCode::UNAUTHORIZED,
+            AdminError::CrossSite => StatusCode::FORBIDDEN,
             AdminError::BadParameter { .. } | AdminError::MalformedBody(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -331,9 +337,15 @@ impl AdminError {
 
     fn detail(&self) -> String {
         match self {
-            AdminError::Unauthorized => {
-                "The admin API needs the header `Authorization: Bearer <admin token>`.".into()
-            }
+            AdminError::Unauthorized => "The admin API needs the header `Authorization: Bearer \
+                                           <admin token>`, or a session from `POST /api/session`."
+                .into(),
+            AdminError::WrongToken => "That is not the admin token: no session was opened.".into(),
+            AdminError::CrossSite => format!(
+                "A change made with the session cookie needs the header `{}: 1`; a request \
+                 from another site cannot send it.",
+                crate::admin::CSRF_HEADER
+            ),
             AdminError::BadParameter { name, reason } => {
                 format!("Query parameter `{name}`: {reason}.")
             }
