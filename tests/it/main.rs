@@ -29,6 +29,7 @@ mod session;
 mod subscriptions;
 mod subscriptions_cli;
 mod test_cmd;
+mod ui;
 
 use std::path::PathBuf;
 

@@ -95,7 +95,7 @@ pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(admin.clone(), require_token))
         .with_state(admin);
-    open.merge(session).merge(api)
+    open.merge(crate::ui::routes()).merge(session).merge(api)
 }
 
 /// Lets a request through only with the admin token, or with an open session's cookie (and, for

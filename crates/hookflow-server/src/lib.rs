@@ -14,6 +14,7 @@ mod hooks;
 pub mod listener;
 pub mod metrics;
 mod status;
+mod ui;
 
 use std::sync::Arc;
 

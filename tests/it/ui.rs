@@ -1,0 +1,83 @@
+//! The web UI in a real headless Chromium (Debian's `chromium`, driven by Python Playwright from
+//! PyPI with the system browser: nothing downloaded), against a real `hookflow serve` on the
+//! example flows: `tests/ui/flows.py` signs in, lists the flows, draws order-intake and shows a
+//! node's configuration. Screenshots go to `target/ui-screenshots/`. Without the browser or
+//! Playwright the test fails and says how to install them. The page's headers are checked here.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::{ADMIN_TOKEN, Served, copy_flows};
+use crate::root;
+
+/// The Python that has Playwright: `HOOKFLOW_UI_PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("HOOKFLOW_UI_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// The system Chromium: `HOOKFLOW_CHROMIUM`, else the first of Debian's names found.
+fn chromium() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("HOOKFLOW_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_policy() {
+    let s = Served::with_flows(&[], &[]);
+    let r = s.client.get(format!("{}/", s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script>") && !page.contains("style="), "no inline script or style");
+    let js = s.client.get(format!("{}/ui/app.js", s.admin)).send().await.unwrap();
+    assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let missing = s.client.get(format!("{}/ui/nope.js", s.admin)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    s.stop();
+}
+
+#[test]
+fn the_ui_signs_in_lists_the_flows_and_draws_one() {
+    let Some(chromium) = chromium() else {
+        panic!(
+            "no Chromium: install Debian's package (`apt-get install chromium`) or set \
+             HOOKFLOW_CHROMIUM to the browser"
+        );
+    };
+    let probe = Command::new(python()).args(["-c", "import playwright"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        panic!(
+            "no Python Playwright for `{}`: `python3 -m pip install playwright` (no browser \
+             download is needed), or set HOOKFLOW_UI_PYTHON to a Python that has it",
+            python()
+        );
+    }
+    let (flows, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    copy_flows(&root().join("flows"), flows.path());
+    let s = Served::start(flows.path(), data.path(), &[]);
+    let shots = root().join("target/ui-screenshots");
+    let o = Command::new(python())
+        .arg(root().join("tests/ui/flows.py"))
+        .args([&s.admin, ADMIN_TOKEN])
+        .arg(&chromium)
+        .arg(&shots)
+        .output()
+        .expect("run tests/ui/flows.py");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(
+        o.status.success(),
+        "the browser test failed (screenshots in {}):\n{}\n{}",
+        shots.display(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(shots.join("flow.png").exists());
+    s.stop();
+}

@@ -1,0 +1,70 @@
+"""The web UI in headless Chromium, against a running `hookflow serve`.
+
+Usage: flows.py ADMIN_URL ADMIN_TOKEN CHROMIUM SCREENSHOT_DIR
+
+Signs in (a wrong token first, which must say so), finds order-intake in the flows list with its
+route, opens its graph and checks the nodes and edges drawn (branch outputs on their edges),
+selects the trigger with the keyboard and checks its configuration, and fails on any console
+error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
+"""
+
+import sys
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+
+
+def main(admin: str, token: str, chromium: str, shots: Path) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(admin + "/")
+            page.fill("#token", "not-the-token")
+            page.keyboard.press("Enter")
+            expect(page.locator("#sign-in-error")).to_contain_text("not the admin token")
+            page.screenshot(path=shots / "sign-in.png")
+            page.fill("#token", token)
+            page.keyboard.press("Enter")
+            row = page.locator('tr[data-flow="order-intake"]')
+            expect(row).to_contain_text("POST")
+            expect(row).to_contain_text("/hooks/orders/{region}")
+            expect(row).to_contain_text("active")
+            page.screenshot(path=shots / "flows.png")
+
+            row.locator("a").click()
+            nodes = page.locator("svg g.node")
+            expect(nodes).to_have_count(5)
+            expect(page.locator("svg polyline.edge")).to_have_count(4)
+            labels = page.locator("svg text.label").all_text_contents()
+            assert sorted(labels) == ["large", "small"], labels
+            for node in ["incoming", "order", "size", "review", "accept"]:
+                expect(page.locator(f'svg g.node[data-node="{node}"]')).to_be_visible()
+            trigger = page.locator('svg g.node[data-node="incoming"]')
+            trigger.focus()
+            page.keyboard.press("Enter")
+            config = page.locator("#node-config")
+            expect(config).to_contain_text('"type": "webhook"')
+            expect(config).to_contain_text('"credential": "erp"')
+            page.screenshot(path=shots / "flow.png")
+
+            # Signed out, the API is closed to the page again.
+            page.click("#sign-out")
+            expect(page.locator("#token")).to_be_visible()
+            errors[:] = [e for e in errors if "401" not in e]
+            assert not errors, f"console errors: {errors}"
+        except Exception:
+            page.screenshot(path=shots / "failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]))
