@@ -1,13 +1,13 @@
 //! The web UI in a real headless Chromium (Debian's `chromium`, driven by Python Playwright from
 //! PyPI with the system browser: nothing downloaded), against a real `hookflow serve` on the
-//! example flows: `tests/ui/flows.py` signs in, lists the flows, draws order-intake and shows a
-//! node's configuration. Screenshots go to `target/ui-screenshots/`. Without the browser or
+//! example flows and one more: `tests/ui/flows.py` signs in, lists the flows, draws order-intake
+//! and shows a node's configuration, lists the executions and opens a failed one on its graph. Screenshots go to `target/ui-screenshots/`. Without the browser or
 //! Playwright the test fails and says how to install them. The page's headers are checked here.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{ADMIN_TOKEN, Served, copy_flows};
+use crate::harness::{ADMIN_TOKEN, Served, copy_flows, flow};
 use crate::root;
 
 /// The Python that has Playwright: `HOOKFLOW_UI_PYTHON`, else `python3`.
@@ -43,8 +43,8 @@ async fn the_page_is_served_with_a_strict_policy() {
     s.stop();
 }
 
-#[test]
-fn the_ui_signs_in_lists_the_flows_and_draws_one() {
+#[tokio::test]
+async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_on_it() {
     let Some(chromium) = chromium() else {
         panic!(
             "no Chromium: install Debian's package (`apt-get install chromium`) or set \
@@ -61,7 +61,16 @@ fn the_ui_signs_in_lists_the_flows_and_draws_one() {
     }
     let (flows, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     copy_flows(&root().join("flows"), flows.path());
+    // A flow without auth whose answer fails when `?status=` is not a status code.
+    let hook = r#""suffix": "/ui-check", "auth": { "type": "none" }"#;
+    let answer = r#""status": 200, "status_override": "$.request.query.status""#;
+    std::fs::write(flows.path().join("ui-check.json"), flow("ui-check", true, hook, answer))
+        .unwrap();
     let s = Served::start(flows.path(), data.path(), &[]);
+    for (query, status) in [("", 200), ("?status=soon", 500)] {
+        let r = s.client.post(s.hook(&format!("/ui-check{query}"))).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+    }
     let shots = root().join("target/ui-screenshots");
     let o = Command::new(python())
         .arg(root().join("tests/ui/flows.py"))

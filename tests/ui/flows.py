@@ -4,8 +4,10 @@ Usage: flows.py ADMIN_URL ADMIN_TOKEN CHROMIUM SCREENSHOT_DIR
 
 Signs in (a wrong token first, which must say so), finds order-intake in the flows list with its
 route, opens its graph and checks the nodes and edges drawn (branch outputs on their edges),
-selects the trigger with the keyboard and checks its configuration, and fails on any console
-error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
+selects the trigger with the keyboard and checks its configuration; lists the executions of the
+`ui-check` flow (one succeeded, one failed, made before), filters the failed one and opens it on
+its graph: the failing node marked, the nodes before it succeeded, the edges taken highlighted,
+the error shown; and fails on any console error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
 """
 
 import sys
@@ -51,6 +53,26 @@ def main(admin: str, token: str, chromium: str, shots: Path) -> None:
             expect(config).to_contain_text('"type": "webhook"')
             expect(config).to_contain_text('"credential": "erp"')
             page.screenshot(path=shots / "flow.png")
+
+            page.click('nav a[href="#/executions"]')
+            expect(page.locator('tr[data-execution]').first).to_be_visible()
+            page.select_option("#filter-flow", "ui-check")
+            rows = page.locator("tr[data-execution]")
+            expect(rows).to_have_count(2)
+            page.select_option("#filter-status", "failed")
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_have_attribute("data-status", "failed")
+            page.screenshot(path=shots / "executions.png")
+            rows.first.locator("a").click()
+            expect(page.locator("#execution-error")).to_contain_text("status_override")
+            failed = page.locator('svg g.node[data-node="answer"]')
+            expect(failed).to_have_class("node respond ran-failed")
+            expect(page.locator('svg g.node[data-node="hook"]')).to_have_class("node trigger ran-succeeded")
+            expect(page.locator("svg polyline.edge.taken")).to_have_count(1)
+            failed.click()
+            expect(page.locator("aside")).to_contain_text("failed in")
+            expect(page.locator("aside")).to_contain_text("status_override")
+            page.screenshot(path=shots / "execution.png")
 
             # Signed out, the API is closed to the page again.
             page.click("#sign-out")

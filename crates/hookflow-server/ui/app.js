@@ -1,10 +1,15 @@
 // hookflow's web UI: plain ES modules over the admin API, signed in with a session cookie.
-// Pages: sign-in, the flows list (#/flows) and a flow drawn as a graph (#/flows/<id>).
+// Pages: sign-in, the flows list (#/flows), a flow drawn as a graph (#/flows/<id>), the
+// executions list (#/executions?flow=&status=, refreshed while open) and one execution drawn on
+// its flow's graph (#/executions/<id>).
 
 const main = document.getElementById("main");
 const signOut = document.getElementById("sign-out");
 const SVG = "http://www.w3.org/2000/svg";
 const CSRF = { "x-hookflow-csrf": "1" };
+/** The longest JSON text a panel shows before it offers the rest. */
+const PREVIEW = 20000;
+let refresher = null;
 
 /** Calls the admin API; a 401 shows the sign-in page and rejects. */
 async function api(path, options = {}) {
@@ -103,14 +108,17 @@ async function showFlow(id) {
     h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel));
 }
 
-/** The layout drawn as SVG: boxes, edges with their branch outputs; `onSelect` on a node. */
-function graph(layout, onSelect) {
+/** The layout drawn as SVG: boxes, edges with their branch outputs; `onSelect` on a node;
+ * `decorate(node, group)` and `decorateEdge(edge, line)` may mark what ran. */
+function graph(layout, onSelect, decorate = () => {}, decorateEdge = () => {}) {
   const root = svg("svg", { width: layout.width, height: layout.height, viewBox: `0 0 ${layout.width} ${layout.height}`, role: "img", "aria-label": "flow graph" });
   root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" },
     svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#5d6778" }))));
   for (const edge of layout.edges) {
     const points = edge.points.map(([x, y]) => `${x},${y}`).join(" ");
-    root.append(svg("polyline", { class: "edge", points, "data-from": edge.from, "data-to": edge.to }));
+    const line = svg("polyline", { class: "edge", points, "data-from": edge.from, "data-to": edge.to });
+    decorateEdge(edge, line);
+    root.append(line);
     if (edge.output) {
       const [x0, y0] = edge.points[0];
       const [x1, y1] = edge.points[1];
@@ -123,6 +131,7 @@ function graph(layout, onSelect) {
       svg("rect", { x: node.x, y: node.y, width: node.width, height: node.height }),
       svg("text", { x: node.x + 10, y: node.y + 22 }, node.id),
       svg("text", { class: "kind", x: node.x + 10, y: node.y + 40 }, node.type));
+    decorate(node, group);
     const select = () => {
       boxes.forEach((b) => b.classList.remove("selected"));
       group.classList.add("selected");
@@ -138,10 +147,107 @@ function graph(layout, onSelect) {
   return root;
 }
 
+/** A duration in microseconds, never shown as a bare zero. */
+function duration(us) {
+  if (us === null || us === undefined) return "—";
+  if (us < 1000) return `${Math.max(us, 1)} µs`;
+  if (us < 1e6) return `${(us / 1000).toFixed(1)} ms`;
+  return `${(us / 1e6).toFixed(2)} s`;
+}
+
+/** A JSON value for a panel: pretty, and cut at PREVIEW characters with a button for the rest. */
+function json(value) {
+  const text = JSON.stringify(value, null, 2) ?? "undefined";
+  const pre = h("pre", {}, text.length > PREVIEW ? text.slice(0, PREVIEW) : text);
+  if (text.length <= PREVIEW) return pre;
+  const more = h("button", { type: "button", onclick: () => { pre.textContent = text; more.remove(); } },
+    `Show all (${text.length - PREVIEW} more characters)`);
+  return h("div", {}, pre, more);
+}
+
+async function showExecutions(query) {
+  const flows = (await api("/api/flows")).items.map((f) => f.id);
+  signOut.hidden = false;
+  const choose = (id, values, current, label) => h("label", {}, `${label} `,
+    h("select", { id, onchange: filter }, values.map((v) => h("option", { value: v, selected: v === current }, v || "all"))));
+  const flowChoice = choose("filter-flow", ["", ...flows], query.get("flow") ?? "", "Flow");
+  const statusChoice = choose("filter-status", ["", "succeeded", "failed", "rejected", "queued", "running"], query.get("status") ?? "", "Status");
+  function filter() {
+    const q = new URLSearchParams();
+    for (const [name, el] of [["flow", flowChoice], ["status", statusChoice]]) {
+      const value = el.querySelector("select").value;
+      if (value) q.set(name, value);
+    }
+    location.hash = `#/executions?${q}`;
+  }
+  const body = h("tbody");
+  const refresh = async () => {
+    const q = new URLSearchParams(query);
+    q.set("limit", "50");
+    const { items } = await api(`/api/executions?${q}`);
+    body.replaceChildren(...items.map((e) => h("tr", { "data-execution": e.id, "data-status": e.status },
+      h("td", {}, h("a", { href: `#/executions/${e.id}` }, h("code", {}, e.id))),
+      h("td", {}, e.flow_id ?? "(no flow)"),
+      h("td", { class: `state-${e.status === "succeeded" ? "active" : "rejected"}` }, e.status),
+      h("td", {}, e.response_status ?? ""),
+      h("td", {}, new Date(e.received_at).toLocaleString()),
+      h("td", {}, e.duration_ms === null ? "—" : e.duration_ms === 0 ? "< 1 ms" : `${e.duration_ms} ms`))));
+  };
+  show(h("h1", {}, "Executions"), h("p", { class: "filters" }, flowChoice, " ", statusChoice, " ",
+    h("span", { class: "muted" }, "(refreshed every 2 s)")),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Execution", "Flow", "Status", "Answer", "Received", "Took"].map((t) => h("th", {}, t)))), body));
+  await refresh();
+  refresher = setInterval(() => refresh().catch(() => {}), 2000);
+}
+
+async function showExecution(id) {
+  const e = await api(`/api/executions/${encodeURIComponent(id)}`);
+  signOut.hidden = false;
+  const steps = new Map((e.trace ?? []).map((step) => [step.node, step]));
+  const panel = h("aside", { "aria-live": "polite" }, h("p", { class: "muted" }, "Select a node to see its input and output."));
+  const facts = h("p", {}, `${e.status}`, e.response_status ? ` · answered ${e.response_status}` : "",
+    ` · ${e.flow_id ?? "no flow"} version ${e.flow_version ?? "—"} · ${new Date(e.received_at).toLocaleString()}`);
+  const parts = [h("h1", {}, "Execution ", h("code", {}, e.id)), facts];
+  if (e.error) parts.push(h("p", { class: "error", id: "execution-error" }, `${e.error.node ? `node ${e.error.node}: ` : ""}${e.error.message}`));
+  if (e.flow_id) {
+    try {
+      const [layout, flow] = await Promise.all([
+        api(`/api/flows/${encodeURIComponent(e.flow_id)}/layout`), api(`/api/flows/${encodeURIComponent(e.flow_id)}`)]);
+      if (flow.version !== e.flow_version) {
+        parts.push(h("p", { class: "muted" }, `Drawn on the flow's current version ${flow.version}; this execution ran on ${e.flow_version}.`));
+      }
+      const picture = graph(layout, (node) => {
+        const step = steps.get(node.id);
+        panel.replaceChildren(h("h2", {}, node.id), h("p", { class: "muted" }, step ? `${step.status} in ${duration(step.duration_us)}` : "did not run"),
+          ...(step?.error ? [h("p", { class: "error" }, step.error)] : []),
+          ...(step && "input" in step ? [h("h3", {}, "Input"), json(step.input)] : []),
+          ...(step && "output" in step ? [h("h3", {}, "Output"), json(step.output)] : []),
+          ...(step?.logs ? [h("h3", {}, "Logs"), h("pre", {}, step.logs.join("\n"))] : []));
+      }, (node, group) => {
+        const step = steps.get(node.id);
+        group.classList.add(step ? `ran-${step.status}` : "not-run");
+        if (step) group.append(svg("text", { class: "took", x: node.x + node.width - 8, y: node.y + 40, "text-anchor": "end" }, duration(step.duration_us)));
+      }, (edge, line) => {
+        if (steps.get(edge.to)?.from === edge.from) line.classList.add("taken");
+      });
+      parts.push(h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel));
+    } catch (error) {
+      if (error.message === "signed out") throw error;
+      parts.push(h("p", { class: "muted" }, `The flow cannot be drawn: ${error.message}`));
+    }
+  }
+  parts.push(h("h2", {}, "Request"), json(e.request), h("h2", {}, "Response"), json(e.response));
+  show(...parts);
+}
+
 async function route() {
-  const [, page, id] = location.hash.split("/");
+  clearInterval(refresher);
+  const [path, search] = location.hash.split("?");
+  const [, page, id] = path.split("/");
   try {
     if (page === "flows" && id) await showFlow(decodeURIComponent(id));
+    else if (page === "executions" && id) await showExecution(decodeURIComponent(id));
+    else if (page === "executions") await showExecutions(new URLSearchParams(search ?? ""));
     else await showFlows();
   } catch (error) {
     if (error.message !== "signed out") show(h("p", { class: "error", role: "alert" }, error.message));
