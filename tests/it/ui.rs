@@ -90,3 +90,32 @@ async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_
     assert!(shots.join("flow.png").exists());
     s.stop();
 }
+
+#[tokio::test]
+async fn a_console_call_takes_the_route_a_caller_takes() {
+    let guarded = r#""suffix": "/guarded", "auth": { "type": "api_key", "credential": "k" }"#;
+    let s = Served::with_flows(&[("g.json", flow("g", true, guarded, r#""status": 201"#))], &[]);
+    let call = |body: &'static str| s.api(reqwest::Method::POST, "/api/calls", Some(body));
+    let (status, answer) = call(r#"{ "path": "/guarded", "body": { "a": 1 } }"#).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], 401, "the route's auth is checked: {answer}");
+    assert!(answer["execution_id"].is_string(), "{answer}");
+    let (_, answer) = call(r#"{ "method": "GET", "path": "/guarded" }"#).await;
+    assert_eq!(answer["status"], 405, "{answer}");
+    let (_, answer) = call(r#"{ "path": "/nowhere" }"#).await;
+    assert_eq!(answer["status"], 404, "{answer}");
+    for (body, pointer) in [
+        (r#"{ "method": "GE T", "path": "/guarded" }"#, "/method"),
+        (r#"{ "path": "guarded" }"#, "/path"),
+        (r#"{ "path": "/guarded", "headers": { "x y": "1" } }"#, "/headers/x y"),
+        (r#"{ "path": "/guarded", "headers": { "x-n": 1 } }"#, "/headers/x-n"),
+        (r#"{ "path": "/guarded", "nope": 1 }"#, ""),
+    ] {
+        let (status, doc) = call(body).await;
+        assert_eq!(status, 422, "{body}: {doc}");
+        if !pointer.is_empty() {
+            assert_eq!(doc["pointer"], pointer, "{body}: {doc}");
+        }
+    }
+    s.stop();
+}

@@ -7,7 +7,8 @@ route, opens its graph and checks the nodes and edges drawn (branch outputs on t
 selects the trigger with the keyboard and checks its configuration; lists the executions of the
 `ui-check` flow (one succeeded, one failed, made before), filters the failed one and opens it on
 its graph: the failing node marked, the nodes before it succeeded, the edges taken highlighted,
-the error shown; and fails on any console error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
+the error shown; sends a call from the test console and sees its answer and its run, and saves it
+as a case; and fails on any console error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
 """
 
 import sys
@@ -73,6 +74,19 @@ def main(admin: str, token: str, chromium: str, shots: Path) -> None:
             expect(page.locator("aside")).to_contain_text("failed in")
             expect(page.locator("aside")).to_contain_text("status_override")
             page.screenshot(path=shots / "execution.png")
+
+            # The test console: the ui-check flow called through its route with a query that sets
+            # the status, the answer and the run on the graph, then saved as a case.
+            page.goto(admin + "/#/flows/ui-check")
+            page.click("#open-console")
+            expect(page.locator("#call-path")).to_have_value("/ui-check")
+            page.fill("#call-query", "status=202")
+            page.click("#send-call")
+            expect(page.locator("#answer-status")).to_have_text("202")
+            expect(page.locator('#call-result svg g.node[data-node="answer"]')).to_have_class("node respond ran-succeeded")
+            page.click("#save-case")
+            expect(page.locator("#case-saved")).to_contain_text("ui-check.cases.json")
+            page.screenshot(path=shots / "console.png")
 
             # Signed out, the API is closed to the page again.
             page.click("#sign-out")

@@ -16,6 +16,7 @@
 //! write, listed, read and deleted.
 
 mod body;
+mod calls;
 mod credentials;
 mod extract;
 mod flows;
@@ -90,6 +91,7 @@ pub fn router(app: Arc<Engine>, token_digest: [u8; 32]) -> Router {
         .merge(flows::routes())
         .merge(subscriptions::routes())
         .merge(records::routes())
+        .merge(calls::routes())
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,7 +1,7 @@
 // hookflow's web UI: plain ES modules over the admin API, signed in with a session cookie.
 // Pages: sign-in, the flows list (#/flows), a flow drawn as a graph (#/flows/<id>), the
 // executions list (#/executions?flow=&status=, refreshed while open) and one execution drawn on
-// its flow's graph (#/executions/<id>).
+// its flow's graph (#/executions/<id>), and the test console (#/console/<flow>).
 
 const main = document.getElementById("main");
 const signOut = document.getElementById("sign-out");
@@ -105,6 +105,8 @@ async function showFlow(id) {
       h("pre", { id: "node-config" }, JSON.stringify(config.get(node.id) ?? {}, null, 2)));
   });
   show(h("h1", {}, `${flow.name} `, h("span", { class: "muted" }, `(${flow.id}, ${flow.state}, version ${flow.version})`)),
+    h("p", {}, h("a", { href: `#/console/${encodeURIComponent(flow.id)}`, id: "open-console" }, "Test console"), " · ",
+      h("a", { href: `#/executions?flow=${encodeURIComponent(flow.id)}` }, "Executions")),
     h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel));
 }
 
@@ -203,11 +205,16 @@ async function showExecutions(query) {
 async function showExecution(id) {
   const e = await api(`/api/executions/${encodeURIComponent(id)}`);
   signOut.hidden = false;
+  show(h("h1", {}, "Execution ", h("code", {}, e.id)), ...(await executionView(e)));
+}
+
+/** An execution: its facts, its error, the run drawn on its flow's graph, request and response. */
+async function executionView(e) {
   const steps = new Map((e.trace ?? []).map((step) => [step.node, step]));
   const panel = h("aside", { "aria-live": "polite" }, h("p", { class: "muted" }, "Select a node to see its input and output."));
   const facts = h("p", {}, `${e.status}`, e.response_status ? ` · answered ${e.response_status}` : "",
     ` · ${e.flow_id ?? "no flow"} version ${e.flow_version ?? "—"} · ${new Date(e.received_at).toLocaleString()}`);
-  const parts = [h("h1", {}, "Execution ", h("code", {}, e.id)), facts];
+  const parts = [facts];
   if (e.error) parts.push(h("p", { class: "error", id: "execution-error" }, `${e.error.node ? `node ${e.error.node}: ` : ""}${e.error.message}`));
   if (e.flow_id) {
     try {
@@ -237,7 +244,104 @@ async function showExecution(id) {
     }
   }
   parts.push(h("h2", {}, "Request"), json(e.request), h("h2", {}, "Response"), json(e.response));
-  show(...parts);
+  return parts;
+}
+
+/** The call a flow's console starts from: its first method, its path, the auth header it
+ * names, and its expected body. */
+function sampleCall(flow) {
+  const trigger = (flow.document?.nodes ?? []).find((n) => n.type === "webhook") ?? {};
+  const headers = {};
+  const auth = trigger.auth ?? {};
+  if (auth.type === "api_key" && (auth.in ?? "header") === "header") headers[auth.name ?? "X-API-Key"] = "";
+  if (auth.type === "bearer") headers.Authorization = "Bearer ";
+  return {
+    method: (trigger.methods ?? ["POST"])[0],
+    path: (trigger.suffix ?? "/").replace(/\{\*?([^}]+)\}/g, "$1"),
+    query: "",
+    headers,
+    body: trigger.expected?.body ?? null,
+  };
+}
+
+async function showConsole(id) {
+  const flow = await api(`/api/flows/${encodeURIComponent(id)}`);
+  signOut.hidden = false;
+  const recent = (await api(`/api/executions?flow=${encodeURIComponent(id)}&limit=10`)).items;
+  const field = (name, value, tag = "input") => {
+    const el = h(tag, { id: `call-${name}`, name, ...(tag === "input" ? { value } : { rows: 8, cols: 60 }) });
+    if (tag === "textarea") el.value = value;
+    return h("label", { for: `call-${name}` }, name, el);
+  };
+  const fill = (call) => {
+    form.querySelector("#call-method").value = call.method;
+    form.querySelector("#call-path").value = call.path;
+    form.querySelector("#call-query").value = call.query;
+    form.querySelector("#call-headers").value = JSON.stringify(call.headers, null, 2);
+    form.querySelector("#call-body").value = call.body === null ? "" : JSON.stringify(call.body, null, 2);
+  };
+  const result = h("section", { id: "call-result", "aria-live": "polite" });
+  const from = h("select", { id: "call-from", onchange: async () => {
+    if (!from.value) return fill(sampleCall(flow));
+    const e = await api(`/api/executions/${encodeURIComponent(from.value)}`);
+    const headers = Object.fromEntries(Object.entries(e.request.headers ?? {})
+      .filter(([name]) => !["host", "content-length", "connection"].includes(name)));
+    fill({ method: e.request.method, path: e.request.path.replace(/^\/hooks/, ""), query: e.request.query ?? "", headers, body: e.request.body });
+  } }, h("option", { value: "" }, "the flow's expected sample"),
+    recent.map((e) => h("option", { value: e.id }, `${e.id} (${e.status}, ${e.response_status ?? "—"})`)));
+  const form = h("form", { class: "console", onsubmit: async (event) => {
+    event.preventDefault();
+    let headers, body;
+    try {
+      headers = JSON.parse(form.querySelector("#call-headers").value || "{}");
+      const text = form.querySelector("#call-body").value.trim();
+      body = text === "" ? null : (() => { try { return JSON.parse(text); } catch { return text; } })();
+    } catch (error) {
+      result.replaceChildren(h("p", { class: "error" }, `Headers: ${error.message}`));
+      return;
+    }
+    const call = { method: form.querySelector("#call-method").value, path: form.querySelector("#call-path").value,
+      query: form.querySelector("#call-query").value, headers, body };
+    result.replaceChildren(h("p", { class: "muted" }, "Sending…"));
+    let answer;
+    try {
+      answer = await api("/api/calls", { method: "POST", headers: { "content-type": "application/json", ...CSRF }, body: JSON.stringify(call) });
+    } catch (error) {
+      result.replaceChildren(h("p", { class: "error" }, error.message));
+      return;
+    }
+    const parts = [h("h2", {}, "Answer ", h("span", { id: "answer-status" }, String(answer.status))),
+      h("pre", {}, answer.headers.map(([n, v]) => `${n}: ${v}`).join("\n")), json(answer.body)];
+    if (answer.execution_id) {
+      const saved = h("p", { id: "case-saved" });
+      parts.push(h("p", {}, h("button", { type: "button", id: "save-case", onclick: async () => {
+        try {
+          const doc = await api(`/api/executions/${answer.execution_id}/case`, { method: "POST", headers: CSRF });
+          saved.textContent = `Saved as case “${doc.case?.name ?? "captured"}” in ${doc.file ?? "the flow's cases file"}.`;
+        } catch (error) { saved.textContent = error.message; }
+      } }, "Save as a case")), saved);
+      const e = await recorded(flow.id, answer.execution_id);
+      if (e) parts.push(h("h2", {}, "The run"), ...(await executionView(e)));
+    }
+    result.replaceChildren(...parts);
+  } },
+    h("label", { for: "call-from" }, "Start from", from),
+    field("method", ""), field("path", ""), field("query", ""), field("headers", "", "textarea"), field("body", "", "textarea"),
+    h("button", { type: "submit", id: "send-call" }, "Send through the route"));
+  show(h("h1", {}, "Test console ", h("span", { class: "muted" }, `(${flow.id})`)),
+    h("p", { class: "muted" }, "The call goes through the flow's real route, auth included, from the loopback address; it is recorded like any other."),
+    form, result);
+  fill(sampleCall(flow));
+}
+
+/** Execution `id` of `flow` once history lists it (it is written in batches): 5 s at most. */
+async function recorded(flow, id) {
+  for (let i = 0; i < 25; i++) {
+    const { items } = await api(`/api/executions?flow=${encodeURIComponent(flow)}&limit=20`);
+    if (items.some((e) => e.id === id)) return api(`/api/executions/${encodeURIComponent(id)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return null;
 }
 
 async function route() {
@@ -247,6 +351,7 @@ async function route() {
   try {
     if (page === "flows" && id) await showFlow(decodeURIComponent(id));
     else if (page === "executions" && id) await showExecution(decodeURIComponent(id));
+    else if (page === "console" && id) await showConsole(decodeURIComponent(id));
     else if (page === "executions") await showExecutions(new URLSearchParams(search ?? ""));
     else await showFlows();
   } catch (error) {
