@@ -98,16 +98,73 @@ async function showFlow(id) {
     api(`/api/flows/${encodeURIComponent(id)}/layout`),
   ]);
   signOut.hidden = false;
-  const config = new Map((flow.document?.nodes ?? []).map((node) => [node.id, node]));
+  const nodes = flow.document?.nodes ?? [];
   const panel = h("aside", { "aria-live": "polite" }, h("p", { class: "muted" }, "Select a node to see its configuration."));
+  const source = h("textarea", { id: "flow-json", rows: 24, cols: 100, spellcheck: "false" });
+  source.value = JSON.stringify(flow.document, null, 2);
+  const problems = h("ul", { id: "diagnostics", "aria-live": "polite" });
+  const saved = h("p", { id: "flow-saved", "aria-live": "polite" });
+  let boxes = new Map();
   const picture = graph(layout, (node) => {
+    const index = nodes.findIndex((n) => n.id === node.id);
+    const own = h("textarea", { id: "node-json", rows: 14, spellcheck: "false" });
+    own.value = JSON.stringify(currentNodes()[index] ?? {}, null, 2);
     panel.replaceChildren(h("h2", {}, `${node.id}`), h("p", { class: "muted" }, `${node.type} · ${node.role}`),
-      h("pre", { id: "node-config" }, JSON.stringify(config.get(node.id) ?? {}, null, 2)));
-  });
+      h("pre", { id: "node-config" }, JSON.stringify(nodes[index] ?? {}, null, 2)),
+      h("label", { for: "node-json" }, "Edit this node"), own,
+      h("button", { type: "button", id: "apply-node", onclick: () => {
+        try {
+          const doc = JSON.parse(source.value);
+          doc.nodes[index] = JSON.parse(own.value);
+          source.value = JSON.stringify(doc, null, 2);
+          check();
+        } catch (error) {
+          problems.replaceChildren(h("li", { class: "error" }, `Not JSON: ${error.message}`));
+        }
+      } }, "Apply to the flow"));
+  }, (node, group) => boxes.set(node.id, group));
+  function currentNodes() {
+    try { return JSON.parse(source.value).nodes ?? []; } catch { return nodes; }
+  }
+  /** Marks each node with an error of the draft, and lists every diagnostic. */
+  function mark(diagnostics) {
+    boxes.forEach((group) => group.classList.remove("invalid"));
+    problems.replaceChildren(...diagnostics.map((d) => {
+      const node = d.node ?? nodes[Number((d.location?.pointer ?? "").split("/")[2])]?.id;
+      if (node && d.severity === "error") boxes.get(node)?.classList.add("invalid");
+      return h("li", { class: d.severity === "error" ? "error" : "muted", "data-node": node ?? "" },
+        `${d.code} ${d.name}: ${d.message} (#${d.location?.pointer ?? ""}${node ? `, node ${node}` : ""}${d.location?.line ? `, line ${d.location.line}` : ""})`);
+    }));
+    if (diagnostics.length === 0) problems.replaceChildren(h("li", { class: "muted" }, "No problems."));
+  }
+  let pending = null;
+  async function check() {
+    const response = await fetch("/api/flows/validate", { method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json", ...CSRF }, body: source.value });
+    const doc = await response.json().catch(() => ({}));
+    if (response.status === 401) return showSignIn();
+    mark(doc.diagnostics ?? (response.ok ? [] : [{ code: "", name: "invalid", message: doc.detail ?? `${response.status}`, severity: "error" }]));
+  }
+  source.addEventListener("input", () => { clearTimeout(pending); pending = setTimeout(check, 300); });
+  const save = h("button", { type: "button", id: "save-flow", onclick: async () => {
+    const response = await fetch(`/api/flows/${encodeURIComponent(flow.id)}`, { method: "PUT", credentials: "same-origin",
+      headers: { "content-type": "application/json", ...CSRF }, body: source.value });
+    const doc = await response.json().catch(() => ({}));
+    if (response.ok) {
+      saved.textContent = `Saved: version ${doc.flow?.version ?? doc.version ?? ""}.`;
+      setTimeout(route, 300);
+    } else {
+      saved.textContent = `Not saved: ${doc.detail ?? response.status}`;
+      mark(doc.diagnostics ?? []);
+    }
+  } }, "Save");
   show(h("h1", {}, `${flow.name} `, h("span", { class: "muted" }, `(${flow.id}, ${flow.state}, version ${flow.version})`)),
     h("p", {}, h("a", { href: `#/console/${encodeURIComponent(flow.id)}`, id: "open-console" }, "Test console"), " · ",
       h("a", { href: `#/executions?flow=${encodeURIComponent(flow.id)}` }, "Executions")),
-    h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel));
+    h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel),
+    h("h2", {}, "Edit"),
+    h("p", { class: "muted" }, "Every change is checked by the server's compiler; Save writes the flow file only when it compiles and deploys."),
+    h("label", { for: "flow-json" }, "The flow file"), source, problems, h("p", {}, save), saved);
 }
 
 /** The layout drawn as SVG: boxes, edges with their branch outputs; `onSelect` on a node;
