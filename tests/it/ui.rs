@@ -26,6 +26,28 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// A flow of 50 nodes: a chain of maps, a branch in the middle, and an edge across them all.
+fn big_flow() -> String {
+    let mut nodes = vec![
+        r#"{ "id": "in", "type": "webhook", "suffix": "/big", "auth": { "type": "none" } }"#
+            .to_owned(),
+    ];
+    let mut edges = Vec::new();
+    for i in 1..49 {
+        nodes.push(format!(r#"{{ "id": "step{i}", "type": "map", "fields": {{ "n": {i} }} }}"#));
+        let from = if i == 1 { "in".to_owned() } else { format!("step{}", i - 1) };
+        edges.push(format!(r#"{{ "from": "{from}", "to": "step{i}" }}"#));
+    }
+    nodes.push(r#"{ "id": "done", "type": "respond" }"#.to_owned());
+    edges.push(r#"{ "from": "step48", "to": "done" }"#.to_owned());
+    edges.push(r#"{ "from": "in", "to": "done" }"#.to_owned());
+    format!(
+        r#"{{ "id": "big", "name": "Fifty nodes", "nodes": [{}], "edges": [{}] }}"#,
+        nodes.join(","),
+        edges.join(",")
+    )
+}
+
 #[tokio::test]
 async fn the_page_is_served_with_a_strict_policy() {
     let s = Served::with_flows(&[], &[]);
@@ -66,6 +88,7 @@ async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_
     let answer = r#""status": 200, "status_override": "$.request.query.status""#;
     std::fs::write(flows.path().join("ui-check.json"), flow("ui-check", true, hook, answer))
         .unwrap();
+    std::fs::write(flows.path().join("big.json"), big_flow()).unwrap();
     let s = Served::start(flows.path(), data.path(), &[]);
     for (query, status) in [("", 200), ("?status=soon", 500)] {
         let r = s.client.post(s.hook(&format!("/ui-check{query}"))).send().await.unwrap();
@@ -88,6 +111,8 @@ async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_
         text(&o.stderr)
     );
     assert!(shots.join("flow.png").exists());
+    // The figures the script measured, for whoever runs it.
+    println!("{}", text(&o.stdout));
     s.stop();
 }
 

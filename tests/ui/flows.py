@@ -109,6 +109,30 @@ def main(admin: str, token: str, chromium: str, shots: Path) -> None:
             page.click("#send-call")
             expect(page.locator("#answer-status")).to_have_text("203")
 
+            # The first call (200 then, without a query), replayed on the new version: 203 now.
+            page.goto(admin + "/#/executions?flow=ui-check&status=succeeded")
+            expect(page.locator("tr[data-execution]")).to_have_count(3)
+            page.locator("tr[data-execution] a").last.click()
+            page.click("#replay")
+            expect(page.locator("#replay-diff")).to_contain_text("status 200 → 203")
+            page.screenshot(path=shots / "replay.png")
+
+            # Time to first paint of a flow's page, and a graph of 50 nodes.
+            fresh = browser.new_page(viewport={"width": 1280, "height": 800})
+            fresh.context.add_cookies(page.context.cookies())
+            fresh.goto(admin + "/#/flows/order-intake")
+            expect(fresh.locator("svg g.node")).to_have_count(5)
+            paint = fresh.evaluate(
+                "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
+            started = fresh.evaluate("performance.now()")
+            fresh.evaluate("location.hash = '#/flows/big'")
+            expect(fresh.locator("svg g.node")).to_have_count(50)
+            drawn = fresh.evaluate("performance.now()") - started
+            fresh.screenshot(path=shots / "big.png")
+            print(f"first contentful paint of the flow page: {paint:.0f} ms; "
+                  f"the 50-node flow's page drawn in {drawn:.0f} ms")
+            fresh.close()
+
             # Signed out, the API is closed to the page again.
             page.click("#sign-out")
             expect(page.locator("#token")).to_be_visible()

@@ -271,7 +271,16 @@ async function executionView(e) {
   const panel = h("aside", { "aria-live": "polite" }, h("p", { class: "muted" }, "Select a node to see its input and output."));
   const facts = h("p", {}, `${e.status}`, e.response_status ? ` · answered ${e.response_status}` : "",
     ` · ${e.flow_id ?? "no flow"} version ${e.flow_version ?? "—"} · ${new Date(e.received_at).toLocaleString()}`);
-  const parts = [facts];
+  const replayed = h("section", { id: "replay-result", "aria-live": "polite" });
+  const replay = h("button", { type: "button", id: "replay", onclick: async () => {
+    try {
+      const doc = await api(`/api/executions/${encodeURIComponent(e.id)}/replay`, { method: "POST", headers: CSRF });
+      replayed.replaceChildren(...replayView(doc));
+    } catch (error) {
+      if (error.message !== "signed out") replayed.replaceChildren(h("p", { class: "error" }, error.message));
+    }
+  } }, "Replay on the current version");
+  const parts = [facts, h("p", {}, replay), replayed];
   if (e.error) parts.push(h("p", { class: "error", id: "execution-error" }, `${e.error.node ? `node ${e.error.node}: ` : ""}${e.error.message}`));
   if (e.flow_id) {
     try {
@@ -302,6 +311,24 @@ async function executionView(e) {
   }
   parts.push(h("h2", {}, "Request"), json(e.request), h("h2", {}, "Response"), json(e.response));
   return parts;
+}
+
+/** A replay's answer: the new execution (linked), which version it ran on, and the diff. */
+function replayView(doc) {
+  const { execution, original, diff } = doc;
+  const changes = [];
+  if (diff.status) changes.push(`status ${diff.status.from} → ${diff.status.to}`);
+  for (const c of diff.headers) changes.push(`header ${c.name}: ${JSON.stringify(c.from ?? null)} → ${JSON.stringify(c.to ?? null)}`);
+  for (const c of diff.body) {
+    const from = "from" in c ? JSON.stringify(c.from) : "(absent)";
+    const to = "to" in c ? JSON.stringify(c.to) : "(absent)";
+    changes.push(`body #${c.pointer}: ${from} → ${to}`);
+  }
+  return [h("h2", {}, "Replay ", h("a", { href: `#/executions/${execution.id}` }, h("code", {}, execution.id))),
+    h("p", {}, `Ran the recorded request of ${original.id} on version ${execution.flow_version} (the original ran on ${original.flow_version}): ${execution.status}, answered ${execution.response_status ?? "—"}.`),
+    changes.length === 0
+      ? h("p", { id: "replay-diff" }, "Same answer: no difference.")
+      : h("ul", { id: "replay-diff" }, changes.map((c) => h("li", {}, c)))];
 }
 
 /** The call a flow's console starts from: its first method, its path, the auth header it
