@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{ADMIN_TOKEN, Served, copy_flows, flow};
+use crate::harness::{ADMIN_TOKEN, Receiver, Served, copy_flows, flow};
 use crate::root;
 
 /// The Python that has Playwright: `HOOKFLOW_UI_PYTHON`, else `python3`.
@@ -65,7 +65,8 @@ async fn the_page_is_served_with_a_strict_policy() {
     s.stop();
 }
 
-#[tokio::test]
+// Multi-threaded: the loopback receiver answers while the browser test runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_on_it() {
     let Some(chromium) = chromium() else {
         panic!(
@@ -89,19 +90,19 @@ async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_
     std::fs::write(flows.path().join("ui-check.json"), flow("ui-check", true, hook, answer))
         .unwrap();
     std::fs::write(flows.path().join("big.json"), big_flow()).unwrap();
-    let s = Served::start(flows.path(), data.path(), &[]);
+    let s = Served::start(flows.path(), data.path(), &["--allow-private-outbound"]);
+    let receiver = Receiver::start().await;
     for (query, status) in [("", 200), ("?status=soon", 500)] {
         let r = s.client.post(s.hook(&format!("/ui-check{query}"))).send().await.unwrap();
         assert_eq!(r.status().as_u16(), status);
     }
     let shots = root().join("target/ui-screenshots");
-    let o = Command::new(python())
-        .arg(root().join("tests/ui/flows.py"))
-        .args([&s.admin, ADMIN_TOKEN])
-        .arg(&chromium)
-        .arg(&shots)
-        .output()
-        .expect("run tests/ui/flows.py");
+    let mut command = Command::new(python());
+    command.arg(root().join("tests/ui/flows.py")).args([&s.admin, ADMIN_TOKEN]);
+    command.arg(&chromium).arg(&shots).arg(&receiver.url);
+    let o = tokio::task::spawn_blocking(move || command.output().expect("run tests/ui/flows.py"))
+        .await
+        .expect("the browser test's thread");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert!(
         o.status.success(),

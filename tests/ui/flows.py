@@ -1,6 +1,6 @@
 """The web UI in headless Chromium, against a running `hookflow serve`.
 
-Usage: flows.py ADMIN_URL ADMIN_TOKEN CHROMIUM SCREENSHOT_DIR
+Usage: flows.py ADMIN_URL ADMIN_TOKEN CHROMIUM SCREENSHOT_DIR RECEIVER_URL
 
 Signs in (a wrong token first, which must say so), finds order-intake in the flows list with its
 route, opens its graph and checks the nodes and edges drawn (branch outputs on their edges),
@@ -9,7 +9,8 @@ selects the trigger with the keyboard and checks its configuration; lists the ex
 its graph: the failing node marked, the nodes before it succeeded, the edges taken highlighted,
 the error shown; sends a call from the test console and sees its answer and its run, and saves it
 as a case; breaks a field in the editor and sees its diagnostic on its node, fixes and saves it
-and sees the route answer with the change; and fails on any console error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
+and sees the route answer with the change; creates an outbound subscription, tests it against a
+loopback receiver, opens its delivery and pauses it; and fails on any console error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
 """
 
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 
-def main(admin: str, token: str, chromium: str, shots: Path) -> None:
+def main(admin: str, token: str, chromium: str, shots: Path, receiver: str) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     with sync_playwright() as p:
@@ -133,12 +134,36 @@ def main(admin: str, token: str, chromium: str, shots: Path) -> None:
                   f"the 50-node flow's page drawn in {drawn:.0f} ms")
             fresh.close()
 
+            # Outbound: a subscription created (its secret shown once), tested against a loopback
+            # receiver, its delivery and attempt shown, then paused.
+            page.click('nav a[href="#/subscriptions"]')
+            page.fill("#sub-name", "ui-receiver")
+            page.fill("#sub-url", "not a url")
+            page.click("#create-subscription")
+            expect(page.locator("#create-error")).to_contain_text("/url")
+            page.fill("#sub-url", receiver)
+            page.click("#create-subscription")
+            expect(page.locator("#new-secret")).to_contain_text("whsec_")
+            row = page.locator("tr[data-subscription]")
+            expect(row).to_have_count(1)
+            row.locator("button.test").click()
+            expect(page.locator("#test-result")).to_contain_text("succeeded")
+            page.screenshot(path=shots / "subscriptions.png")
+            page.locator("#test-result a").click()
+            expect(page.locator("#attempts tbody tr")).to_have_count(1)
+            expect(page.locator("#attempts tbody tr").first).to_contain_text("200")
+            page.screenshot(path=shots / "delivery.png")
+            page.click('nav a[href="#/subscriptions"]')
+            page.locator("tr[data-subscription] button.toggle").click()
+            expect(page.locator("tr[data-subscription]")).to_contain_text("paused")
+
             # Signed out, the API is closed to the page again.
             page.click("#sign-out")
             expect(page.locator("#token")).to_be_visible()
             # What the browser logs for the answers expected here: the 401s of signing in, the 422
             # of the deliberately broken draft.
             errors[:] = [e for e in errors if "status of 401" not in e and "status of 422" not in e]
+            # (and the 422 of the subscription with a URL that is not one)
             assert not errors, f"console errors: {errors}"
         except Exception:
             page.screenshot(path=shots / "failure.png")
@@ -148,6 +173,6 @@ def main(admin: str, token: str, chromium: str, shots: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
+    if len(sys.argv) != 6:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]), sys.argv[5])

@@ -1,7 +1,9 @@
 // hookflow's web UI: plain ES modules over the admin API, signed in with a session cookie.
 // Pages: sign-in, the flows list (#/flows), a flow drawn as a graph (#/flows/<id>), the
 // executions list (#/executions?flow=&status=, refreshed while open) and one execution drawn on
-// its flow's graph (#/executions/<id>), and the test console (#/console/<flow>).
+// its flow's graph (#/executions/<id>), the test console (#/console/<flow>), and the outbound
+// subscriptions (#/subscriptions), a subscription's deliveries (#/subscriptions/<id>) and one
+// delivery with its attempts (#/deliveries/<id>).
 
 const main = document.getElementById("main");
 const signOut = document.getElementById("sign-out");
@@ -42,7 +44,12 @@ function svg(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** The hash the page being drawn is for: a page whose route was left before it was ready is
+ * not drawn over the one that replaced it. */
+let drawing = null;
+
 function show(...children) {
+  if (drawing !== null && drawing !== location.hash) return;
   main.replaceChildren(...children);
 }
 
@@ -151,8 +158,11 @@ async function showFlow(id) {
       headers: { "content-type": "application/json", ...CSRF }, body: source.value });
     const doc = await response.json().catch(() => ({}));
     if (response.ok) {
-      saved.textContent = `Saved: version ${doc.flow?.version ?? doc.version ?? ""}.`;
-      setTimeout(route, 300);
+      const here = location.hash;
+      await route();
+      if (location.hash === here) {
+        document.getElementById("flow-saved").textContent = `Saved: version ${doc.flow?.version ?? doc.version ?? ""}.`;
+      }
     } else {
       saved.textContent = `Not saved: ${doc.detail ?? response.status}`;
       mark(doc.diagnostics ?? []);
@@ -255,8 +265,9 @@ async function showExecutions(query) {
   show(h("h1", {}, "Executions"), h("p", { class: "filters" }, flowChoice, " ", statusChoice, " ",
     h("span", { class: "muted" }, "(refreshed every 2 s)")),
     h("table", {}, h("thead", {}, h("tr", {}, ["Execution", "Flow", "Status", "Answer", "Received", "Took"].map((t) => h("th", {}, t)))), body));
+  const here = location.hash;
+  refresher = setInterval(() => { if (location.hash === here) refresh().catch(() => {}); }, 2000);
   await refresh();
-  refresher = setInterval(() => refresh().catch(() => {}), 2000);
 }
 
 async function showExecution(id) {
@@ -273,12 +284,15 @@ async function executionView(e) {
     ` · ${e.flow_id ?? "no flow"} version ${e.flow_version ?? "—"} · ${new Date(e.received_at).toLocaleString()}`);
   const replayed = h("section", { id: "replay-result", "aria-live": "polite" });
   const replay = h("button", { type: "button", id: "replay", onclick: async () => {
+    replay.disabled = true;
+    replayed.replaceChildren(h("p", { class: "muted" }, "Replaying…"));
     try {
       const doc = await api(`/api/executions/${encodeURIComponent(e.id)}/replay`, { method: "POST", headers: CSRF });
       replayed.replaceChildren(...replayView(doc));
     } catch (error) {
       if (error.message !== "signed out") replayed.replaceChildren(h("p", { class: "error" }, error.message));
     }
+    replay.disabled = false;
   } }, "Replay on the current version");
   const parts = [facts, h("p", {}, replay), replayed];
   if (e.error) parts.push(h("p", { class: "error", id: "execution-error" }, `${e.error.node ? `node ${e.error.node}: ` : ""}${e.error.message}`));
@@ -311,6 +325,81 @@ async function executionView(e) {
   }
   parts.push(h("h2", {}, "Request"), json(e.request), h("h2", {}, "Response"), json(e.response));
   return parts;
+}
+
+async function showSubscriptions() {
+  const { items } = await api("/api/subscriptions");
+  signOut.hidden = false;
+  const notice = h("section", { id: "subscription-notice", "aria-live": "polite" });
+  const change = async (sub, body) => {
+    await api(`/api/subscriptions/${sub.id}`, { method: "PATCH", headers: { "content-type": "application/json", ...CSRF }, body: JSON.stringify(body) });
+    route();
+  };
+  const rows = items.map((sub) => h("tr", { "data-subscription": sub.id },
+    h("td", {}, h("a", { href: `#/subscriptions/${sub.id}` }, sub.name)),
+    h("td", {}, h("code", {}, sub.url)),
+    h("td", {}, sub.events.join(", ")),
+    h("td", { class: sub.active ? "state-active" : "state-rejected" }, sub.active ? "active" : `paused${sub.disabled_reason ? `: ${sub.disabled_reason}` : ""}`),
+    h("td", {},
+      h("button", { type: "button", class: "toggle", onclick: () => change(sub, { active: !sub.active }) }, sub.active ? "Pause" : "Resume"), " ",
+      h("button", { type: "button", class: "test", onclick: async () => {
+        const d = await api(`/api/subscriptions/${sub.id}/test`, { method: "POST", headers: CSRF });
+        const last = d.attempts?.[d.attempts.length - 1];
+        notice.replaceChildren(h("p", { id: "test-result" }, `Test to ${sub.name}: ${d.status}`,
+          last ? ` (answered ${last.status ?? last.error} in ${last.duration_ms} ms)` : "", " · ", h("a", { href: `#/deliveries/${d.id}` }, "the delivery")));
+      } }, "Test"))));
+  const field = (name, attrs = {}) => h("label", { for: `sub-${name}` }, name, h("input", { id: `sub-${name}`, name, ...attrs }));
+  const form = h("form", { class: "console", onsubmit: async (event) => {
+    event.preventDefault();
+    const events = form.querySelector("#sub-events").value.split(",").map((e) => e.trim()).filter(Boolean);
+    const body = { name: form.querySelector("#sub-name").value, url: form.querySelector("#sub-url").value, events: events.length ? events : ["*"] };
+    const response = await fetch("/api/subscriptions", { method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json", ...CSRF }, body: JSON.stringify(body) });
+    const doc = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      notice.replaceChildren(h("p", { class: "error", id: "create-error" }, `${doc.pointer ? `${doc.pointer}: ` : ""}${doc.detail ?? response.status}`));
+      return;
+    }
+    await showSubscriptions();
+    const secret = h("code", { id: "new-secret" }, doc.secret);
+    document.getElementById("subscription-notice").replaceChildren(h("div", { class: "secret" },
+      h("p", {}, `Subscription ${doc.name} created. Its signing secret is shown this once: keep it where the receiver verifies signatures.`),
+      h("p", {}, secret, " ", h("button", { type: "button", onclick: () => navigator.clipboard?.writeText(doc.secret) }, "Copy"))));
+  } }, field("name", { required: true }), field("url", { required: true, placeholder: "https://crm.example.com/hooks" }),
+    field("events", { placeholder: "* or execution.failed, order.accepted" }), h("button", { type: "submit", id: "create-subscription" }, "Create"));
+  show(h("h1", {}, "Outbound subscriptions"), notice,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Name", "URL", "Events", "State", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
+    h("h2", {}, "New subscription"), form);
+}
+
+async function showDeliveries(id) {
+  const [sub, page] = await Promise.all([api(`/api/subscriptions/${encodeURIComponent(id)}`),
+    api(`/api/subscriptions/${encodeURIComponent(id)}/deliveries?limit=50`)]);
+  signOut.hidden = false;
+  show(h("h1", {}, `Deliveries to ${sub.name} `, h("span", { class: "muted" }, sub.url)),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Delivery", "Event", "Status", "Attempts", "Last answer", "Next attempt"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, page.items.map((d) => h("tr", { "data-delivery": d.id },
+        h("td", {}, h("a", { href: `#/deliveries/${d.id}` }, h("code", {}, d.id))), h("td", {}, d.event_type),
+        h("td", {}, d.status), h("td", {}, d.attempts), h("td", {}, d.last_status ?? d.last_error ?? "—"),
+        h("td", {}, d.status === "pending" ? (d.next_attempt_at ? new Date(d.next_attempt_at).toLocaleString() : "held (paused)") : "—"))))));
+}
+
+async function showDelivery(id) {
+  const d = await api(`/api/deliveries/${encodeURIComponent(id)}`);
+  signOut.hidden = false;
+  const retried = h("p", { id: "retry-result", "aria-live": "polite" });
+  show(h("h1", {}, "Delivery ", h("code", {}, d.id)),
+    h("p", {}, `${d.event_type} · ${d.status} · ${d.attempts.length} attempt(s) · `, h("a", { href: `#/subscriptions/${d.subscription_id}` }, "the subscription's deliveries")),
+    h("p", {}, h("button", { type: "button", id: "retry", onclick: async () => {
+      const again = await api(`/api/deliveries/${encodeURIComponent(d.id)}/retry`, { method: "POST", headers: CSRF });
+      retried.textContent = `Sent again: ${again.status}.`;
+    } }, "Send again now"), " ", retried),
+    h("table", { id: "attempts" }, h("thead", {}, h("tr", {}, ["At", "Answer", "Took", "Response"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, d.attempts.map((a) => h("tr", {}, h("td", {}, new Date(a.at).toLocaleString()),
+        h("td", { class: a.status >= 200 && a.status < 300 ? "state-active" : "state-rejected" }, a.status ?? a.error),
+        h("td", {}, a.duration_ms === 0 ? "< 1 ms" : `${a.duration_ms} ms`),
+        h("td", {}, h("code", {}, (a.response_body ?? "").slice(0, 200))))))),
+    h("h2", {}, "Payload"), json(d.payload));
 }
 
 /** A replay's answer: the new execution (linked), which version it ran on, and the diff. */
@@ -430,12 +519,16 @@ async function recorded(flow, id) {
 
 async function route() {
   clearInterval(refresher);
+  drawing = location.hash;
   const [path, search] = location.hash.split("?");
   const [, page, id] = path.split("/");
   try {
     if (page === "flows" && id) await showFlow(decodeURIComponent(id));
     else if (page === "executions" && id) await showExecution(decodeURIComponent(id));
     else if (page === "console" && id) await showConsole(decodeURIComponent(id));
+    else if (page === "subscriptions" && id) await showDeliveries(decodeURIComponent(id));
+    else if (page === "subscriptions") await showSubscriptions();
+    else if (page === "deliveries" && id) await showDelivery(decodeURIComponent(id));
     else if (page === "executions") await showExecutions(new URLSearchParams(search ?? ""));
     else await showFlows();
   } catch (error) {
