@@ -26,28 +26,6 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// A flow of 50 nodes: a chain of maps, a branch in the middle, and an edge across them all.
-fn big_flow() -> String {
-    let mut nodes = vec![
-        r#"{ "id": "in", "type": "webhook", "suffix": "/big", "auth": { "type": "none" } }"#
-            .to_owned(),
-    ];
-    let mut edges = Vec::new();
-    for i in 1..49 {
-        nodes.push(format!(r#"{{ "id": "step{i}", "type": "map", "fields": {{ "n": {i} }} }}"#));
-        let from = if i == 1 { "in".to_owned() } else { format!("step{}", i - 1) };
-        edges.push(format!(r#"{{ "from": "{from}", "to": "step{i}" }}"#));
-    }
-    nodes.push(r#"{ "id": "done", "type": "respond" }"#.to_owned());
-    edges.push(r#"{ "from": "step48", "to": "done" }"#.to_owned());
-    edges.push(r#"{ "from": "in", "to": "done" }"#.to_owned());
-    format!(
-        r#"{{ "id": "big", "name": "Fifty nodes", "nodes": [{}], "edges": [{}] }}"#,
-        nodes.join(","),
-        edges.join(",")
-    )
-}
-
 #[tokio::test]
 async fn the_page_is_served_with_a_strict_policy() {
     let s = Served::with_flows(&[], &[]);
@@ -89,7 +67,8 @@ async fn the_ui_signs_in_lists_the_flows_draws_one_and_shows_a_failed_execution_
     let answer = r#""status": 200, "status_override": "$.request.query.status""#;
     std::fs::write(flows.path().join("ui-check.json"), flow("ui-check", true, hook, answer))
         .unwrap();
-    std::fs::write(flows.path().join("big.json"), big_flow()).unwrap();
+    std::fs::copy(root().join("tests/fixtures/fifty-nodes.json"), flows.path().join("big.json"))
+        .unwrap();
     let s = Served::start(flows.path(), data.path(), &["--allow-private-outbound"]);
     let receiver = Receiver::start().await;
     for (query, status) in [("", 200), ("?status=soon", 500)] {
@@ -130,7 +109,18 @@ async fn a_console_call_takes_the_route_a_caller_takes() {
     assert_eq!(answer["status"], 405, "{answer}");
     let (_, answer) = call(r#"{ "path": "/nowhere" }"#).await;
     assert_eq!(answer["status"], 404, "{answer}");
+    // Offline, as `hookflow run`: no auth check, nothing recorded, the trace in the answer.
+    let (status, answer) =
+        call(r#"{ "path": "/guarded", "offline": true, "flow": "g", "body": { "a": 1 } }"#).await;
+    assert_eq!((status.as_u16(), &answer["status"]), (200, &serde_json::json!(201)), "{answer}");
+    assert_eq!(answer["execution_id"], serde_json::Value::Null);
+    assert_eq!(answer["trace"][0]["node"], "hook", "{answer}");
+    let (status, _) = call(r#"{ "path": "/guarded", "offline": true, "flow": "nope" }"#).await;
+    assert_eq!(status, 404);
+    let (status, answer) = call(r#"{ "path": "/elsewhere", "offline": true, "flow": "g" }"#).await;
+    assert_eq!(status, 422, "the path is the flow's: {answer}");
     for (body, pointer) in [
+        (r#"{ "path": "/guarded", "offline": true }"#, "/flow"),
         (r#"{ "method": "GE T", "path": "/guarded" }"#, "/method"),
         (r#"{ "path": "guarded" }"#, "/path"),
         (r#"{ "path": "/guarded", "headers": { "x y": "1" } }"#, "/headers/x y"),

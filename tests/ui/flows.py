@@ -89,6 +89,15 @@ def main(admin: str, token: str, chromium: str, shots: Path, receiver: str) -> N
             page.click("#save-case")
             expect(page.locator("#case-saved")).to_contain_text("ui-check.cases.json")
             page.screenshot(path=shots / "console.png")
+            # Offline: order-intake without its key (auth is not checked), nothing recorded.
+            page.goto(admin + "/#/console/order-intake")
+            expect(page.locator("#call-path")).to_have_value("/orders/region")
+            page.check("#call-offline")
+            page.click("#send-call")
+            expect(page.locator("#answer-status")).to_have_text("201")
+            expect(page.locator("#offline-note")).to_be_visible()
+            expect(page.locator('#call-result svg g.node[data-node="review"]')).to_have_class("node respond ran-succeeded")
+            expect(page.locator('#call-result svg g.node[data-node="accept"]')).to_have_class("node respond not-run")
 
             # Editing: a field broken in the flow file marks its node and names it; fixed and
             # saved, the route answers with the change.

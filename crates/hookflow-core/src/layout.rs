@@ -241,26 +241,9 @@ mod tests {
     #[test]
     fn a_long_edge_passes_through_free_slots_and_no_boxes_overlap() {
         // 50 nodes: a chain, and a shortcut from the trigger to the end.
-        let mut nodes = vec![
-            r#"{ "id": "in", "type": "webhook", "suffix": "/x", "auth": { "type": "none" } }"#
-                .to_owned(),
-        ];
-        let mut edges = Vec::new();
-        for i in 1..49 {
-            nodes.push(format!(r#"{{ "id": "m{i}", "type": "map", "fields": {{ "a": 1 }} }}"#));
-            let from = if i == 1 { "in".to_owned() } else { format!("m{}", i - 1) };
-            edges.push(format!(r#"{{ "from": "{from}", "to": "m{i}" }}"#));
-        }
-        nodes.push(r#"{ "id": "end", "type": "respond" }"#.to_owned());
-        edges.push(r#"{ "from": "m48", "to": "end" }"#.to_owned());
-        edges.push(r#"{ "from": "in", "to": "end" }"#.to_owned());
-        let text = format!(
-            r#"{{ "id": "big", "name": "Big", "nodes": [{}], "edges": [{}] }}"#,
-            nodes.join(","),
-            edges.join(",")
-        );
+        let text = include_str!("../../../tests/fixtures/fifty-nodes.json");
         let started = std::time::Instant::now();
-        let layout = plan(&text).layout();
+        let layout = plan(text).layout();
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         assert_eq!(layout.nodes.len(), 50);
         assert_eq!(layout.nodes[49].layer, 49);

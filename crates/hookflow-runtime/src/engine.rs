@@ -151,6 +151,12 @@ impl Engine {
         &self.reloader
     }
 
+    /// How the engine's flows call out over HTTP (for a run of a flow outside the engine, such
+    /// as an offline test call, that should call out as the served flow does).
+    pub fn http(&self) -> Arc<dyn hookflow_core::services::HttpClient> {
+        self.services.http.clone()
+    }
+
     /// The deployed plan of flow `id`.
     pub fn plan(&self, id: &str) -> Option<Arc<Plan>> {
         self.deployed.load().plan(id).cloned()

@@ -277,7 +277,7 @@ async function showExecution(id) {
 }
 
 /** An execution: its facts, its error, the run drawn on its flow's graph, request and response. */
-async function executionView(e) {
+async function executionView(e, { replayable = true } = {}) {
   const steps = new Map((e.trace ?? []).map((step) => [step.node, step]));
   const panel = h("aside", { "aria-live": "polite" }, h("p", { class: "muted" }, "Select a node to see its input and output."));
   const facts = h("p", {}, `${e.status}`, e.response_status ? ` · answered ${e.response_status}` : "",
@@ -294,7 +294,7 @@ async function executionView(e) {
     }
     replay.disabled = false;
   } }, "Replay on the current version");
-  const parts = [facts, h("p", {}, replay), replayed];
+  const parts = replayable ? [facts, h("p", {}, replay), replayed] : [facts];
   if (e.error) parts.push(h("p", { class: "error", id: "execution-error" }, `${e.error.node ? `node ${e.error.node}: ` : ""}${e.error.message}`));
   if (e.flow_id) {
     try {
@@ -475,6 +475,7 @@ async function showConsole(id) {
     }
     const call = { method: form.querySelector("#call-method").value, path: form.querySelector("#call-path").value,
       query: form.querySelector("#call-query").value, headers, body };
+    if (form.querySelector("#call-offline").checked) Object.assign(call, { offline: true, flow: flow.id });
     result.replaceChildren(h("p", { class: "muted" }, "Sending…"));
     let answer;
     try {
@@ -485,6 +486,15 @@ async function showConsole(id) {
     }
     const parts = [h("h2", {}, "Answer ", h("span", { id: "answer-status" }, String(answer.status))),
       h("pre", {}, answer.headers.map(([n, v]) => `${n}: ${v}`).join("\n")), json(answer.body)];
+    if (answer.offline && answer.trace) {
+      parts.push(h("p", { class: "muted", id: "offline-note" }, "Ran offline, as hookflow run does: auth was not checked, and nothing was recorded, stored or emitted."));
+      for (const w of answer.stored ?? []) parts.push(h("p", {}, `Would store in ${w.collection} record ${w.key}: `, h("code", {}, JSON.stringify(w.record))));
+      for (const ev of answer.emitted ?? []) parts.push(h("p", {}, `Would emit ${ev.type}: `, h("code", {}, JSON.stringify(ev.data))));
+      const run = { id: "offline", status: answer.execution_status, response_status: answer.status, flow_id: flow.id,
+        flow_version: answer.flow_version, received_at: new Date().toISOString(), error: answer.error, trace: answer.trace,
+        request: call, response: { status: answer.status, headers: answer.headers, body: answer.body } };
+      parts.push(h("h2", {}, "The run"), ...(await executionView(run, { replayable: false })));
+    }
     if (answer.execution_id) {
       const saved = h("p", { id: "case-saved" });
       parts.push(h("p", {}, h("button", { type: "button", id: "save-case", onclick: async () => {
@@ -500,9 +510,11 @@ async function showConsole(id) {
   } },
     h("label", { for: "call-from" }, "Start from", from),
     field("method", ""), field("path", ""), field("query", ""), field("headers", "", "textarea"), field("body", "", "textarea"),
-    h("button", { type: "submit", id: "send-call" }, "Send through the route"));
+    h("label", { class: "inline" }, h("input", { type: "checkbox", id: "call-offline" }),
+      " Offline, as hookflow run: no auth check, nothing recorded, stored or emitted"),
+    h("button", { type: "submit", id: "send-call" }, "Send"));
   show(h("h1", {}, "Test console ", h("span", { class: "muted" }, `(${flow.id})`)),
-    h("p", { class: "muted" }, "The call goes through the flow's real route, auth included, from the loopback address; it is recorded like any other."),
+    h("p", { class: "muted" }, "The call goes through the flow's real route, auth included, from the loopback address, and is recorded like any other; or, offline, runs the flow without them."),
     form, result);
   fill(sampleCall(flow));
 }

@@ -1,7 +1,9 @@
 //! The test console's call: `POST /api/calls` sends a request to a webhook route through the
 //! same handler as a real caller's (route lookup, auth, limits, intake, the run, its record), in
 //! this process, from the loopback address, and answers what the route answered with the
-//! execution's id. The tester gives the route's credentials like any caller would.
+//! execution's id. The tester gives the route's credentials like any caller would. With
+//! `"offline": true` it runs the named flow as `hookflow run` does instead: auth not checked,
+//! nothing stored, emitted or recorded, and the trace and the would-be writes in the answer.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -46,6 +48,12 @@ struct Call {
     /// or a string sent as it is; absent for none.
     #[serde(default)]
     body: Option<Value>,
+    /// Run the flow offline, as `hookflow run` does.
+    #[serde(default)]
+    offline: bool,
+    /// The flow to run offline.
+    #[serde(default)]
+    flow: Option<String>,
 }
 
 fn post_method() -> String {
@@ -70,6 +78,9 @@ async fn call(
     let mut uri = format!("{HOOKS_BASE}{}", call.path);
     if !call.query.is_empty() {
         uri = format!("{uri}?{}", call.query.trim_start_matches('?'));
+    }
+    if call.offline {
+        return offline(&admin, call).await;
     }
     let mut request = Request::builder().method(method).uri(&uri);
     let mut typed = false;
@@ -123,4 +134,79 @@ async fn call(
         "body_truncated": bytes.len() > MAX_ANSWER,
         "execution_id": execution_id,
     })))
+}
+
+/// The call run offline on its flow's deployed plan (see the module).
+async fn offline(admin: &Admin, call: Call) -> Result<Json<Value>, AdminError> {
+    use hookflow_core::offline::{self, OfflineError, SampleBody, SampleRequest};
+    use hookflow_core::services::{Offline, Services};
+    use hookflow_core::trace::TraceDetail;
+
+    let Some(flow) = call.flow else {
+        let reason = "an offline call names its flow".to_owned();
+        return Err(AdminError::InvalidField { pointer: "/flow".into(), reason });
+    };
+    let plan = admin.app.plan(&flow).ok_or(AdminError::NoSuchFlow(flow))?;
+    let mut headers = Map::new();
+    for (name, value) in call.headers {
+        headers.insert(name.to_ascii_lowercase(), value);
+    }
+    let body = match call.body {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(SampleBody::Raw(text.into_bytes())),
+        Some(json) => Some(SampleBody::Json(json)),
+    };
+    let sample = SampleRequest {
+        method: Some(call.method),
+        path: Some(call.path),
+        query: hookflow_core::intake::parse_query(call.query.trim_start_matches('?')),
+        headers,
+        body,
+        ..SampleRequest::default()
+    };
+    let effects = Arc::new(Offline::default());
+    let services = Services { http: admin.app.http(), ..Services::offline(&effects) };
+    let id = uuid::Uuid::now_v7().to_string();
+    let execution = match offline::run(&plan, sample, id.clone(), &services).await {
+        Ok(execution) => execution,
+        Err(OfflineError::Refused(refusal)) => {
+            let answer = crate::refused(refusal, &plan, &id);
+            return Ok(Json(json!({
+                "status": answer.status, "headers": answer.headers, "body": body_json(&answer.body),
+                "body_truncated": false, "execution_id": null, "offline": true, "trace": null,
+            })));
+        }
+        Err(e) => return Err(AdminError::Unprocessable(e.to_string())),
+    };
+    let response = &execution.response;
+    let stored: Vec<Value> = effects
+        .stored()
+        .into_iter()
+        .map(|w| json!({ "collection": w.collection, "key": w.key, "record": w.value }))
+        .collect();
+    let emitted: Vec<Value> =
+        effects.emitted().into_iter().map(|e| json!({ "type": e.kind, "data": e.data })).collect();
+    Ok(Json(json!({
+        "status": response.status,
+        "headers": response.headers,
+        "body": body_json(&response.body),
+        "body_truncated": false,
+        "execution_id": null,
+        "offline": true,
+        "flow_version": plan.version,
+        "execution_status": execution.status,
+        "error": execution.failure,
+        "trace": execution.trace_json(&plan, 4096, TraceDetail::Full),
+        "stored": stored,
+        "emitted": emitted,
+    })))
+}
+
+/// A response body as the console shows it: JSON as it is, text as a string, none as `null`.
+fn body_json(body: &hookflow_core::Body) -> Value {
+    match body {
+        hookflow_core::Body::Empty => Value::Null,
+        hookflow_core::Body::Json(json) => json.clone(),
+        hookflow_core::Body::Text(text) => Value::String(text.clone()),
+    }
 }
