@@ -13,6 +13,7 @@ and sees the route answer with the change; creates an outbound subscription, tes
 loopback receiver, opens its delivery and pauses it; and fails on any console error. Saves a screenshot of each page under SCREENSHOT_DIR. Exits non-zero with the reason.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -110,9 +111,27 @@ def main(admin: str, token: str, chromium: str, shots: Path, receiver: str) -> N
             expect(page.locator('svg g.node[data-node="answer"]')).to_have_class("node respond invalid")
             expect(page.locator('svg g.node[data-node="hook"]')).to_have_class("node trigger")
             page.screenshot(path=shots / "edit-invalid.png")
+            # Nodes and edges: a node added from its type's example is unreachable until an edge
+            # leads to it; the edge removed, it is again; a node removed takes its edges along.
+            page.fill("#node-id", "extra")
+            page.select_option("#node-type", "map")
+            page.click("#add-node")
+            expect(page.locator("#diagnostics")).to_contain_text("W001")
+            page.fill("#edge-from", "hook")
+            page.fill("#edge-to", "extra")
+            page.click("#add-edge")
+            expect(page.locator('#edges tr[data-edge="hook>extra"]')).to_have_count(1)
+            expect(page.locator("#diagnostics")).not_to_contain_text("W001")
+            page.locator('#edges tr[data-edge="hook>extra"] button').click()
+            expect(page.locator('#edges tr[data-edge="hook>extra"]')).to_have_count(0)
+            expect(page.locator("#diagnostics")).to_contain_text("W001")
+            page.locator('svg g.node[data-node="answer"]').click()
+            page.click("#remove-node")
+            expect(page.locator('#edges tr[data-edge="hook>answer"]')).to_have_count(0)
+            assert '"answer"' not in source.input_value()
             source.fill(text.replace('"status": 200', '"status": 203'))
             expect(page.locator("#diagnostics")).to_contain_text("No problems")
-            expect(page.locator('svg g.node[data-node="answer"]')).to_have_class("node respond")
+            expect(page.locator('svg g.node[data-node="answer"]')).not_to_have_class(re.compile("invalid"))
             page.click("#save-flow")
             expect(page.locator("#flow-saved")).to_contain_text("Saved")
             page.goto(admin + "/#/console/ui-check")

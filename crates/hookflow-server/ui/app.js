@@ -128,8 +128,46 @@ async function showFlow(id) {
         } catch (error) {
           problems.replaceChildren(h("li", { class: "error" }, `Not JSON: ${error.message}`));
         }
-      } }, "Apply to the flow"));
+      } }, "Apply to the flow"), " ",
+      h("button", { type: "button", id: "remove-node", onclick: () => edit((doc) => {
+        doc.nodes = (doc.nodes ?? []).filter((n) => n.id !== node.id);
+        doc.edges = (doc.edges ?? []).filter((e) => e.from !== node.id && e.to !== node.id);
+      }) }, "Remove this node and its edges"));
   }, (node, group) => boxes.set(node.id, group));
+  /** Changes the draft with `change(doc)`, writes it back and checks it. */
+  function edit(change) {
+    let doc;
+    try { doc = JSON.parse(source.value); } catch (error) {
+      problems.replaceChildren(h("li", { class: "error" }, `Not JSON: ${error.message}`));
+      return;
+    }
+    change(doc);
+    source.value = JSON.stringify(doc, null, 2);
+    edges.replaceChildren(...edgeRows(doc));
+    check();
+  }
+  const edges = h("tbody", { id: "edges" });
+  function edgeRows(doc) {
+    return (doc.edges ?? []).map((e, i) => h("tr", { "data-edge": `${e.from}>${e.to}` },
+      h("td", {}, e.from), h("td", {}, e.to), h("td", {}, e.output ?? ""),
+      h("td", {}, h("button", { type: "button", class: "remove-edge", "aria-label": `Remove the edge from ${e.from} to ${e.to}`,
+        onclick: () => edit((d) => { d.edges.splice(i, 1); }) }, "Remove"))));
+  }
+  edges.replaceChildren(...edgeRows(flow.document ?? {}));
+  const input = (id, placeholder) => h("input", { id, placeholder, "aria-label": placeholder });
+  const [newFrom, newTo, newOutput] = [input("edge-from", "from"), input("edge-to", "to"), input("edge-output", "output (for a branch)")];
+  const addEdge = h("button", { type: "button", id: "add-edge", onclick: () => edit((d) => {
+    const edge = { from: newFrom.value.trim(), to: newTo.value.trim() };
+    if (newOutput.value.trim()) edge.output = newOutput.value.trim();
+    (d.edges ??= []).push(edge);
+  }) }, "Add the edge");
+  const types = (await api("/api/node-types")).items ?? [];
+  const newType = h("select", { id: "node-type", "aria-label": "node type" }, types.map((t) => h("option", { value: t.name }, t.name)));
+  const newId = input("node-id", "new node id");
+  const addNode = h("button", { type: "button", id: "add-node", onclick: () => edit((d) => {
+    const type = types.find((t) => t.name === newType.value);
+    (d.nodes ??= []).push({ ...(type?.example ?? {}), id: newId.value.trim(), type: newType.value });
+  }) }, "Add the node");
   function currentNodes() {
     try { return JSON.parse(source.value).nodes ?? []; } catch { return nodes; }
   }
@@ -174,6 +212,10 @@ async function showFlow(id) {
     h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel),
     h("h2", {}, "Edit"),
     h("p", { class: "muted" }, "Every change is checked by the server's compiler; Save writes the flow file only when it compiles and deploys."),
+    h("h3", {}, "Nodes and edges"),
+    h("p", {}, newId, " ", newType, " ", addNode, h("span", { class: "muted" }, " (from the type's example; select a node on the graph to edit or remove it)")),
+    h("table", {}, h("thead", {}, h("tr", {}, ["From", "To", "Output", ""].map((t) => h("th", {}, t)))), edges),
+    h("p", {}, newFrom, " ", newTo, " ", newOutput, " ", addEdge),
     h("label", { for: "flow-json" }, "The flow file"), source, problems, h("p", {}, save), saved);
 }
 
