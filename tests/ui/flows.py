@@ -113,10 +113,14 @@ def main(admin: str, token: str, chromium: str, shots: Path, receiver: str) -> N
             page.screenshot(path=shots / "edit-invalid.png")
             # Nodes and edges: a node added from its type's example is unreachable until an edge
             # leads to it; the edge removed, it is again; a node removed takes its edges along.
+            source.fill(text.replace('"status": 200', '"status": 203'))
+            expect(page.locator("#diagnostics")).to_contain_text("No problems")
             page.fill("#node-id", "extra")
             page.select_option("#node-type", "map")
             page.click("#add-node")
             expect(page.locator("#diagnostics")).to_contain_text("W001")
+            # The draft compiles (a warning is no error): the graph draws it, new node included.
+            expect(page.locator('svg g.node[data-node="extra"]')).to_be_visible()
             page.fill("#edge-from", "hook")
             page.fill("#edge-to", "extra")
             page.click("#add-edge")

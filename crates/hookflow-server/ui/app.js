@@ -112,12 +112,12 @@ async function showFlow(id) {
   const problems = h("ul", { id: "diagnostics", "aria-live": "polite" });
   const saved = h("p", { id: "flow-saved", "aria-live": "polite" });
   let boxes = new Map();
-  const picture = graph(layout, (node) => {
-    const index = nodes.findIndex((n) => n.id === node.id);
+  const draw = (drawn) => graph(drawn, (node) => {
+    const index = currentNodes().findIndex((n) => n.id === node.id);
     const own = h("textarea", { id: "node-json", rows: 14, spellcheck: "false" });
     own.value = JSON.stringify(currentNodes()[index] ?? {}, null, 2);
     panel.replaceChildren(h("h2", {}, `${node.id}`), h("p", { class: "muted" }, `${node.type} · ${node.role}`),
-      h("pre", { id: "node-config" }, JSON.stringify(nodes[index] ?? {}, null, 2)),
+      h("pre", { id: "node-config" }, JSON.stringify(currentNodes()[index] ?? {}, null, 2)),
       h("label", { for: "node-json" }, "Edit this node"), own,
       h("button", { type: "button", id: "apply-node", onclick: () => {
         try {
@@ -134,6 +134,12 @@ async function showFlow(id) {
         doc.edges = (doc.edges ?? []).filter((e) => e.from !== node.id && e.to !== node.id);
       }) }, "Remove this node and its edges"));
   }, (node, group) => boxes.set(node.id, group));
+  const pane = h("div", { class: "graph" }, draw(layout));
+  /** Draws the draft's layout in place of the graph (a draft that compiles). */
+  function redraw(drawn) {
+    boxes = new Map();
+    pane.replaceChildren(draw(drawn));
+  }
   /** Changes the draft with `change(doc)`, writes it back and checks it. */
   function edit(change) {
     let doc;
@@ -175,7 +181,7 @@ async function showFlow(id) {
   function mark(diagnostics) {
     boxes.forEach((group) => group.classList.remove("invalid"));
     problems.replaceChildren(...diagnostics.map((d) => {
-      const node = d.node ?? nodes[Number((d.location?.pointer ?? "").split("/")[2])]?.id;
+      const node = d.node ?? currentNodes()[Number((d.location?.pointer ?? "").split("/")[2])]?.id;
       if (node && d.severity === "error") boxes.get(node)?.classList.add("invalid");
       return h("li", { class: d.severity === "error" ? "error" : "muted", "data-node": node ?? "" },
         `${d.code} ${d.name}: ${d.message} (#${d.location?.pointer ?? ""}${node ? `, node ${node}` : ""}${d.location?.line ? `, line ${d.location.line}` : ""})`);
@@ -188,6 +194,7 @@ async function showFlow(id) {
       headers: { "content-type": "application/json", ...CSRF }, body: source.value });
     const doc = await response.json().catch(() => ({}));
     if (response.status === 401) return showSignIn();
+    if (response.ok && doc.layout) redraw(doc.layout);
     mark(doc.diagnostics ?? (response.ok ? [] : [{ code: "", name: "invalid", message: doc.detail ?? `${response.status}`, severity: "error" }]));
   }
   source.addEventListener("input", () => { clearTimeout(pending); pending = setTimeout(check, 300); });
@@ -209,7 +216,7 @@ async function showFlow(id) {
   show(h("h1", {}, `${flow.name} `, h("span", { class: "muted" }, `(${flow.id}, ${flow.state}, version ${flow.version})`)),
     h("p", {}, h("a", { href: `#/console/${encodeURIComponent(flow.id)}`, id: "open-console" }, "Test console"), " · ",
       h("a", { href: `#/executions?flow=${encodeURIComponent(flow.id)}` }, "Executions")),
-    h("div", { class: "flow" }, h("div", { class: "graph" }, picture), panel),
+    h("div", { class: "flow" }, pane, panel),
     h("h2", {}, "Edit"),
     h("p", { class: "muted" }, "Every change is checked by the server's compiler; Save writes the flow file only when it compiles and deploys."),
     h("h3", {}, "Nodes and edges"),

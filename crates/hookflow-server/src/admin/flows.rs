@@ -90,7 +90,8 @@ async fn layout(
 }
 
 /// `POST /api/flows/validate`: the draft in the body checked as `hookflow validate` checks its
-/// file, the file it would be saved to; nothing is saved. `200` without errors, else `422`.
+/// file, the file it would be saved to; nothing is saved. `200` without errors, with the draft's
+/// layout (as `GET /api/flows/{id}/layout` draws a served flow), else `422`.
 async fn validate(State(admin): State<Arc<Admin>>, body: Body) -> Result<Json<Value>, AdminError> {
     let text = text(body)?;
     let id = flow_id_of(&text).filter(|id| is_flow_id(id));
@@ -110,14 +111,15 @@ async fn validate(State(admin): State<Arc<Admin>>, body: Body) -> Result<Json<Va
             diagnostics: set.diagnostics,
         });
     }
-    let version = set.plans.first().map(|p| p.version.clone());
+    let plan = set.plans.first();
     Ok(Json(json!({
         "id": id,
         "file": file,
-        "version": version,
+        "version": plan.map(|p| p.version.clone()),
         "errors": 0,
         "warnings": set.diagnostics.len(),
         "diagnostics": set.diagnostics,
+        "layout": plan.map(|p| p.layout()),
     })))
 }
 
