@@ -18,7 +18,6 @@ use crate::json_diff::{self, Difference, Keys};
 use crate::offline::{self, Refusal, SampleBody, SampleCredential, SampleEvent, SampleRequest};
 use crate::plan::Plan;
 use crate::pointer::escape;
-use crate::response::Body;
 use crate::routes::HOOKS_BASE;
 use crate::services::{EmittedEvent, HttpClient, Offline, RecordWrite, Services};
 
@@ -331,11 +330,7 @@ impl Actual {
         Actual {
             status: r.status,
             headers: r.headers.clone(),
-            body: match &r.body {
-                Body::Empty => Value::Null,
-                Body::Json(v) => v.clone(),
-                Body::Text(t) => Value::String(t.clone()),
-            },
+            body: r.body.to_value(),
             responded_by: execution.responded_by.clone(),
             nodes_ran: execution
                 .trace
@@ -438,11 +433,7 @@ impl Actual {
         Actual {
             status: response.status,
             headers: response.headers.clone(),
-            body: match &response.body {
-                Body::Empty => Value::Null,
-                Body::Json(v) => v.clone(),
-                Body::Text(t) => Value::String(t.clone()),
-            },
+            body: response.body.to_value(),
             responded_by: None,
             nodes_ran: Vec::new(),
             failure: None,

@@ -159,15 +159,12 @@ fn order_layers(slots: &mut [Vec<Slot>], edges: &[(usize, Option<usize>, usize)]
             Slot::Passage(e)
         }
     };
-    // The edges through a slot.
-    let through = |slot: Slot| -> Vec<usize> {
-        match slot {
-            Slot::Passage(e) => vec![e],
-            Slot::Node(i) => {
-                (0..edges.len()).filter(|&e| edges[e].0 == i || edges[e].2 == i).collect()
-            }
-        }
-    };
+    // The edges at each node, found once.
+    let mut incident = vec![Vec::new(); layer.len()];
+    for (e, &(from, _, to)) in edges.iter().enumerate() {
+        incident[from].push(e);
+        incident[to].push(e);
+    }
     for sweep in 0..SWEEPS {
         let down = sweep % 2 == 0;
         let order: Vec<usize> = if down {
@@ -182,10 +179,12 @@ fn order_layers(slots: &mut [Vec<Slot>], edges: &[(usize, Option<usize>, usize)]
                 .iter()
                 .enumerate()
                 .map(|(p, &slot)| {
-                    let near: Vec<usize> = through(slot)
-                        .into_iter()
-                        .filter_map(|e| position(slot_of(other, e)))
-                        .collect();
+                    // Where the edges through the slot are in the other layer.
+                    let at = |e: usize| position(slot_of(other, e));
+                    let near: Vec<usize> = match slot {
+                        Slot::Passage(e) => at(e).into_iter().collect(),
+                        Slot::Node(i) => incident[i].iter().filter_map(|&e| at(e)).collect(),
+                    };
                     #[allow(clippy::cast_precision_loss)] // positions are small
                     let key = if near.is_empty() {
                         p as f64

@@ -42,6 +42,15 @@ impl Body {
         }
     }
 
+    /// The body as a JSON value: JSON as it is, text as a string, none as `null`.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Body::Empty => Value::Null,
+            Body::Json(v) => v.clone(),
+            Body::Text(t) => Value::String(t.clone()),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Body::Empty => Vec::new(),

@@ -43,6 +43,8 @@ pub fn watch(
         let parent = flows.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         (parent.to_path_buf(), flows.file_name().map(ToOwned::to_owned))
     };
+    // The paths events name are compared with the directory's own, made absolute once.
+    let dir = dir.canonicalize().unwrap_or(dir);
     let seen = std::sync::Mutex::new(fingerprint(&dir, only.as_deref()));
     let watched = dir.clone();
     let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| match result {
@@ -98,20 +100,12 @@ fn concerns(dir: &Path, only: Option<&std::ffi::OsStr>, path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "js") {
         return true;
     }
-    if path.parent() != Some(dir) && !path.parent().is_some_and(|p| same_dir(p, dir)) {
+    if path.parent() != Some(dir) {
         return false;
     }
     match only {
         Some(name) => path.file_name() == Some(name),
         None => is_flow_file(path),
-    }
-}
-
-/// Whether two paths name the same directory (a watcher may report paths made absolute).
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
     }
 }
 

@@ -4,6 +4,8 @@
 //! origin), `no-cache` with an `ETag` (a reload costs a `304`), and `nosniff`. The page signs in
 //! and reads everything through the admin API.
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -35,16 +37,21 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         )
 }
 
+/// Each file's tag, in [`FILES`] order, computed once.
+static TAGS: LazyLock<Vec<String>> =
+    LazyLock::new(|| FILES.iter().map(|(_, _, b)| etag(b)).collect());
+
 /// File `name`, or `304` when the browser holds this version, or `404`.
 fn file(name: &str, headers: &HeaderMap) -> Response {
-    let Some((_, content_type, bytes)) = FILES.iter().find(|(n, _, _)| *n == name) else {
+    let Some(i) = FILES.iter().position(|(n, _, _)| *n == name) else {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     };
-    let tag = etag(bytes);
+    let (_, content_type, bytes) = FILES[i];
+    let tag = &TAGS[i];
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag.as_str()));
     let mut response =
         if fresh { StatusCode::NOT_MODIFIED.into_response() } else { bytes.into_response() };
     let h = response.headers_mut();
@@ -53,7 +60,7 @@ fn file(name: &str, headers: &HeaderMap) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Ok(tag) = HeaderValue::from_str(&tag) {
+    if let Ok(tag) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, tag);
     }
     response

@@ -170,15 +170,12 @@ async fn offline(admin: &Admin, call: Call) -> Result<Json<Value>, AdminError> {
     let execution = match offline::run(&plan, sample, id.clone(), &services).await {
         Ok(execution) => execution,
         Err(OfflineError::Refused(refusal)) => {
-            let answer = crate::refused(refusal, &plan, &id);
-            return Ok(Json(json!({
-                "status": answer.status, "headers": answer.headers, "body": body_json(&answer.body),
-                "body_truncated": false, "execution_id": null, "offline": true, "trace": null,
-            })));
+            let mut answer = offline_answer(&crate::refused(refusal, &plan, &id));
+            answer["trace"] = Value::Null;
+            return Ok(Json(answer));
         }
         Err(e) => return Err(AdminError::Unprocessable(e.to_string())),
     };
-    let response = &execution.response;
     let stored: Vec<Value> = effects
         .stored()
         .into_iter()
@@ -186,27 +183,24 @@ async fn offline(admin: &Admin, call: Call) -> Result<Json<Value>, AdminError> {
         .collect();
     let emitted: Vec<Value> =
         effects.emitted().into_iter().map(|e| json!({ "type": e.kind, "data": e.data })).collect();
-    Ok(Json(json!({
+    let mut answer = offline_answer(&execution.response);
+    answer["flow_version"] = json!(plan.version);
+    answer["execution_status"] = json!(execution.status);
+    answer["error"] = json!(execution.failure);
+    answer["trace"] = execution.trace_json(&plan, 4096, TraceDetail::Full);
+    answer["stored"] = json!(stored);
+    answer["emitted"] = json!(emitted);
+    Ok(Json(answer))
+}
+
+/// What every offline answer has: the response, whole, and no execution (none was recorded).
+fn offline_answer(response: &hookflow_core::Response) -> Value {
+    json!({
         "status": response.status,
         "headers": response.headers,
-        "body": body_json(&response.body),
+        "body": response.body.to_value(),
         "body_truncated": false,
         "execution_id": null,
         "offline": true,
-        "flow_version": plan.version,
-        "execution_status": execution.status,
-        "error": execution.failure,
-        "trace": execution.trace_json(&plan, 4096, TraceDetail::Full),
-        "stored": stored,
-        "emitted": emitted,
-    })))
-}
-
-/// A response body as the console shows it: JSON as it is, text as a string, none as `null`.
-fn body_json(body: &hookflow_core::Body) -> Value {
-    match body {
-        hookflow_core::Body::Empty => Value::Null,
-        hookflow_core::Body::Json(json) => json.clone(),
-        hookflow_core::Body::Text(text) => Value::String(text.clone()),
-    }
+    })
 }

@@ -163,7 +163,7 @@ fn run(args: Args) -> Result<u8, String> {
                 "flow": plan.id,
                 "version": plan.version,
                 "status": execution.status,
-                "response": { "status": response.status, "headers": response.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "body": body_json(&response.body) },
+                "response": { "status": response.status, "headers": response.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "body": response.body.to_value() },
                 "responded_by": execution.responded_by,
                 "failure": execution.failure,
                 "duration_us": execution.duration_us,
@@ -300,12 +300,4 @@ fn explain_json(explained: &[Explained]) -> Value {
             })
             .collect(),
     )
-}
-
-fn body_json(body: &Body) -> Value {
-    match body {
-        Body::Empty => Value::Null,
-        Body::Json(v) => v.clone(),
-        Body::Text(t) => Value::String(t.clone()),
-    }
 }
